@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef V12_CLI_H
+#define V12_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "io.h"
+#include "v12/convert.h"
+
+/* One entry per subcommand; each lives in its own cmd_<name>.c. */
+int convert_main(int argc, char **argv);
+int inspect_main(int argc, char **argv);
+int validate_main(int argc, char **argv);
+int layout_main(int argc, char **argv);
+int diff_main(int argc, char **argv);
+
+/* JSON output: a string with escapes. */
+void v12_json_str(FILE *f, const char *s);
+
+/* The conversion report, as text or JSON, on f. */
+void v12_report_print(FILE *f, const struct v12_report *rep, enum v12_padding policy, bool json);
+
+/* "<prog>: <input>: <diagnostic>" on stderr. */
+void v12_diag_error(const char *input, const struct v12_diag *d);
+/* A diagnostic as a JSON object. */
+void v12_diag_json(FILE *f, const struct v12_diag *d);
+
+/* Option values shared by subcommands: usage error messages included. */
+int v12_opt_profile(const char *arg, enum v12_layout *ret);
+int v12_opt_padding(const char *arg, enum v12_padding *ret);
+
+/* Print the usage text to stdout (--help) or stderr (misuse), return the exit code. */
+int v12_usage(const char *text, bool misuse);
+
+#endif
+
+#ifndef V12_CLI_LOADED
+#define V12_CLI_LOADED
+/* An input read for inspect / diff / validate: a blob, or a bare region (4096 bytes). */
+struct v12_loaded {
+    const char *path;
+    uint8_t *buf;
+    size_t len;
+    bool raw;                   /* a bare vmcs12 region */
+    struct v12_blob_info info;  /* for raw: nregions 1, layout */
+    const uint8_t *region[2];
+};
+/*
+ * Read path and decode its structure (profile for legacy regions). Rule violations go into
+ * diags (max) and *ret_count; a structure that cannot be read at all is an error: message
+ * printed, exit code returned. 0 when usable.
+ */
+int v12_load(const char *path, enum v12_layout profile, enum v12_padding padding, struct v12_loaded *ret,
+             struct v12_diag *diags, size_t max, size_t *ret_count);
+void v12_loaded_done(struct v12_loaded *l);
+#endif

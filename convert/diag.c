@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+/* Error names and messages, and the one-line rendering of a diagnostic. */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <string.h>
+
+#include "v12/convert.h"
+
+const char *v12_strerror(int code)
+{
+    switch (code) {
+#define XX(name, num, msg) \
+    case -(num):           \
+        return msg;
+        V12_ERRNO_MAP(XX)
+#undef XX
+#define XX(name, num, msg) \
+    case (num):            \
+        return msg;
+        V12_WARNING_MAP(XX)
+#undef XX
+    case 0:
+        return "success";
+    default:
+        break;
+    }
+    const char *s = code < 0 ? strerrordesc_np(-code) : NULL;
+    return s ? s : "unknown error";
+}
+
+const char *v12_err_name(int code)
+{
+    switch (code) {
+#define XX(name, num, msg) \
+    case -(num):           \
+        return #name;
+        V12_ERRNO_MAP(XX)
+#undef XX
+#define XX(name, num, msg) \
+    case (num):            \
+        return #name;
+        V12_WARNING_MAP(XX)
+#undef XX
+    case 0:
+        return "OK";
+    default:
+        break;
+    }
+    const char *s = code < 0 ? strerrorname_np(-code) : NULL;
+    return s ? s : "UNKNOWN";
+}
+
+int v12_diag_format(const struct v12_diag *d, char *buf, size_t size)
+{
+    const char *where = d->where ? d->where : "input";
+    unsigned long long v = d->value, e = d->expected;
+
+    if (d->flags & V12_DIAG_RANGE)
+        return snprintf(buf, size, "%s: %s, bytes %u..%u: %u non-zero byte%s, the first at offset %u is 0x%02llx",
+                        v12_strerror(d->code), where, d->start, d->end - 1, d->count, d->count == 1 ? "" : "s",
+                        d->offset, v);
+    char expected[64] = "";
+    if (d->flags & V12_DIAG_EXPECTED)
+        snprintf(expected, sizeof(expected), (d->flags & V12_DIAG_DECIMAL) ? " (expected %llu)" : " (expected %#llx)", e);
+    return snprintf(buf, size, (d->flags & V12_DIAG_DECIMAL) ? "%s: %s at offset %u is %llu%s" : "%s: %s at offset %u is %#llx%s",
+                    v12_strerror(d->code), where, d->offset, v, expected);
+}
