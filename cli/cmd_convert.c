@@ -123,9 +123,10 @@ int convert_main(int argc, char **argv)
     int ret = V12_EXIT_INVALID;
     int r = v12_read_input(in_path, raw ? V12_REGION_SIZE : V12_BLOB_MAX, &in, &len);
     if (r) {
-        v12_errorf("%s: cannot read input: %s%s", v12_in_name(in_path), v12_strerror(r),
+        v12_errorf("%s: cannot read input: %s%s [%s]", v12_in_name(in_path), v12_strerror(r),
                    r == V12_E_INPUT_TOO_LARGE ? (raw ? " (a region is 4096 bytes)" : " (a blob is at most 8320 bytes)")
-                                              : "");
+                                              : "",
+                   v12_err_name(r));
         goto out;
     }
     out = malloc(len ? len : 1);
@@ -150,7 +151,8 @@ int convert_main(int argc, char **argv)
     }
     r = v12_write_output(out_path, out, len);
     if (r) {
-        v12_errorf("%s: cannot write output: %s", strcmp(out_path, "-") ? out_path : "<stdout>", v12_strerror(r));
+        v12_errorf("%s: cannot write output: %s [%s]", strcmp(out_path, "-") ? out_path : "<stdout>", v12_strerror(r),
+                   v12_err_name(r));
         goto out;
     }
     if (report) v12_report_print(stderr, &rep, padding, json);

@@ -111,7 +111,7 @@ static void region_out(const uint8_t *r, enum v12_layout layout, const char *nam
             printf("%s{\"name\":\"%s\",\"encoding\":%u,\"width\":\"%s\",\"value\":%" PRIu64 "}", n ? "," : "", fd->name,
                    fd->encoding, v12_width_name((enum v12_width)fd->width), v);
         else
-            printf("  %-30s 0x%04x  0x%0*" PRIx64 "\n", fd->name, fd->encoding, fd->size * 2, v);
+            printf("  %-26s 0x%04x  0x%0*" PRIx64 "\n", fd->name, fd->encoding, fd->size * 2, v);
         n++;
     }
     if (json) printf("],\"padding_nonzero\":[");

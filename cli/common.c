@@ -24,7 +24,7 @@ void v12_diag_error(const char *input, const struct v12_diag *d)
 {
     char msg[512];
     (void)v12_diag_format(d, msg, sizeof(msg));
-    v12_errorf("%s: %s", v12_in_name(input), msg);
+    v12_errorf("%s: %s [%s]", v12_in_name(input), msg, v12_err_name(d->code));
 }
 
 void v12_diag_json(FILE *f, const struct v12_diag *d)

@@ -58,6 +58,7 @@ int v12__padding_scan(const uint8_t *region, enum v12_layout layout, unsigned k,
         .where = padding_where[layout],
         .offset = base + first,
         .value = region[first],
+        .base = base,
         .start = base + rg->start,
         .end = base + rg->end,
         .count = n,
@@ -183,6 +184,8 @@ static int region_check(const uint8_t *in, enum v12_layout from, enum v12_layout
 {
     int r = check_revision(in, from, kind, base, ret_diag);
     if (r) return r;
+    /* Hot path: nothing that must be zero holds a value. Otherwise find out what and where. */
+    if (!v12_plans[from][to].any_nonzero(in)) return 0;
     r = check_padding(in, from, policy, kind, base, rep, ret_diag);
     if (r) return r;
     return check_lost(in, from, to, base, ret_diag);
@@ -194,11 +197,9 @@ static void region_write(const uint8_t *in, uint8_t *out, enum v12_layout from, 
     const struct v12_plan *plan = &v12_plans[from][to];
     uint32_t rev = (uint32_t)v12_load_le(in, 4);
 
-    memset(out, 0, V12_REGION_SIZE);
     v12_store_le(out, 4, (rev & V12_SHADOW_BIT) | v12_layout_revision(to));
     memcpy(out + 4, in + 4, 8); /* abort, launch_state */
-    for (unsigned i = 0; i < plan->nruns; i++)
-        memcpy(out + plan->runs[i].dst, in + plan->runs[i].src, plan->runs[i].len);
+    plan->write(in, out);        /* every other byte: a field copied or a zero */
 
     if (!rep) return;
     rep->fields_converted += plan->nfields;
@@ -272,7 +273,7 @@ int v12_blob_convert(const uint8_t *in, size_t len, uint8_t *out, size_t out_siz
     }
     struct v12_check_opts co;
     v12_check_opts_init(&co);
-    co.legacy_profile = opts->from == V12_LAYOUT_AUTO ? opts->legacy_profile : opts->from;
+    co.legacy_profile = v12_layout_is_legacy(opts->from) ? opts->from : opts->legacy_profile;
     co.expect = opts->from;
     co.padding = V12_PADDING_IGNORE; /* padding is checked below, under the conversion's policy */
 

@@ -55,10 +55,14 @@ int v12_diag_format(const struct v12_diag *d, char *buf, size_t size)
     const char *where = d->where ? d->where : "input";
     unsigned long long v = d->value, e = d->expected;
 
-    if (d->flags & V12_DIAG_RANGE)
-        return snprintf(buf, size, "%s: %s, bytes %u..%u: %u non-zero byte%s, the first at offset %u is 0x%02llx",
-                        v12_strerror(d->code), where, d->start, d->end - 1, d->count, d->count == 1 ? "" : "s",
-                        d->offset, v);
+    if (d->flags & V12_DIAG_RANGE) {
+        char blob[64] = "";
+        if (d->base)
+            snprintf(blob, sizeof(blob), " (input bytes %u..%u)", d->start, d->end - 1);
+        return snprintf(buf, size, "%s: %s, region bytes %u..%u%s: %u non-zero byte%s, the first at input offset %u is 0x%02llx",
+                        v12_strerror(d->code), where, d->start - d->base, d->end - 1 - d->base, blob, d->count,
+                        d->count == 1 ? "" : "s", d->offset, v);
+    }
     char expected[64] = "";
     if (d->flags & V12_DIAG_EXPECTED)
         snprintf(expected, sizeof(expected), (d->flags & V12_DIAG_DECIMAL) ? " (expected %llu)" : " (expected %#llx)", e);

@@ -49,7 +49,8 @@ struct v12_diag {
     uint32_t offset;   /* byte offset in the input (blob offset for blobs) */
     uint64_t value;    /* the value found there */
     uint64_t expected;
-    uint32_t start;    /* with V12_DIAG_RANGE */
+    uint32_t base;     /* with V12_DIAG_RANGE: where the region starts in the input */
+    uint32_t start;    /* with V12_DIAG_RANGE, input offsets */
     uint32_t end;
     uint32_t count;
     unsigned flags;

@@ -80,6 +80,10 @@ struct v12_plan {
     uint16_t nfields;           /* how many fields the runs carry */
     const uint16_t *lost;       /* fields the source has and the target lacks: must be zero */
     uint16_t nlost;
+    /* Generated straight-line code for the hot path: does any byte that must be zero (source
+     * padding or a lost field) hold a value? And: write the target's fields and zeros. */
+    int (*any_nonzero)(const uint8_t *in);
+    void (*write)(const uint8_t *in, uint8_t *out);
 };
 extern const struct v12_plan v12_plans[V12_LAYOUT_COUNT][V12_LAYOUT_COUNT];
 
@@ -111,12 +115,33 @@ static inline uint32_t v12_layout_revision(enum v12_layout l)
 int v12_encoded_offset(uint32_t encoding, uint32_t *ret_offset, uint32_t *ret_size) V12_MUST_USE;
 
 struct v12_group {
-    uint16_t base;
-    uint8_t slot;
-    uint8_t capacity;
+    uint16_t base;     /* offset of index 0 */
+    uint16_t limit;    /* 2 * capacity: bound for encoding bits 9:0 */
+    uint8_t half_slot; /* slot size / 2, so that offset = base + (encoding & 0x3ff) * half_slot */
+    uint8_t slot;      /* bytes per field: 2, 4 or 8 */
+    uint8_t no_high;   /* 1 unless 64-bit: the high access (bit 0) is invalid */
+    uint8_t capacity;  /* fields the group holds */
 };
-/* The 16-entry group table, indexed by width * 4 + type. */
+/* The 16-entry group table, indexed by width * 4 + type (encoded-layout.md section 3). */
 extern const struct v12_group v12_groups[16];
+
+/*
+ * The same arithmetic inline, for hot paths (VMREAD/VMWRITE-style look-ups):
+ * offset = base + index * slot, which is base + (encoding & 0x3ff) * slot / 2 because bit 0,
+ * the high access, is allowed only where slot / 2 = 4 (the upper half of a 64-bit slot).
+ * Three predictable tests decide validity.
+ */
+static inline int v12_encoded_offset_inline(uint32_t encoding, uint32_t *ret_offset, uint32_t *ret_size)
+{
+    const struct v12_group *g = &v12_groups[((encoding >> 11) & 0xcu) | ((encoding >> 10) & 3u)];
+    uint32_t m = encoding & 0x3ffu;
+    if (__builtin_expect(encoding & 0xffff9000u, 0)) return V12_E_ENCODING_RESERVED; /* bits 12, 31:15 */
+    if (__builtin_expect(m >= g->limit, 0)) return V12_E_ENCODING_NO_SLOT;        /* never masked */
+    if (__builtin_expect(encoding & g->no_high, 0)) return V12_E_ENCODING_HIGH_ACCESS;
+    *ret_offset = g->base + m * g->half_slot;
+    *ret_size = (uint32_t)g->slot >> (encoding & 1u);
+    return 0;
+}
 
 /* Catalogue look-ups. */
 int v12_field_by_encoding(uint32_t encoding, enum v12_field_id *ret) V12_MUST_USE;
