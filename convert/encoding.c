@@ -6,10 +6,10 @@
 #include "v12/layout.h"
 
 /* Indexed by width * 4 + type (encoding bits 14:13 and 11:10). */
-#define G16(base, cap) {(base), 2 * (cap), 1, 2, 1, (cap)}
-#define G32(base, cap) {(base), 2 * (cap), 2, 4, 1, (cap)}
-#define G64(base, cap) {(base), 2 * (cap), 4, 8, 0, (cap)}
-#define GNAT(base, cap) {(base), 2 * (cap), 4, 8, 1, (cap)}
+#define G16(base, cap) {(base), {2 * (cap), 0}, 1, 2}
+#define G32(base, cap) {(base), {2 * (cap), 0}, 2, 4}
+#define G64(base, cap) {(base), {2 * (cap), 2 * (cap)}, 4, 8}
+#define GNAT(base, cap) {(base), {2 * (cap), 0}, 4, 8}
 
 /* Indexed by width * 4 + type (encoding bits 14:13 and 11:10); rows as in the spec's table. */
 const struct v12_group v12_groups[16] = {

@@ -116,17 +116,16 @@ static void layouts_disjoint_and_bounded(void)
         uint32_t e = v12_fields[f].encoding, off, size;
         CHECK_OK(v12_encoded_offset(e, &off, &size));
         const struct v12_group *g = &v12_groups[v12_encoding_width(e) * 4 + v12_encoding_type(e)];
-        CHECK(v12_encoding_index(e) < g->capacity);
-        CHECK(off >= g->base && off + size <= g->base + (uint32_t)g->capacity * g->slot);
-        CHECK_EQ(g->limit, 2 * g->capacity);
+        CHECK(v12_encoding_index(e) < v12_group_capacity(g));
+        CHECK(off >= g->base && off + size <= g->base + v12_group_capacity(g) * g->slot);
         CHECK_EQ(g->half_slot * 2, g->slot);
-        CHECK_EQ(g->no_high, v12_encoding_width(e) != V12_W64);
+        CHECK_EQ(g->limit[1], v12_encoding_width(e) == V12_W64 ? g->limit[0] : 0);
         CHECK_EQ(off, v12_field_offsets[V12_LAYOUT_ENCODED][f]);
         CHECK_EQ(v12_encoding_width(e), v12_fields[f].width);
     }
     /* Groups tile 0x040..0x07f and 0x100..0xfff without overlap. */
     unsigned total = 0;
-    for (int g = 0; g < 16; g++) total += (unsigned)v12_groups[g].capacity * v12_groups[g].slot;
+    for (int g = 0; g < 16; g++) total += v12_group_capacity(&v12_groups[g]) * v12_groups[g].slot;
     CHECK_EQ(total, 0x40 + 0xf00);
 }
 

@@ -116,30 +116,36 @@ int v12_encoded_offset(uint32_t encoding, uint32_t *ret_offset, uint32_t *ret_si
 
 struct v12_group {
     uint16_t base;     /* offset of index 0 */
-    uint16_t limit;    /* 2 * capacity: bound for encoding bits 9:0 */
+    uint16_t limit[2]; /* by access type (bit 0): 2 * capacity; for the high access 0 unless 64-bit */
     uint8_t half_slot; /* slot size / 2, so that offset = base + (encoding & 0x3ff) * half_slot */
     uint8_t slot;      /* bytes per field: 2, 4 or 8 */
-    uint8_t no_high;   /* 1 unless 64-bit: the high access (bit 0) is invalid */
-    uint8_t capacity;  /* fields the group holds */
 };
 /* The 16-entry group table, indexed by width * 4 + type (encoded-layout.md section 3). */
 extern const struct v12_group v12_groups[16];
+static inline unsigned v12_group_capacity(const struct v12_group *g)
+{
+    return g->limit[0] / 2u;
+}
 
 /*
  * The same arithmetic inline, for hot paths (VMREAD/VMWRITE-style look-ups):
  * offset = base + index * slot, which is base + (encoding & 0x3ff) * slot / 2 because bit 0,
  * the high access, is allowed only where slot / 2 = 4 (the upper half of a 64-bit slot).
- * Three predictable tests decide validity.
+ * One test decides validity: m keeps the index bits together with the reserved ones (bit 12,
+ * bits 31:15), so any reserved bit, an index beyond capacity (never masked) or a high access
+ * where none exists makes m reach the limit.
  */
 static inline int v12_encoded_offset_inline(uint32_t encoding, uint32_t *ret_offset, uint32_t *ret_size)
 {
     const struct v12_group *g = &v12_groups[((encoding >> 11) & 0xcu) | ((encoding >> 10) & 3u)];
-    uint32_t m = encoding & 0x3ffu;
-    if (__builtin_expect(encoding & 0xffff9000u, 0)) return V12_E_ENCODING_RESERVED; /* bits 12, 31:15 */
-    if (__builtin_expect(m >= g->limit, 0)) return V12_E_ENCODING_NO_SLOT;        /* never masked */
-    if (__builtin_expect(encoding & g->no_high, 0)) return V12_E_ENCODING_HIGH_ACCESS;
+    uint32_t m = encoding & 0xffff93ffu, high = encoding & 1u;
+    if (__builtin_expect(m >= g->limit[high], 0)) {
+        if (encoding & 0xffff9000u) return V12_E_ENCODING_RESERVED;
+        if ((m & ~1u) >= g->limit[0]) return V12_E_ENCODING_NO_SLOT;
+        return V12_E_ENCODING_HIGH_ACCESS;
+    }
     *ret_offset = g->base + m * g->half_slot;
-    *ret_size = (uint32_t)g->slot >> (encoding & 1u);
+    *ret_size = (uint32_t)g->slot >> high;
     return 0;
 }
 
