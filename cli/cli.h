@@ -14,6 +14,9 @@ int inspect_main(int argc, char **argv);
 int validate_main(int argc, char **argv);
 int layout_main(int argc, char **argv);
 int diff_main(int argc, char **argv);
+int send_main(int argc, char **argv);
+int recv_main(int argc, char **argv);
+int status_main(int argc, char **argv);
 
 /* JSON output: a string with escapes. */
 void v12_json_str(FILE *f, const char *s);

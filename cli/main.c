@@ -15,6 +15,9 @@ static const struct {
     {"validate", validate_main, "check a blob against KVM's rules and the padding policy"},
     {"layout", layout_main, "print a layout's field table"},
     {"diff", diff_main, "field-by-field differences between two blobs"},
+    {"send", send_main, "relay a blob to a peer through the local vmcs12d; exits 0 once stored there"},
+    {"recv", recv_main, "fetch a blob the local vmcs12d has stored"},
+    {"status", status_main, "the local vmcs12d's peers and counters"},
 };
 
 static int usage(FILE *f)

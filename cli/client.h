@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef V12_CLI_CLIENT_H
+#define V12_CLI_CLIENT_H
+
+/* A blocking client of vmcs12d's control socket, with a deadline on every exchange. */
+#include "frame.h"
+
+#define V12_DEFAULT_SOCKET "/run/vmcs12d/control.sock"
+
+/* Connect, send req, wait until deadline for one reply. Errors: -errno, TIMEOUT, FRAME_*; the
+ * message (connect failure etc.) goes into err. */
+int v12_client_call(const char *socket_path, const V12Envelope *req, unsigned timeout_ms, V12Envelope **ret_reply,
+                    char *err, size_t errlen) V12_MUST_USE;
+
+#endif

@@ -1,0 +1,292 @@
+/* SPDX-License-Identifier: MIT */
+/* vmcs12ctl send / recv / status: clients of the local vmcs12d. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "client.h"
+
+static const char send_usage[] =
+    "usage: vmcs12ctl send --peer NAME --vm NAME --vcpu N [--migration ID] [--seq N]\n"
+    "                      [--socket PATH] [--timeout SECONDS] [IN]\n"
+    "\n"
+    "Hand a kvm_nested_state blob (in this host's layout) to the local vmcs12d, which validates\n"
+    "it, converts it for the destination host's layout and relays it over mutual TLS. Exits 0\n"
+    "only once the destination has stored it durably; (migration, vm, vcpu, seq) identifies the\n"
+    "blob, so sending it again is safe.\n"
+    "\n"
+    "  --peer NAME        destination, as configured in [peer NAME]\n"
+    "  --vm NAME          domain name; --vcpu N  vCPU index\n"
+    "  --migration ID     migration id (default 'default'); --seq N  sequence number (default 0)\n"
+    "  --socket PATH      control socket (default " V12_DEFAULT_SOCKET ")\n"
+    "  --timeout SECONDS  give up after this long (default 30)\n"
+    "  -h, --help         this text\n"
+    "\n"
+    "exit: 0 stored at the destination, 1 refused or failed (reason on stderr), 2 usage error\n";
+
+static const char recv_usage[] =
+    "usage: vmcs12ctl recv --vm NAME --vcpu N [--migration ID] [--socket PATH] [--wait SECONDS] [-o OUT]\n"
+    "\n"
+    "Fetch the newest blob stored for (vm, vcpu) by the local vmcs12d (a destination host), in\n"
+    "this host's layout. With --wait, wait that long for it to arrive.\n"
+    "\n"
+    "  --migration ID     only this migration (default: any, newest first)\n"
+    "  --socket PATH      control socket (default " V12_DEFAULT_SOCKET ")\n"
+    "  --wait SECONDS     wait for the blob (default 0: answer at once)\n"
+    "  -o, --output OUT   output file (default '-'), written all or nothing\n"
+    "  -h, --help         this text\n"
+    "\n"
+    "exit: 0 written, 1 not found or failed, 2 usage error\n";
+
+static const char status_usage[] =
+    "usage: vmcs12ctl status [--socket PATH] [--json]\n"
+    "\n"
+    "Peers, their connection state and announced layouts, and the daemon's counters.\n";
+
+static int usage_error(const char *what)
+{
+    v12_errorf("%s", what);
+    return V12_EXIT_USAGE;
+}
+
+static int opt_uint(const char *name, const char *arg, unsigned long long max, unsigned long long *ret)
+{
+    if (v12_parse_uint(arg, 0, max, ret) == 0) return 0;
+    v12_errorf("%s: '%s' is not a whole number in 0..%llu", name, arg, max);
+    return -1;
+}
+
+int send_main(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"peer", required_argument, NULL, 'p'},      {"vm", required_argument, NULL, 'v'},
+        {"vcpu", required_argument, NULL, 'c'},      {"migration", required_argument, NULL, 'm'},
+        {"seq", required_argument, NULL, 's'},       {"socket", required_argument, NULL, 'S'},
+        {"timeout", required_argument, NULL, 't'},   {"help", no_argument, NULL, 'h'},
+        {0}};
+    const char *peer = NULL, *vm = NULL, *mig = "default", *sock = V12_DEFAULT_SOCKET;
+    unsigned long long vcpu = 0, seq = 0, timeout = 30;
+    bool have_vcpu = false;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (c) {
+        case 'p': peer = optarg; break;
+        case 'v': vm = optarg; break;
+        case 'm': mig = optarg; break;
+        case 'S': sock = optarg; break;
+        case 'c':
+            if (opt_uint("--vcpu", optarg, UINT32_MAX, &vcpu)) return V12_EXIT_USAGE;
+            have_vcpu = true;
+            break;
+        case 's':
+            if (opt_uint("--seq", optarg, UINT64_MAX, &seq)) return V12_EXIT_USAGE;
+            break;
+        case 't':
+            if (opt_uint("--timeout", optarg, 86400, &timeout) || timeout == 0) {
+                if (timeout == 0) v12_errorf("--timeout: must be at least 1 second");
+                return V12_EXIT_USAGE;
+            }
+            break;
+        case 'h': return v12_usage(send_usage, false);
+        default: return v12_usage(send_usage, true);
+        }
+    }
+    if (!peer || !vm || !have_vcpu) return usage_error("--peer, --vm and --vcpu are required");
+    if (argc - optind > 1) return usage_error("one input at most");
+    const char *in_path = optind < argc ? argv[optind] : "-";
+
+    uint8_t *data;
+    size_t len;
+    int r = v12_read_input(in_path, V12_BLOB_MAX, &data, &len);
+    if (r) {
+        v12_errorf("%s: cannot read input: %s [%s]", v12_in_name(in_path), v12_strerror(r), v12_err_name(r));
+        return V12_EXIT_INVALID;
+    }
+    Vmcs12d__V1__Blob b = VMCS12D__V1__BLOB__INIT;
+    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT, *reply = NULL;
+    b.peer = (char *)peer;
+    b.vm = (char *)vm;
+    b.migration_id = (char *)mig;
+    b.vcpu = (uint32_t)vcpu;
+    b.seq = seq;
+    b.data.data = data;
+    b.data.len = len;
+    /* The daemon gives up a little before we do, so that its answer says why. */
+    b.timeout_ms = (uint32_t)(timeout * 1000 > 1000 ? timeout * 1000 - 500 : 500);
+    env.msg_case = VMCS12D__V1__ENVELOPE__MSG_BLOB;
+    env.blob = &b;
+    char err[512];
+    int ret = V12_EXIT_INVALID;
+    r = v12_client_call(sock, &env, (unsigned)(timeout * 1000), &reply, err, sizeof(err));
+    free(data);
+    if (r) {
+        v12_errorf("%s [%s]", err, v12_err_name(r));
+        return ret;
+    }
+    if (reply->msg_case != VMCS12D__V1__ENVELOPE__MSG_ACK) {
+        v12_errorf("unexpected answer from vmcs12d [PROTOCOL]");
+    } else if (reply->ack->code != 0) {
+        v12_errorf("%s: %s [%s]", vm, reply->ack->message, reply->ack->error);
+    } else {
+        const Vmcs12d__V1__Ack *a = reply->ack;
+        printf("%s vcpu %u seq %" PRIu64 ": stored by %s as %s%s", vm, a->vcpu, a->seq, peer, a->stored_as,
+               a->duplicate ? " (already stored: duplicate)" : "");
+        if (a->conversion && a->conversion->regions)
+            printf(", converted %s -> %s, %u regions, %u fields, %u padding bytes dropped", a->conversion->from,
+                   a->conversion->to, a->conversion->regions, a->conversion->fields, a->conversion->bytes_dropped);
+        printf("\n");
+        ret = V12_EXIT_OK;
+    }
+    v12_envelope_free(reply);
+    return ret;
+}
+
+int recv_main(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"vm", required_argument, NULL, 'v'},     {"vcpu", required_argument, NULL, 'c'},
+        {"migration", required_argument, NULL, 'm'}, {"socket", required_argument, NULL, 'S'},
+        {"wait", required_argument, NULL, 'w'},   {"output", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},         {0}};
+    const char *vm = NULL, *mig = "", *sock = V12_DEFAULT_SOCKET, *out = "-";
+    unsigned long long vcpu = 0, wait = 0;
+    bool have_vcpu = false;
+    int c;
+    while ((c = getopt_long(argc, argv, "o:h", options, NULL)) != -1) {
+        switch (c) {
+        case 'v': vm = optarg; break;
+        case 'm': mig = optarg; break;
+        case 'S': sock = optarg; break;
+        case 'o': out = optarg; break;
+        case 'c':
+            if (opt_uint("--vcpu", optarg, UINT32_MAX, &vcpu)) return V12_EXIT_USAGE;
+            have_vcpu = true;
+            break;
+        case 'w':
+            if (opt_uint("--wait", optarg, 86400, &wait)) return V12_EXIT_USAGE;
+            break;
+        case 'h': return v12_usage(recv_usage, false);
+        default: return v12_usage(recv_usage, true);
+        }
+    }
+    if (!vm || !have_vcpu) return usage_error("--vm and --vcpu are required");
+    if (optind != argc) return usage_error("unexpected argument");
+    Vmcs12d__V1__RecvRequest q = VMCS12D__V1__RECV_REQUEST__INIT;
+    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT, *reply = NULL;
+    q.vm = (char *)vm;
+    q.migration_id = (char *)mig;
+    q.vcpu = (uint32_t)vcpu;
+    q.wait_ms = (uint32_t)(wait * 1000);
+    env.msg_case = VMCS12D__V1__ENVELOPE__MSG_RECV;
+    env.recv = &q;
+    char err[512];
+    int r = v12_client_call(sock, &env, (unsigned)(wait * 1000 + 5000), &reply, err, sizeof(err));
+    if (r) {
+        v12_errorf("%s [%s]", err, v12_err_name(r));
+        return V12_EXIT_INVALID;
+    }
+    int ret = V12_EXIT_INVALID;
+    if (reply->msg_case != VMCS12D__V1__ENVELOPE__MSG_RECV_REPLY) {
+        v12_errorf("unexpected answer from vmcs12d [PROTOCOL]");
+    } else if (reply->recv_reply->code != 0 || !reply->recv_reply->blob) {
+        v12_errorf("%s [%s]", reply->recv_reply->message, reply->recv_reply->error);
+    } else {
+        const Vmcs12d__V1__Blob *b = reply->recv_reply->blob;
+        r = v12_write_output(out, b->data.data, b->data.len);
+        if (r) v12_errorf("%s: cannot write output: %s [%s]", out, v12_strerror(r), v12_err_name(r));
+        else {
+            fprintf(stderr, "%s vcpu %u: migration %s seq %" PRIu64 ", %zu bytes (%s)\n", b->vm, b->vcpu, b->migration_id,
+                    b->seq, b->data.len, reply->recv_reply->stored_as);
+            ret = V12_EXIT_OK;
+        }
+    }
+    v12_envelope_free(reply);
+    return ret;
+}
+
+static const char *layout_str(Vmcs12d__V1__Layout l, const char *profile)
+{
+    if (l == VMCS12D__V1__LAYOUT__LAYOUT_ENCODED) return "encoded";
+    if (l == VMCS12D__V1__LAYOUT__LAYOUT_LEGACY) return profile && profile[0] ? profile : "legacy";
+    return "unknown";
+}
+
+int status_main(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"socket", required_argument, NULL, 'S'}, {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {0}};
+    const char *sock = V12_DEFAULT_SOCKET;
+    bool json = false;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (c) {
+        case 'S': sock = optarg; break;
+        case 'j': json = true; break;
+        case 'h': return v12_usage(status_usage, false);
+        default: return v12_usage(status_usage, true);
+        }
+    }
+    if (optind != argc) return usage_error("unexpected argument");
+    Vmcs12d__V1__StatusRequest q = VMCS12D__V1__STATUS_REQUEST__INIT;
+    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT, *reply = NULL;
+    env.msg_case = VMCS12D__V1__ENVELOPE__MSG_STATUS;
+    env.status = &q;
+    char err[512];
+    int r = v12_client_call(sock, &env, 5000, &reply, err, sizeof(err));
+    if (r) {
+        v12_errorf("%s [%s]", err, v12_err_name(r));
+        return V12_EXIT_INVALID;
+    }
+    if (reply->msg_case != VMCS12D__V1__ENVELOPE__MSG_STATUS_REPLY) {
+        v12_errorf("unexpected answer from vmcs12d [PROTOCOL]");
+        v12_envelope_free(reply);
+        return V12_EXIT_INVALID;
+    }
+    const Vmcs12d__V1__StatusReply *s = reply->status_reply;
+    if (json) {
+        printf("{\"node\":");
+        v12_json_str(stdout, s->node);
+        printf(",\"layout\":\"%s\",\"uptime_s\":%" PRIu64 ",\"connections\":%u,\"blobs_relayed\":%" PRIu64
+               ",\"blobs_converted\":%" PRIu64 ",\"blobs_stored\":%" PRIu64 ",\"blobs_duplicate\":%" PRIu64
+               ",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64 ",\"peers\":[",
+               layout_str(s->layout, s->profile), s->uptime_s, s->connections, s->blobs_relayed, s->blobs_converted,
+               s->blobs_stored, s->blobs_duplicate, s->bytes_in, s->bytes_out);
+        for (size_t i = 0; i < s->n_peers; i++) {
+            const Vmcs12d__V1__PeerStatus *p = s->peers[i];
+            printf("%s{\"name\":", i ? "," : "");
+            v12_json_str(stdout, p->name);
+            printf(",\"address\":");
+            v12_json_str(stdout, p->address);
+            printf(",\"state\":\"%s\",\"layout\":\"%s\",\"blobs_sent\":%" PRIu64 ",\"bytes_sent\":%" PRIu64
+                   ",\"inbound\":%u,\"last_error\":",
+                   p->state, layout_str(p->layout, p->profile), p->blobs_sent, p->bytes_sent, p->inbound);
+            v12_json_str(stdout, p->last_error);
+            printf("}");
+        }
+        printf("],\"rejected\":{");
+        for (size_t i = 0; i < s->n_rejected; i++) {
+            printf("%s", i ? "," : "");
+            v12_json_str(stdout, s->rejected[i]->name);
+            printf(":%" PRIu64, s->rejected[i]->value);
+        }
+        printf("}}\n");
+    } else {
+        printf("node %s, layout %s, up %" PRIu64 " s, %u connections\n", s->node, layout_str(s->layout, s->profile),
+               s->uptime_s, s->connections);
+        printf("blobs: %" PRIu64 " relayed, %" PRIu64 " converted, %" PRIu64 " stored, %" PRIu64 " duplicate; bytes: %" PRIu64
+               " in, %" PRIu64 " out\n",
+               s->blobs_relayed, s->blobs_converted, s->blobs_stored, s->blobs_duplicate, s->bytes_in, s->bytes_out);
+        for (size_t i = 0; i < s->n_peers; i++) {
+            const Vmcs12d__V1__PeerStatus *p = s->peers[i];
+            printf("peer %s (%s): %s, layout %s, %" PRIu64 " blobs sent, %u inbound%s%s\n", p->name, p->address, p->state,
+                   layout_str(p->layout, p->profile), p->blobs_sent, p->inbound, p->last_error[0] ? "; last error: " : "",
+                   p->last_error);
+        }
+        for (size_t i = 0; i < s->n_rejected; i++)
+            printf("rejected %s: %" PRIu64 "\n", s->rejected[i]->name, s->rejected[i]->value);
+    }
+    v12_envelope_free(reply);
+    return V12_EXIT_OK;
+}

@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef V12_CONFIG_H
+#define V12_CONFIG_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "v12/convert.h"
+
+#define V12_MAX_PEERS 64
+#define V12_NAME_MAX 64
+#define V12_FRAME_MAX_CFG 65536u /* = V12_FRAME_MAX in proto/frame.h */
+
+struct v12_peer_config {
+    char name[V12_NAME_MAX];
+    char address[256]; /* host:port or [v6]:port */
+    char host[256];
+    char port[8];
+};
+
+struct v12_config {
+    char path[PATH_MAX];
+    /* [daemon] */
+    char node[V12_NAME_MAX];
+    enum v12_layout layout; /* a legacy profile, or V12_LAYOUT_ENCODED */
+    enum v12_padding padding;
+    char control_socket[108];
+    unsigned control_mode; /* octal, default 0660 */
+    char spool_dir[PATH_MAX - 64];
+    char listen_host[256];
+    char listen_port[8];
+    unsigned max_connections;
+    unsigned max_frame;
+    size_t conn_buffer_limit;
+    size_t global_buffer_limit;
+    unsigned max_inflight; /* per connection: blobs being stored or relayed */
+    unsigned handshake_timeout_ms;
+    unsigned idle_timeout_ms;
+    unsigned shutdown_timeout_ms;
+    unsigned reconnect_min_ms;
+    unsigned reconnect_max_ms;
+    int log_level;
+    /* [tls] */
+    char cert[PATH_MAX];
+    char key[PATH_MAX];
+    char ca[PATH_MAX];
+    char crl[PATH_MAX];
+    int min_version; /* 12 or 13 */
+    /* [peer NAME] */
+    struct v12_peer_config peers[V12_MAX_PEERS];
+    unsigned npeers;
+};
+
+/*
+ * Read an INI file. On error, err holds one line: "FILE:LINE: what is wrong". Every key is
+ * documented in docs/configuration.md.
+ */
+int v12_config_load(const char *path, struct v12_config *cfg, char *err, size_t errlen);
+
+/* Split "host:port" / "[v6]:port"; 0 or -EINVAL. */
+int v12_split_hostport(const char *s, char *host, size_t hostlen, char *port, size_t portlen);
+
+const struct v12_peer_config *v12_config_peer(const struct v12_config *cfg, const char *name);
+
+/* Names used in spool paths and ids: [A-Za-z0-9._:-]{1,64}, not starting with '.'. */
+bool v12_name_ok(const char *s);
+
+#endif

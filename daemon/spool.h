@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef V12_SPOOL_H
+#define V12_SPOOL_H
+
+/*
+ * The destination's durable store. Layout (docs/spool.md):
+ *   SPOOL/<migration_id>/<vm>/vcpu-<N>.seq-<S>.bin
+ * A blob is written to a temporary file in its directory, fsynced, linked into place without
+ * replacing anything (renameat2 RENAME_NOREPLACE), and the directory fsynced; directories it
+ * creates are fsynced into their parents. Blocking: the daemon runs it on libuv's pool.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "v12/errors.h"
+
+/*
+ * Store data under its key. *ret_duplicate: the same bytes were already stored (nothing
+ * written). A different blob under the same key is -EEXIST. rel gets the path relative to dir.
+ */
+int v12_spool_store(const char *dir, const char *migration, const char *vm, uint32_t vcpu, uint64_t seq,
+                    const uint8_t *data, size_t len, bool *ret_duplicate, char *rel, size_t rellen) V12_MUST_USE;
+
+/*
+ * The stored blob with the highest sequence number for (migration, vm, vcpu); migration ""
+ * searches every migration. NOT_FOUND if there is none. *ret_data is malloc'ed.
+ */
+int v12_spool_find(const char *dir, const char *migration, const char *vm, uint32_t vcpu, uint8_t **ret_data,
+                   size_t *ret_len, uint64_t *ret_seq, char *ret_migration, size_t miglen, char *rel,
+                   size_t rellen) V12_MUST_USE;
+
+/* mkdir -p with each created level fsynced into its parent. */
+int v12_mkdirs(const char *path, unsigned mode) V12_MUST_USE;
+
+#endif

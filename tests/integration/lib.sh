@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Helpers for the integration tests: a throwaway PKI made with the openssl CLI, daemon configs,
+# daemons started on loopback with ephemeral ports, and assertions.
+# Usage: source lib.sh VMCS12D VMCS12CTL
+D=$1
+C=$2
+W=$(mktemp -d /tmp/v12it.XXXXXX)
+PIDS=()
+pass=0
+fail=0
+cleanup() {
+    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+    wait 2>/dev/null
+    if [ "$fail" != 0 ]; then
+        for f in "$W"/*.log; do echo "---- $f" >&2; tail -30 "$f" >&2; done
+    fi
+    rm -rf "$W"
+}
+trap cleanup EXIT
+
+ok() { pass=$((pass + 1)); }
+bad() {
+    fail=$((fail + 1))
+    echo "FAIL: $*" >&2
+}
+finish() {
+    echo "$pass passed, $fail failed"
+    [ "$fail" = 0 ]
+}
+
+# An unused TCP port on 127.0.0.1 (bound and released; fine for tests on one machine).
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# mkca NAME
+mkca() {
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$W/$1.key" -out "$W/$1.pem" \
+        -days 2 -subj "/CN=$1" >/dev/null 2>&1
+}
+# mkcert NAME CA SAN [DAYS]: a certificate for NAME signed by CA with subjectAltName SAN.
+mkcert() {
+    local name=$1 ca=$2 san=$3 days=${4:-2}
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$W/$name.key" -out "$W/$name.csr" \
+        -subj "/CN=$name" >/dev/null 2>&1
+    printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth,clientAuth\n' "$san" >"$W/$name.ext"
+    openssl x509 -req -in "$W/$name.csr" -CA "$W/$ca.pem" -CAkey "$W/$ca.key" -CAcreateserial -out "$W/$name.pem" \
+        -days "$days" -extfile "$W/$name.ext" >/dev/null 2>&1
+}
+
+# config NODE LAYOUT PROFILE PORT CERT CA [PEER PEERPORT]...: writes $W/NODE.ini
+config() {
+    local node=$1 layout=$2 profile=$3 port=$4 cert=$5 ca=$6
+    shift 6
+    mkdir -p "$W/$node.spool"
+    {
+        echo "[daemon]"
+        echo "node = $node"
+        echo "layout = $layout"
+        [ -n "$profile" ] && echo "profile = $profile"
+        echo "padding = strict"
+        echo "control_socket = $W/$node.sock"
+        echo "spool_dir = $W/$node.spool"
+        echo "listen = 127.0.0.1:$port"
+        echo "reconnect_min_ms = 50"
+        echo "reconnect_max_ms = 400"
+        echo "handshake_timeout_ms = ${HANDSHAKE_MS:-3000}"
+        echo "idle_timeout_ms = ${IDLE_MS:-120000}"
+        echo "shutdown_timeout_ms = 3000"
+        [ -n "${EXTRA_DAEMON:-}" ] && echo "$EXTRA_DAEMON"
+        echo "[tls]"
+        echo "cert = $W/$cert.pem"
+        echo "key = $W/$cert.key"
+        echo "ca = $W/$ca.pem"
+        while [ $# -ge 2 ]; do
+            echo "[peer $1]"
+            echo "address = 127.0.0.1:$2"
+            shift 2
+        done
+    } >"$W/$node.ini"
+}
+
+# start NODE: runs vmcs12d in the background, waits for its control socket.
+start() {
+    "$D" --config "$W/$1.ini" >>"$W/$1.log" 2>&1 &
+    local pid=$!
+    PIDS+=("$pid")
+    eval "PID_$1=$pid"
+    for _ in $(seq 100); do
+        [ -S "$W/$1.sock" ] && return 0
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    bad "daemon $1 did not start"
+    return 1
+}
+
+# wait_peer NODE PEER STATE [SECONDS]
+wait_peer() {
+    local want=$3 t=${4:-10}
+    for _ in $(seq $((t * 20))); do
+        "$C" status --socket "$W/$1.sock" --json 2>/dev/null |
+            python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if any(p["name"]==sys.argv[1] and p["state"]==sys.argv[2] for p in d["peers"]) else 1)' "$2" "$want" && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# expect EXIT PATTERN -- cmd...: exit code and a stderr match.
+expect() {
+    local want=$1 pat=$2
+    shift 3
+    "$@" >"$W/out" 2>"$W/err"
+    local got=$?
+    if [ "$got" != "$want" ]; then
+        bad "exit $got, want $want: $*"
+        cat "$W/err" >&2
+        return 1
+    fi
+    if [ -n "$pat" ] && ! grep -qE -- "$pat" "$W/err"; then
+        bad "stderr lacks '$pat': $*"
+        cat "$W/err" >&2
+        return 1
+    fi
+    ok
+}
+
+alive() { kill -0 "$1" 2>/dev/null; }
