@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Two (three) vmcs12d on loopback with certificates made here: randomized blobs relayed both
+# ways between a legacy and an encoded host, every byte checked against the independent
+# generator; re-targeting between legacy profiles; resends stored once; a peer that is down; a
+# peer killed mid-transfer (never a false ack); SIGHUP reload; SIGTERM.
+set -uo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+source "$HERE/lib.sh" "$1" "$2"
+DATA=$HERE/../data
+
+mkca ca
+mkcert hosta ca DNS:hosta
+mkcert hostb ca DNS:hostb
+mkcert hostc ca DNS:hostc
+PA=$(free_port) PB=$(free_port) PC=$(free_port)
+config hosta legacy linux-6.18 "$PA" hosta ca hostb "$PB" hostc "$PC"
+config hostb encoded "" "$PB" hostb ca hosta "$PA"
+config hostc legacy linux-5.14 "$PC" hostc ca hosta "$PA"
+start hosta && start hostb && start hostc
+wait_peer hosta hostb connected && wait_peer hostb hosta connected && wait_peer hosta hostc connected && ok || bad "peers did not connect"
+
+# --- randomized blobs, both ways, every byte ------------------------------------------------
+mkdir -p "$W/r"
+python3 "$HERE/randblobs.py" "$W/r" 24 "${SEED:-$RANDOM}" linux-6.18
+for k in $(seq 0 23); do
+    if [ $((k % 2)) = 0 ]; then src=hosta dst=hostb from=legacy to=encoded; else src=hostb dst=hosta from=encoded to=legacy; fi
+    expect 0 '' -- "$C" send --socket "$W/$src.sock" --peer "$dst" --vm "vm$k" --vcpu "$k" --migration m1 --seq 7 "$W/r/rand-$k-$from.bin"
+    expect 0 '' -- "$C" recv --socket "$W/$dst.sock" --vm "vm$k" --vcpu "$k" --migration m1 -o "$W/r/got-$k.bin"
+    cmp -s "$W/r/got-$k.bin" "$W/r/rand-$k-$to.bin" && ok || bad "blob $k $src->$dst: stored bytes differ from the $to golden"
+    [ "$(stat -c %s "$W/$dst.spool/m1/vm$k/vcpu-$k.seq-7.bin")" = "$(stat -c %s "$W/r/rand-$k-$to.bin")" ] && ok || bad "spool file $k"
+done
+# The report in the ack: converted, the layouts named.
+expect 0 '' -- "$C" send --socket "$W/hosta.sock" --peer hostb --vm shadow --vcpu 0 "$DATA/samples/vmx-l2-shadow-legacy.bin"
+grep -q 'converted linux-6.18 -> encoded, 2 regions, 302 fields' "$W/out" && ok || bad "send output lacks the conversion"
+
+# --- a resend with the same key is stored once -------------------------------------------------
+before=$(find "$W/hostb.spool" -type f | wc -l)
+expect 0 '' -- "$C" send --socket "$W/hosta.sock" --peer hostb --vm vm0 --vcpu 0 --migration m1 --seq 7 "$W/r/rand-0-legacy.bin"
+grep -q 'duplicate' "$W/out" && ok || bad "resend not reported as duplicate"
+[ "$(find "$W/hostb.spool" -type f | wc -l)" = "$before" ] && ok || bad "resend stored twice"
+# A different blob under the same key is refused, the stored one kept.
+expect 1 'different blob is already stored' -- "$C" send --socket "$W/hosta.sock" --peer hostb --vm vm0 --vcpu 0 --migration m1 --seq 7 "$W/r/rand-2-legacy.bin"
+cmp -s "$W/hostb.spool/m1/vm0/vcpu-0.seq-7.bin" "$W/r/rand-0-encoded.bin" && ok || bad "stored blob replaced"
+
+# --- legacy -> legacy between profiles ------------------------------------------------------------
+expect 0 '' -- "$C" send --socket "$W/hosta.sock" --peer hostc --vm old --vcpu 0 "$DATA/samples/vmx-l1-linux-5.14-legacy.bin"
+"$C" convert --from legacy --to legacy --from-profile linux-6.18 --to-profile linux-5.14 "$DATA/samples/vmx-l1-linux-5.14-legacy.bin" -o "$W/exp514.bin"
+cmp -s "$W/hostc.spool/default/old/vcpu-0.seq-0.bin" "$W/exp514.bin" && ok || bad "6.18 -> 5.14 relay differs from offline conversion"
+expect 1 'guest_ssp at offset .* \[FIELD_NO_HOME\]' -- "$C" send --socket "$W/hosta.sock" --peer hostc --vm cet --vcpu 0 "$DATA/bad/cet-to-5.14.bin"
+[ ! -e "$W/hostc.spool/default/cet" ] && ok || bad "refused blob reached hostc"
+
+# --- bad blobs from a client: refused with the reason, nothing sent --------------------------------
+expect 1 'PADDING_NONZERO' -- "$C" send --socket "$W/hosta.sock" --peer hostb --vm pad --vcpu 0 "$DATA/bad/padding-fred-tail.bin"
+expect 1 'SIZE_MISMATCH' -- "$C" send --socket "$W/hosta.sock" --peer hostb --vm sz --vcpu 0 "$DATA/bad/size-mismatch.bin"
+expect 1 'PEER_UNKNOWN' -- "$C" send --socket "$W/hosta.sock" --peer nosuch --vm x --vcpu 0 "$DATA/samples/vmx-l1-legacy.bin"
+expect 1 'not allowed' -- "$C" send --socket "$W/hosta.sock" --peer hostb --vm ../etc --vcpu 0 "$DATA/samples/vmx-l1-legacy.bin"
+[ ! -e "$W/hostb.spool/default/pad" ] && ok || bad "refused blob stored"
+expect 1 'NOT_FOUND' -- "$C" recv --socket "$W/hostb.sock" --vm never --vcpu 0
+# recv --wait: the blob arrives while the request waits.
+"$C" recv --socket "$W/hostb.sock" --vm late --vcpu 3 --wait 10 -o "$W/late.bin" 2>"$W/late.err" &
+waiter=$!
+sleep 0.3
+expect 0 '' -- "$C" send --socket "$W/hosta.sock" --peer hostb --vm late --vcpu 3 "$DATA/samples/vmx-l1-legacy.bin"
+wait $waiter && cmp -s "$W/late.bin" "$DATA/samples/vmx-l1-encoded.bin" && ok || bad "recv --wait"
+
+# --- status --------------------------------------------------------------------------------------
+"$C" status --socket "$W/hosta.sock" --json >"$W/st.json" && python3 - "$W/st.json" <<'PY' && ok || bad "status counters"
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s["node"] == "hosta" and s["layout"] == "linux-6.18", s
+peers = {p["name"]: p for p in s["peers"]}
+assert peers["hostb"]["state"] == "connected" and peers["hostb"]["layout"] == "encoded", peers
+assert peers["hostc"]["layout"] == "linux-5.14", peers
+assert s["blobs_relayed"] >= 14 and s["blobs_converted"] >= 14, s
+assert s["rejected"].get("FIELD_NO_HOME") == 1 and s["rejected"].get("PADDING_NONZERO") == 1, s["rejected"]
+assert s["rejected"].get("PEER_UNKNOWN") == 1, s["rejected"]
+PY
+expect 0 '' -- "$C" status --socket "$W/hostb.sock"
+grep -q 'peer hosta' "$W/out" && ok || bad "status text"
+
+# --- SIGHUP: new certificate, established links stay up ------------------------------------------
+cp "$W/hosta.pem" "$W/hosta.pem.orig"
+mkcert hosta ca DNS:hosta
+kill -HUP "$PID_hosta"
+sleep 0.3
+grep -q 'SIGHUP: certificate, key, CA and CRL reloaded' "$W/hosta.log" && ok || bad "SIGHUP reload not logged"
+expect 0 '' -- "$C" send --socket "$W/hosta.sock" --peer hostb --vm afterhup --vcpu 0 "$DATA/samples/vmx-l1-legacy.bin"
+grep -c 'connected, node hostb' "$W/hosta.log" | grep -qx 1 && ok || bad "link to hostb was dropped by SIGHUP"
+# A broken certificate on SIGHUP keeps the old one.
+echo garbage >"$W/hosta.pem"
+kill -HUP "$PID_hosta"
+sleep 0.3
+grep -q 'keeping the current certificate' "$W/hosta.log" && ok || bad "bad reload not refused"
+cp "$W/hosta.pem.orig" "$W/hosta.pem"
+
+# --- a peer that is down: a clear error within the timeout -----------------------------------------
+kill -9 "$PID_hostc"
+wait_peer hosta hostc backoff 10 || wait_peer hosta hostc connecting 2 || true
+t0=$(date +%s%N)
+expect 1 'peer hostc .* is not connected .*\[PEER_DOWN\]' -- "$C" send --socket "$W/hosta.sock" --peer hostc --vm down --vcpu 0 --timeout 5 "$DATA/samples/vmx-l1-linux-5.14-legacy.bin"
+[ $(( ($(date +%s%N) - t0) / 1000000 )) -lt 5000 ] && ok || bad "send to a down peer took too long"
+
+# --- a peer killed mid-transfer: never a false ack ----------------------------------------------
+kill -STOP "$PID_hostb"
+"$C" send --socket "$W/hosta.sock" --peer hostb --vm midway --vcpu 0 --timeout 20 "$DATA/samples/vmx-l1-legacy.bin" >"$W/mid.out" 2>"$W/mid.err" &
+sender=$!
+sleep 0.5
+kill -9 "$PID_hostb"
+wait $sender
+rc=$?
+[ "$rc" = 1 ] && ok || bad "send through a killed peer exited $rc"
+grep -q 'lost before it acknowledged' "$W/mid.err" && ok || { bad "no 'lost before it acknowledged'"; cat "$W/mid.err" >&2; }
+[ ! -e "$W/hostb.spool/default/midway" ] && ok || bad "killed peer stored the blob"
+grep -q 'stored by' "$W/mid.out" && bad "false ack" || ok
+
+# --- the daemon survived all of it, and SIGTERM ends it with 0 ------------------------------------
+alive "$PID_hosta" && ok || bad "hosta died"
+kill -TERM "$PID_hosta"
+wait "$PID_hosta"
+rc=$?
+[ "$rc" = 0 ] && ok || bad "SIGTERM exit $rc"
+grep -q 'stopped' "$W/hosta.log" && ok || bad "no clean stop"
+[ ! -e "$W/hosta.sock" ] && ok || bad "control socket left behind"
+finish

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Everything a peer or a client can throw at vmcs12d: an untrusted CA, a certificate naming the
+# wrong peer or no configured peer, an expired certificate, plain TCP on the TLS port, a silent
+# connection, oversized and garbage frames on both sockets, more connections than allowed,
+# half-sent frames held open. The daemon refuses each with a clear log line and keeps running
+# with bounded memory.
+set -uo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+source "$HERE/lib.sh" "$1" "$2"
+H="python3 $HERE/hostile.py"
+DATA=$HERE/../data
+
+mkca ca
+mkca rogueca
+mkcert hosta ca DNS:hosta
+mkcert hostb ca DNS:hostb
+mkcert rogue rogueca DNS:hosta          # right name, untrusted CA
+mkcert hostc ca DNS:hostc               # trusted CA, names no configured peer
+mkcert expired ca DNS:hosta -1          # right name, trusted CA, expired
+PA=$(free_port) PB=$(free_port) PR=$(free_port) PC=$(free_port) PE=$(free_port) PI=$(free_port)
+HANDSHAKE_MS=700 EXTRA_DAEMON="max_connections = 40" config hostb encoded "" "$PB" hostb ca hosta "$PA"
+start hostb
+
+# Each impostor is a daemon that tries to reach hostb as "hosta".
+config rogue legacy linux-6.18 "$PR" rogue ca hostb "$PB"
+config wrongname legacy linux-6.18 "$PC" hostc ca hostb "$PB"
+config expired legacy linux-6.18 "$PE" expired ca hostb "$PB"
+start rogue && start wrongname && start expired
+sleep 1.5
+for n in rogue wrongname expired; do
+    wait_peer "$n" hostb connected 1 && bad "$n got connected to hostb" || ok
+    expect 1 'PEER_DOWN' -- "$C" send --socket "$W/$n.sock" --peer hostb --vm v --vcpu 0 --timeout 3 "$DATA/samples/vmx-l1-legacy.bin"
+done
+grep -qiE 'certificate verification failed|unknown ca|certificate verify failed' "$W/hostb.log" && ok || bad "untrusted CA not logged"
+grep -q 'names no configured peer' "$W/hostb.log" && ok || bad "wrong name not logged"
+grep -qi 'expired' "$W/hostb.log" && ok || bad "expired certificate not logged"
+[ -z "$(ls "$W/hostb.spool")" ] && ok || bad "something was stored"
+
+# Outbound: hosta expects hostb's certificate at PI, but an impostor with hostc's answers there.
+config impostor encoded "" "$PI" hostc ca hosta "$PA"
+start impostor
+config hosta legacy linux-6.18 "$PA" hosta ca hostb "$PI"
+start hosta
+sleep 1
+wait_peer hosta hostb connected 1 && bad "hosta accepted an impostor" || ok
+grep -q 'does not name peer hostb' "$W/hosta.log" && ok || bad "outbound name check not logged"
+kill -9 "$PID_hosta" "$PID_impostor" "$PID_rogue" "$PID_wrongname" "$PID_expired" 2>/dev/null
+
+# Plain TCP and a silent client on the TLS port.
+[ "$($H plain 127.0.0.1 "$PB")" = closed ] && ok || bad "plain TCP not closed"
+out=$($H silent 127.0.0.1 "$PB" 5)
+case $out in closed*) ok ;; *) bad "silent client: $out" ;; esac
+grep -q 'not completed in time' "$W/hostb.log" && ok || bad "handshake timeout not logged"
+
+# A configured peer (valid certificate) that misbehaves after the handshake.
+for m in oversize garbage nohello; do
+    out=$($H tls 127.0.0.1 "$PB" "$W/hosta.pem" "$W/hosta.key" "$W/ca.pem" $m)
+    case $out in closed*) ok ;; *) bad "tls $m: $out" ;; esac
+done
+grep -q 'frame length exceeds the maximum frame size' "$W/hostb.log" && ok || bad "oversized frame not logged"
+grep -q 'frame does not decode' "$W/hostb.log" && ok || bad "garbage frame not logged"
+
+# The control socket: oversized, garbage, empty frames get an error reply, then the door.
+for m in oversize garbage zero; do
+    out=$($H control "$W/hostb.sock" $m)
+    [ "$out" = "closed error-reply" ] && ok || bad "control $m: $out"
+done
+
+# More connections than max_connections, each holding half a 60 KB frame: the extra ones are
+# refused, the daemon's memory stays bounded.
+out=$($H hold "$W/hostb.sock" 60 1)
+case $out in "held 60, closed by daemon "*) n=${out##* }; [ "$n" -ge 15 ] && ok || bad "max_connections: $out" ;; *) bad "hold: $out" ;; esac
+grep -q 'max_connections reached' "$W/hostb.log" && ok || bad "max_connections not logged"
+rss=$(awk '/VmRSS/ {print $2}' "/proc/$PID_hostb/status")
+echo "hostb RSS after hostile clients: $rss KiB"
+# Sanitizer builds carry shadow memory: the bound is checked on the plain build.
+if [ -z "${V12_SANITIZED:-}" ]; then [ "$rss" -lt 65536 ] && ok || bad "RSS $rss KiB after hostile clients"; fi
+
+# Still alive, still answering, counters show what was refused.
+alive "$PID_hostb" && ok || bad "hostb died"
+"$C" status --socket "$W/hostb.sock" --json >"$W/st.json" && python3 - "$W/st.json" <<'PY' && ok || bad "rejected counters"
+import json, sys
+r = json.load(open(sys.argv[1]))["rejected"]
+for k in ("TLS", "FRAME_TOO_LARGE", "FRAME_MALFORMED", "PEER_UNKNOWN", "TIMEOUT", "BUSY"):
+    assert r.get(k, 0) >= 1, (k, r)
+PY
+# --check-config: a valid file, an unknown key (file:line), a key that does not match its cert.
+expect 0 'configuration valid' -- sh -c "'$D' --check-config --config '$W/hostb.ini' 2>&1 >/dev/null; '$D' --check-config --config '$W/hostb.ini' >&2"
+sed 's/^padding = strict/padding = strict\nbogus = 1/' "$W/hostb.ini" | sed 's/\\n/\n/' >"$W/bad1.ini"
+printf '[daemon]\nnode = x\nlayout = sideways\n' >"$W/bad2.ini"
+sed "s#^key = .*#key = $W/hosta.key#" "$W/hostb.ini" >"$W/bad3.ini"
+expect 1 "bad1.ini:[0-9]+: unknown key 'bogus' in \[daemon\]" -- "$D" --check-config --config "$W/bad1.ini"
+expect 1 "bad2.ini:3: layout: 'sideways' is neither legacy nor encoded" -- "$D" --check-config --config "$W/bad2.ini"
+expect 1 'key values mismatch|does not match cert' -- "$D" --check-config --config "$W/bad3.ini"
+expect 1 'cannot open' -- "$D" --check-config --config "$W/none.ini"
+expect 2 'usage' -- "$D" --bogus
+
+kill -TERM "$PID_hostb"
+wait "$PID_hostb" && ok || bad "hostb did not exit 0"
+finish
