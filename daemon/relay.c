@@ -57,7 +57,7 @@ void v12_count_reject(struct v12_daemon *d, int code)
 static void protocol_error(struct v12_conn *c, const char *what)
 {
     v12_count_reject(c->d, V12_E_PROTOCOL);
-    char why[160];
+    char why[256];
     snprintf(why, sizeof(why), "protocol violation: %s", what);
     v12_conn_close(c, why);
 }

@@ -1,0 +1,371 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The loop-free pieces of the daemon: the frame reader fed in every split, its limits, and two
+ * TLS sessions driven against each other in memory (no sockets, no loop): mutual
+ * authentication, SAN-based peer identity, close_notify, and refusals.
+ */
+#include <errno.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+#include <unistd.h>
+
+#include "../check.h"
+#include "config.h"
+#include "frame.h"
+#include "spool.h"
+#include "tls.h"
+
+static size_t pack_blob(uint8_t **ret, size_t data_len)
+{
+    static uint8_t data[V12_BLOB_MAX];
+    for (size_t i = 0; i < sizeof(data); i++) data[i] = (uint8_t)(i * 7);
+    Vmcs12d__V1__Blob b = VMCS12D__V1__BLOB__INIT;
+    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;
+    b.migration_id = (char *)"m";
+    b.vm = (char *)"vm1";
+    b.vcpu = 3;
+    b.seq = 9;
+    b.data.data = data;
+    b.data.len = data_len;
+    env.msg_case = VMCS12D__V1__ENVELOPE__MSG_BLOB;
+    env.blob = &b;
+    size_t len;
+    CHECK_OK(v12_frame_pack(&env, V12_FRAME_MAX, ret, &len));
+    return len;
+}
+
+static void frames_in_every_split(void)
+{
+    uint8_t *f1, *f2;
+    size_t l1 = pack_blob(&f1, 8320), l2 = pack_blob(&f2, 17);
+    uint8_t stream[2 * 9000];
+    memcpy(stream, f1, l1);
+    memcpy(stream + l1, f2, l2);
+    size_t total = l1 + l2;
+    /* Two cut points anywhere: every chunking of the two frames into three pieces (sampled
+     * densely at the edges, every position for the first cut). */
+    for (size_t a = 0; a <= total; a += (a < 16 || a > total - 16 || (a > l1 - 8 && a < l1 + 8)) ? 1 : 97) {
+        for (size_t b = a; b <= total; b += (b < a + 8 || b > total - 8) ? 1 : 1013) {
+            struct v12_frame_reader r;
+            v12_frame_reader_init(&r, V12_FRAME_MAX);
+            size_t cuts[4] = {0, a, b, total};
+            int frames = 0;
+            for (int k = 0; k < 3; k++) {
+                size_t pos = cuts[k];
+                while (pos < cuts[k + 1]) {
+                    V12Envelope *env;
+                    size_t used;
+                    int rc = v12_frame_feed(&r, stream + pos, cuts[k + 1] - pos, &used, &env, NULL);
+                    CHECK(rc == 0 || rc == 1);
+                    pos += used;
+                    if (rc == 1) {
+                        CHECK_EQ(env->msg_case, VMCS12D__V1__ENVELOPE__MSG_BLOB);
+                        CHECK_EQ(env->blob->data.len, frames == 0 ? 8320 : 17);
+                        CHECK_EQ(env->blob->data.data[5], 35);
+                        CHECK_EQ(env->blob->vcpu, 3);
+                        v12_envelope_free(env);
+                        frames++;
+                    }
+                }
+            }
+            CHECK_EQ(frames, 2);
+            CHECK_EQ(v12_frame_reader_buffered(&r), 0);
+            v12_frame_reader_done(&r);
+        }
+    }
+    free(f1);
+    free(f2);
+}
+
+static void frame_limits(void)
+{
+    struct v12_frame_reader r;
+    V12Envelope *env;
+    size_t used;
+    /* One byte over the limit is refused from the header alone, before any allocation. */
+    v12_frame_reader_init(&r, 1000);
+    uint8_t hdr[4] = {0, 0, 0x03, 0xe9};
+    CHECK_EQ(v12_frame_feed(&r, hdr, 4, &used, &env, NULL), V12_E_FRAME_TOO_LARGE);
+    CHECK_EQ(v12_frame_reader_buffered(&r), 0);
+    v12_frame_reader_done(&r);
+    /* Exactly at the limit is read (and then found malformed: it is not a message). */
+    v12_frame_reader_init(&r, 1000);
+    uint8_t at[4 + 1000] = {0, 0, 0x03, 0xe8};
+    memset(at + 4, 0xff, 1000);
+    CHECK_EQ(v12_frame_feed(&r, at, sizeof(at), &used, &env, NULL), V12_E_FRAME_MALFORMED);
+    v12_frame_reader_done(&r);
+    uint8_t zero[4] = {0};
+    v12_frame_reader_init(&r, 1000);
+    CHECK_EQ(v12_frame_feed(&r, zero, 4, &used, &env, NULL), V12_E_FRAME_MALFORMED);
+    v12_frame_reader_done(&r);
+    /* Whole-frame decode: truncated and trailing bytes are errors. */
+    uint8_t *f;
+    size_t l = pack_blob(&f, 100);
+    CHECK_OK(v12_frame_decode(f, l, V12_FRAME_MAX, &env));
+    v12_envelope_free(env);
+    CHECK_EQ(v12_frame_decode(f, l - 1, V12_FRAME_MAX, &env), V12_E_FRAME_MALFORMED);
+    free(f);
+    /* Packing refuses what the receiver would refuse. */
+    Vmcs12d__V1__Blob b = VMCS12D__V1__BLOB__INIT;
+    V12Envelope e = VMCS12D__V1__ENVELOPE__INIT;
+    static uint8_t big[70000];
+    b.data.data = big;
+    b.data.len = sizeof(big);
+    e.msg_case = VMCS12D__V1__ENVELOPE__MSG_BLOB;
+    e.blob = &b;
+    CHECK_EQ(v12_frame_pack(&e, V12_FRAME_MAX, &f, &l), V12_E_FRAME_TOO_LARGE);
+}
+
+/* ---- an in-memory PKI ---------------------------------------------------------------------------- */
+
+static EVP_PKEY *new_key(void)
+{
+    EVP_PKEY *k = EVP_EC_gen("P-256");
+    CHECK(k != NULL);
+    return k;
+}
+
+static X509 *new_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issuer_key, const char *san, long days)
+{
+    X509 *x = X509_new();
+    ASN1_INTEGER_set(X509_get_serialNumber(x), (long)(random() & 0x7fffffff));
+    X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+    X509_gmtime_adj(X509_getm_notAfter(x), days * 86400);
+    X509_set_pubkey(x, key);
+    X509_NAME *name = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+    X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name);
+    X509V3_CTX ctx;
+    X509V3_set_ctx_nodb(&ctx);
+    X509V3_set_ctx(&ctx, issuer ? issuer : x, x, NULL, NULL, 0);
+    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &ctx, san ? NID_subject_alt_name : NID_basic_constraints,
+                                              san ? san : "critical,CA:TRUE");
+    X509_add_ext(x, ext, -1);
+    X509_EXTENSION_free(ext);
+    CHECK(X509_sign(x, issuer_key ? issuer_key : key, EVP_sha256()) > 0);
+    return x;
+}
+
+static char dir[] = "/tmp/v12proto.XXXXXX";
+
+static void write_pem(const char *file, X509 *cert, EVP_PKEY *key)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/%s", dir, file);
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (cert) PEM_write_X509(f, cert);
+    if (key) PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL);
+    fclose(f);
+}
+
+static void write_new_cert(const char *file, X509 *cert)
+{
+    write_pem(file, cert, NULL);
+    X509_free(cert);
+}
+
+static void make_config(struct v12_config *cfg, const char *node, const char *peer)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    snprintf(cfg->node, sizeof(cfg->node), "%s", node);
+    snprintf(cfg->cert, sizeof(cfg->cert), "%s/%s.pem", dir, node);
+    snprintf(cfg->key, sizeof(cfg->key), "%s/%s.key", dir, node);
+    snprintf(cfg->ca, sizeof(cfg->ca), "%s/ca.pem", dir);
+    cfg->min_version = 13;
+    cfg->npeers = 1;
+    snprintf(cfg->peers[0].name, sizeof(cfg->peers[0].name), "%s", peer);
+    snprintf(cfg->peers[0].host, sizeof(cfg->peers[0].host), "127.0.0.1");
+}
+
+struct sink {
+    uint8_t buf[4096];
+    size_t len;
+};
+static int collect(void *arg, const uint8_t *data, size_t len)
+{
+    struct sink *s = arg;
+    CHECK(s->len + len <= sizeof(s->buf));
+    memcpy(s->buf + s->len, data, len);
+    s->len += len;
+    return 0;
+}
+
+/* Pump ciphertext both ways until neither side has anything to say. */
+static int pump(struct v12_tls *a, struct v12_tls *b, struct sink *sa, struct sink *sb, char *err)
+{
+    for (int round = 0; round < 20; round++) {
+        size_t n;
+        uint8_t *buf;
+        int moved = 0;
+        while ((buf = v12_tls_take(a, &n))) {
+            int r = v12_tls_feed(b, buf, n, collect, sb, err, 256);
+            free(buf);
+            moved = 1;
+            if (r) return r;
+        }
+        while ((buf = v12_tls_take(b, &n))) {
+            int r = v12_tls_feed(a, buf, n, collect, sa, err, 256);
+            free(buf);
+            moved = 1;
+            if (r) return r;
+        }
+        if (!moved) return 0;
+    }
+    return 0;
+}
+
+static void tls_in_memory(void)
+{
+    CHECK(mkdtemp(dir) != NULL);
+    EVP_PKEY *cak = new_key(), *ak = new_key(), *bk = new_key(), *rk = new_key(), *rcak = new_key();
+    X509 *ca = new_cert(cak, "ca", NULL, NULL, NULL, 2);
+    X509 *rogue_ca = new_cert(rcak, "rogue", NULL, NULL, NULL, 2);
+    write_pem("ca.pem", ca, NULL);
+    write_new_cert("hosta.pem", new_cert(ak, "a", ca, cak, "DNS:hosta", 2));
+    write_pem("hosta.key", NULL, ak);
+    write_new_cert("hostb.pem", new_cert(bk, "b", ca, cak, "DNS:hostb", 2));
+    write_pem("hostb.key", NULL, bk);
+    write_new_cert("hostx.pem", new_cert(rk, "x", ca, cak, "DNS:hostx", 2));
+    write_pem("hostx.key", NULL, rk);
+    write_new_cert("rogue.pem", new_cert(rk, "r", rogue_ca, rcak, "DNS:hosta", 2));
+    write_pem("rogue.key", NULL, rk);
+    write_new_cert("old.pem", new_cert(rk, "o", ca, cak, "DNS:hosta", -1));
+    write_pem("old.key", NULL, rk);
+
+    struct v12_config ca_cfg, cb_cfg;
+    char err[512];
+    make_config(&ca_cfg, "hosta", "hostb");
+    make_config(&cb_cfg, "hostb", "hosta");
+    SSL_CTX *cta = v12_tls_ctx_new(&ca_cfg, err, sizeof(err));
+    SSL_CTX *ctb = v12_tls_ctx_new(&cb_cfg, err, sizeof(err));
+    CHECK(cta && ctb);
+
+    /* Mutual TLS 1.3, identities by SAN, data both ways, close_notify. */
+    struct v12_tls a, b;
+    struct sink sa = {0}, sb = {0};
+    CHECK_OK(v12_tls_init(&a, cta, false, "hostb"));
+    CHECK_OK(v12_tls_init(&b, ctb, true, NULL));
+    CHECK_OK(v12_tls_start(&a, err, sizeof(err)));
+    CHECK_OK(pump(&a, &b, &sa, &sb, err));
+    CHECK(a.established && b.established);
+    CHECK_EQ(SSL_version(a.ssl), TLS1_3_VERSION);
+    X509 *pb = SSL_get1_peer_certificate(a.ssl), *pa = SSL_get1_peer_certificate(b.ssl);
+    CHECK_EQ(v12_tls_match_peer(pb, &ca_cfg, 0, err, sizeof(err)), 0);
+    CHECK_EQ(v12_tls_match_peer(pa, &cb_cfg, -1, err, sizeof(err)), 0);
+    /* hosta's certificate does not name hostb. */
+    CHECK_EQ(v12_tls_match_peer(pa, &ca_cfg, 0, err, sizeof(err)), -1);
+    CHECK(strstr(err, "DNS:hosta") && strstr(err, "does not name peer hostb"));
+    X509_free(pa);
+    X509_free(pb);
+    CHECK_OK(v12_tls_write(&a, (const uint8_t *)"hello", 5));
+    CHECK_OK(v12_tls_write(&b, (const uint8_t *)"world!", 6));
+    CHECK_OK(pump(&a, &b, &sa, &sb, err));
+    CHECK_EQ(sb.len, 5);
+    CHECK_EQ(sa.len, 6);
+    CHECK(memcmp(sa.buf, "world!", 6) == 0);
+    v12_tls_shutdown(&a);
+    CHECK_OK(pump(&a, &b, &sa, &sb, err));
+    CHECK(b.close_notify_seen);
+    v12_tls_done(&a);
+    v12_tls_done(&b);
+
+    /* Refusals: an untrusted CA, an expired certificate, a name no peer has. */
+    const char *bad[] = {"rogue", "old", "hostx"};
+    for (int i = 0; i < 3; i++) {
+        struct v12_config cx;
+        make_config(&cx, bad[i], "hostb");
+        SSL_CTX *ctx = v12_tls_ctx_new(&cx, err, sizeof(err));
+        CHECK(ctx != NULL);
+        memset(&sa, 0, sizeof(sa));
+        memset(&sb, 0, sizeof(sb));
+        CHECK_OK(v12_tls_init(&a, ctx, false, "hostb"));
+        CHECK_OK(v12_tls_init(&b, ctb, true, NULL));
+        CHECK_OK(v12_tls_start(&a, err, sizeof(err)));
+        int r = pump(&a, &b, &sa, &sb, err);
+        if (i < 2) {
+            CHECK_EQ(r, V12_E_TLS); /* the server refuses the certificate */
+            CHECK(strstr(err, i == 0 ? "unable to get local issuer" : "expired") != NULL);
+        } else {
+            CHECK_OK(r); /* verifies, but names no configured peer */
+            X509 *c = SSL_get1_peer_certificate(b.ssl);
+            CHECK_EQ(v12_tls_match_peer(c, &cb_cfg, -1, err, sizeof(err)), -1);
+            CHECK(strstr(err, "names no configured peer") != NULL);
+            X509_free(c);
+        }
+        v12_tls_done(&a);
+        v12_tls_done(&b);
+        SSL_CTX_free(ctx);
+    }
+    SSL_CTX_free(cta);
+    SSL_CTX_free(ctb);
+    X509_free(ca);
+    X509_free(rogue_ca);
+    EVP_PKEY_free(cak), EVP_PKEY_free(ak), EVP_PKEY_free(bk), EVP_PKEY_free(rk), EVP_PKEY_free(rcak);
+}
+
+static void spool_semantics(void)
+{
+    char sp[300], rel[256], mig[64];
+    snprintf(sp, sizeof(sp), "%s/spool/deep", dir);
+    bool dup;
+    uint8_t a[100], b[100];
+    memset(a, 1, sizeof(a));
+    memset(b, 2, sizeof(b));
+    CHECK_OK(v12_spool_store(sp, "m1", "vm", 0, 5, a, sizeof(a), &dup, rel, sizeof(rel)));
+    CHECK(!dup);
+    CHECK(strcmp(rel, "m1/vm/vcpu-0.seq-5.bin") == 0);
+    CHECK_OK(v12_spool_store(sp, "m1", "vm", 0, 5, a, sizeof(a), &dup, rel, sizeof(rel)));
+    CHECK(dup); /* stored once */
+    CHECK_EQ(v12_spool_store(sp, "m1", "vm", 0, 5, b, sizeof(b), &dup, rel, sizeof(rel)), -EEXIST);
+    CHECK_OK(v12_spool_store(sp, "m1", "vm", 0, 6, b, sizeof(b), &dup, rel, sizeof(rel)));
+    uint8_t *data;
+    size_t len;
+    uint64_t seq;
+    CHECK_OK(v12_spool_find(sp, "m1", "vm", 0, &data, &len, &seq, mig, sizeof(mig), rel, sizeof(rel)));
+    CHECK_EQ(seq, 6);
+    CHECK_EQ(data[0], 2);
+    free(data);
+    CHECK_OK(v12_spool_find(sp, "", "vm", 0, &data, &len, &seq, mig, sizeof(mig), rel, sizeof(rel)));
+    CHECK(strcmp(mig, "m1") == 0);
+    free(data);
+    CHECK_EQ(v12_spool_find(sp, "m1", "vm", 1, &data, &len, &seq, mig, sizeof(mig), rel, sizeof(rel)), V12_E_NOT_FOUND);
+    CHECK_EQ(v12_spool_find(sp, "m2", "vm", 0, &data, &len, &seq, mig, sizeof(mig), rel, sizeof(rel)), V12_E_NOT_FOUND);
+    /* No temporary files are left behind. */
+    char cmd[400];
+    snprintf(cmd, sizeof(cmd), "test -z \"$(find %s -name '.tmp-*')\"", sp);
+    CHECK_EQ(system(cmd), 0);
+}
+
+static void names_and_addresses(void)
+{
+    CHECK(v12_name_ok("vm-1.prod_a:b"));
+    CHECK(!v12_name_ok(""));
+    CHECK(!v12_name_ok(".."));
+    CHECK(!v12_name_ok("a/b"));
+    CHECK(!v12_name_ok("a b"));
+    char h[64], p[8];
+    CHECK_OK(v12_split_hostport("hostb.example.org:7443", h, sizeof(h), p, sizeof(p)));
+    CHECK(strcmp(h, "hostb.example.org") == 0 && strcmp(p, "7443") == 0);
+    CHECK_OK(v12_split_hostport("[::1]:7443", h, sizeof(h), p, sizeof(p)));
+    CHECK(strcmp(h, "::1") == 0);
+    CHECK(v12_split_hostport("::1:7443", h, sizeof(h), p, sizeof(p)) != 0);
+    CHECK(v12_split_hostport("host:0", h, sizeof(h), p, sizeof(p)) != 0);
+    CHECK(v12_split_hostport("host:65536", h, sizeof(h), p, sizeof(p)) != 0);
+    CHECK(v12_split_hostport("host", h, sizeof(h), p, sizeof(p)) != 0);
+}
+
+int main(void)
+{
+    RUN(frames_in_every_split);
+    RUN(frame_limits);
+    RUN(tls_in_memory);
+    RUN(spool_semantics);
+    RUN(names_and_addresses);
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    CHECK_EQ(system(cmd), 0);
+    printf("test_proto: all passed\n");
+    return 0;
+}
