@@ -31,25 +31,7 @@ build() { # build DIR [cmake args...]
 }
 
 demo() {
-    local C=build/cli/vmcs12ctl S=tests/data/samples out
-    out=$(mktemp -d)
-    trap 'rm -rf "$out"' RETURN
-    echo
-    echo "== vmcs12ctl converts the bundled sample blobs from KVM's legacy layout to the encoded one"
-    for s in vmx-l1 vmx-l2-shadow vmx-evmcs; do
-        echo "-- $s-legacy.bin"
-        "$C" convert --to encoded --report -o "$out/$s.enc" "$S/$s-legacy.bin"
-        cmp -s "$out/$s.enc" "$S/$s-encoded.bin" && echo "   matches the independently generated golden file"
-        "$C" convert --to legacy -o "$out/$s.back" "$out/$s.enc"
-        cmp -s "$out/$s.back" "$S/$s-legacy.bin" && echo "   and converts back byte for byte"
-    done
-    echo "-- a blob whose padding holds a FRED-era field (strict refuses, ignore drops and reports):"
-    "$C" convert --to encoded -o "$out/x" tests/data/bad/padding-fred-tail.bin || true
-    "$C" convert --to encoded --padding ignore --report -o "$out/x" tests/data/bad/padding-fred-tail.bin
-    echo "-- the L2 blob, decoded:"
-    "$C" inspect "$out/vmx-l2-shadow.enc" >"$out/inspect.txt"
-    head -16 "$out/inspect.txt"
-    echo "   ..."
+    ./contrib/demo.sh
 }
 
 run_tests() {

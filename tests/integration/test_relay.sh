@@ -114,6 +114,12 @@ grep -q 'lost before it acknowledged' "$W/mid.err" && ok || { bad "no 'lost befo
 [ ! -e "$W/hostb.spool/default/midway" ] && ok || bad "killed peer stored the blob"
 grep -q 'stored by' "$W/mid.out" && bad "false ack" || ok
 
+# --- the libvirt hook: lets a migration begin only while vmcs12d answers ---------------------------
+echo '<domain/>' | VMCS12D_SOCKET="$W/hosta.sock" PATH="$(dirname "$C"):$PATH" "$HERE/../../contrib/libvirt/qemu" dom1 migrate begin - && ok || bad "hook refused with vmcs12d up"
+echo '<domain/>' | VMCS12D_SOCKET="$W/none.sock" PATH="$(dirname "$C"):$PATH" "$HERE/../../contrib/libvirt/qemu" dom1 migrate begin - 2>"$W/hook.err" && bad "hook allowed without vmcs12d" || ok
+grep -q 'refusing incoming migration of dom1' "$W/hook.err" && ok || bad "hook message"
+echo '<domain/>' | VMCS12D_SOCKET="$W/none.sock" "$HERE/../../contrib/libvirt/qemu" dom1 started begin - && ok || bad "hook blocked an unrelated operation"
+
 # --- the daemon survived all of it, and SIGTERM ends it with 0 ------------------------------------
 alive "$PID_hosta" && ok || bad "hosta died"
 kill -TERM "$PID_hosta"
