@@ -35,6 +35,7 @@ struct v12_config {
     size_t conn_buffer_limit;
     size_t global_buffer_limit;
     unsigned max_inflight; /* per connection: blobs being stored or relayed */
+    unsigned spool_threads; /* threads storing blobs in parallel */
     unsigned handshake_timeout_ms;
     unsigned idle_timeout_ms;
     unsigned shutdown_timeout_ms;

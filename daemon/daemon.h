@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "frame.h"
+#include "spool.h"
 #include "tls.h"
 
 struct v12_daemon;
@@ -92,6 +93,29 @@ struct v12_waiter {
     struct v12_waiter *next;
 };
 
+/* A blob on its way into the spool: queued to the writer thread, completed on the loop. */
+struct v12_store {
+    struct v12_spool_item item;
+    struct v12_conn *c;
+    char mig[V12_NAME_MAX], vm[V12_NAME_MAX];
+    uint8_t *data;
+    struct v12_store *next;
+};
+
+/* The spool writers: a queue drained by spool_threads threads. */
+#define V12_MAX_SPOOL_THREADS 64
+struct v12_writer {
+    uv_thread_t threads[V12_MAX_SPOOL_THREADS];
+    unsigned nthreads;
+    uv_mutex_t mu;
+    uv_cond_t cv;
+    uv_async_t async;
+    struct v12_store *pending, **pending_tail;
+    struct v12_store *done, **done_tail;
+    bool stop;
+    bool running;
+};
+
 #define V12_MAX_REJECT_KINDS 64
 
 struct v12_daemon {
@@ -116,6 +140,7 @@ struct v12_daemon {
     uint64_t stop_deadline_ms;
     uint64_t start_ms;
     unsigned spool_inflight;
+    struct v12_writer writer;
     /* counters */
     uint64_t blobs_relayed, blobs_converted, blobs_stored, blobs_duplicate, bytes_in, bytes_out;
     struct {
@@ -152,6 +177,12 @@ void v12_relay_peer_down(struct v12_peer *p, const char *why);
 void v12_relay_tick(struct v12_daemon *d);
 bool v12_relay_busy(const struct v12_daemon *d);
 void v12_count_reject(struct v12_daemon *d, int code);
+
+/* writer.c */
+int v12_writer_start(struct v12_daemon *d);
+void v12_writer_submit(struct v12_daemon *d, struct v12_store *s);
+void v12_writer_stop(struct v12_daemon *d); /* on the loop: closes the async handle, joins */
+void v12_relay_stored(struct v12_store *s);  /* relay.c: a store finished */
 
 /* main.c */
 uint64_t v12_now_ms(const struct v12_daemon *d);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
@@ -152,6 +153,7 @@ static void finish_stop(struct v12_daemon *d)
     for (struct v12_conn *c = d->conns; c; c = c->next) v12_conn_close(c, "daemon stopping");
     uv_timer_stop(&d->tick);
     uv_close((uv_handle_t *)&d->tick, on_closed_quietly);
+    v12_writer_stop(d);
     uv_close((uv_handle_t *)&d->sig_term, NULL);
     uv_close((uv_handle_t *)&d->sig_int, NULL);
     uv_close((uv_handle_t *)&d->sig_hup, NULL);
@@ -250,6 +252,12 @@ int main(int argc, char **argv)
         return 0;
     }
     v12_log_level = d->cfg.log_level;
+    /* One descriptor per connection: raise the soft limit to the hard one. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+    }
     char err[512];
     d->tls_ctx = v12_tls_ctx_new(&d->cfg, err, sizeof(err));
     if (!d->tls_ctx) {
@@ -263,7 +271,7 @@ int main(int argc, char **argv)
     }
     d->loop = uv_default_loop();
     d->start_ms = uv_now(d->loop);
-    if (listen_peers(d) || listen_control(d)) return 1;
+    if (listen_peers(d) || listen_control(d) || v12_writer_start(d)) return 1;
 
     uv_signal_init(d->loop, &d->sig_term);
     uv_signal_init(d->loop, &d->sig_int);

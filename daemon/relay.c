@@ -167,10 +167,8 @@ static void control_blob(struct v12_conn *c, const Vmcs12d__V1__Blob *b)
     int r = v12_conn_send(p->conn, &env);
     free(out);
     if (rep.nregions && rep.from != rep.to) d->blobs_converted++;
-    log_info("%s -> peer %s: migration %s vm %s vcpu %u seq %llu: %zu bytes, %s -> %s, %u regions, %u fields%s", c->name,
-             p->cfg->name, t->migration_id, t->vm, t->vcpu, (unsigned long long)t->seq, b->data.len,
-             v12_layout_name(rep.from), v12_layout_name(rep.to), rep.nregions, rep.fields_converted,
-             rep.bytes_dropped ? ", padding dropped" : "");
+    log_debug("%s -> peer %s: migration %s vm %s vcpu %u seq %llu: %zu bytes sent", c->name, p->cfg->name,
+              t->migration_id, t->vm, t->vcpu, (unsigned long long)t->seq, b->data.len);
     if (r) v12_conn_close(p->conn, v12_strerror(r)); /* fails this transfer through peer_down */
     else p->blobs_sent++, p->bytes_sent += b->data.len;
 }
@@ -188,10 +186,13 @@ static void finish_transfer(struct v12_transfer **link, int code, const char *me
                  &t->summary, ack ? ack->stored_as : NULL);
         v12_conn_update_reading(t->client);
     }
+    /* One line per transfer: who, which migration, what conversion, and how it ended. */
     int prio = code ? V12_LOG_WARNING : V12_LOG_INFO;
-    v12_log(prio, "peer %s: migration %s vm %s vcpu %u seq %llu: %s%s%s", t->peer->cfg->name, t->migration_id, t->vm,
-            t->vcpu, (unsigned long long)t->seq, code ? "failed: " : "acknowledged, stored at destination",
-            code ? message : "", ack && ack->duplicate ? " (duplicate)" : "");
+    v12_log(prio, "peer %s: migration %s vm %s vcpu %u seq %llu: %s -> %s, %u regions, %u fields%s: %s%s%s",
+            t->peer->cfg->name, t->migration_id, t->vm, t->vcpu, (unsigned long long)t->seq, t->summary.from,
+            t->summary.to, t->summary.regions, t->summary.fields, t->summary.bytes_dropped ? ", padding dropped" : "",
+            code ? "failed: " : "acknowledged, stored at destination", code ? message : "",
+            ack && ack->duplicate ? " (duplicate)" : "");
     free(t);
 }
 
@@ -224,57 +225,38 @@ void v12_relay_peer_down(struct v12_peer *p, const char *why)
 
 /* ---- destination side: a peer relays a blob --------------------------------------------- */
 
-struct store_work {
-    uv_work_t req;
-    struct v12_conn *c;
-    char mig[V12_NAME_MAX], vm[V12_NAME_MAX];
-    uint32_t vcpu;
-    uint64_t seq;
-    uint8_t *data;
-    size_t len;
-    const char *dir;
-    int result;
-    bool dup;
-    char rel[256];
-};
-
-static void do_store(uv_work_t *req)
-{
-    struct store_work *w = req->data;
-    w->result = v12_spool_store(w->dir, w->mig, w->vm, w->vcpu, w->seq, w->data, w->len, &w->dup, w->rel, sizeof(w->rel));
-}
-
 static void notify_waiters(struct v12_daemon *d, const char *mig, const char *vm, uint32_t vcpu);
 
-static void after_store(uv_work_t *req, int status)
+void v12_relay_stored(struct v12_store *s)
 {
-    struct store_work *w = req->data;
-    struct v12_conn *c = w->c;
+    struct v12_conn *c = s->c;
     struct v12_daemon *d = c->d;
-    d->global_bytes -= w->len;
+    const struct v12_spool_item *it = &s->item;
+    d->global_bytes -= it->len;
     d->spool_inflight--;
     c->inflight--;
     char msg[320] = "";
-    int code = status ? status : w->result;
+    int code = it->result;
     if (code == -EEXIST)
-        snprintf(msg, sizeof(msg), "a different blob is already stored as %s; not replaced", w->rel);
+        snprintf(msg, sizeof(msg), "a different blob is already stored as %s; not replaced", it->rel);
     else if (code)
-        snprintf(msg, sizeof(msg), "cannot store %s: %s", w->rel, v12_strerror(code));
+        snprintf(msg, sizeof(msg), "cannot store %s: %s", it->rel, v12_strerror(code));
     if (code) {
         v12_count_reject(d, code);
-        log_err("%s: migration %s vm %s vcpu %u seq %llu: %s", c->name, w->mig, w->vm, w->vcpu,
-                (unsigned long long)w->seq, msg);
+        log_err("%s: migration %s vm %s vcpu %u seq %llu: %s", c->name, s->mig, s->vm, it->vcpu,
+                (unsigned long long)it->seq, msg);
     } else {
-        if (w->dup) d->blobs_duplicate++;
+        if (it->duplicate) d->blobs_duplicate++;
         else d->blobs_stored++;
-        log_info("%s: migration %s vm %s vcpu %u seq %llu: stored %s (%zu bytes)%s", c->name, w->mig, w->vm, w->vcpu,
-                 (unsigned long long)w->seq, w->rel, w->len, w->dup ? ", duplicate of what was stored" : "");
-        notify_waiters(d, w->mig, w->vm, w->vcpu);
+        log_info("%s: migration %s vm %s vcpu %u seq %llu: stored %s (%zu bytes)%s", c->name, s->mig, s->vm, it->vcpu,
+                 (unsigned long long)it->seq, it->rel, it->len, it->duplicate ? ", duplicate of what was stored" : "");
+        notify_waiters(d, s->mig, s->vm, it->vcpu);
     }
     /* The ack goes out only now that the blob is durable (or definitely not stored). */
-    if (!c->closing) send_ack(c, w->mig, w->vm, w->vcpu, w->seq, code, msg[0] ? msg : NULL, w->dup, NULL, w->rel);
-    free(w->data);
-    free(w);
+    if (!c->closing)
+        send_ack(c, s->mig, s->vm, it->vcpu, it->seq, code, msg[0] ? msg : NULL, it->duplicate, NULL, it->rel);
+    free(s->data);
+    free(s);
     v12_conn_work_done(c);
 }
 
@@ -309,34 +291,26 @@ static void peer_blob(struct v12_conn *c, const Vmcs12d__V1__Blob *b)
         send_ack(c, b->migration_id, b->vm, b->vcpu, b->seq, code, msg, false, NULL, NULL);
         return;
     }
-    struct store_work *w = calloc(1, sizeof(*w));
+    struct v12_store *s = calloc(1, sizeof(*s));
     uint8_t *data = malloc(b->data.len ? b->data.len : 1);
-    if (!w || !data) {
-        free(w);
+    if (!s || !data) {
+        free(s);
         free(data);
         send_ack(c, b->migration_id, b->vm, b->vcpu, b->seq, -ENOMEM, NULL, false, NULL, NULL);
         return;
     }
     memcpy(data, b->data.data, b->data.len);
-    w->req.data = w;
-    w->c = c;
-    snprintf(w->mig, sizeof(w->mig), "%s", b->migration_id);
-    snprintf(w->vm, sizeof(w->vm), "%s", b->vm);
-    w->vcpu = b->vcpu;
-    w->seq = b->seq;
-    w->data = data;
-    w->len = b->data.len;
-    w->dir = d->cfg.spool_dir;
-    if (uv_queue_work(d->loop, &w->req, do_store, after_store) != 0) {
-        free(w->data);
-        free(w);
-        send_ack(c, b->migration_id, b->vm, b->vcpu, b->seq, -EAGAIN, "cannot queue the spool write", false, NULL, NULL);
-        return;
-    }
+    s->c = c;
+    s->data = data;
+    snprintf(s->mig, sizeof(s->mig), "%s", b->migration_id);
+    snprintf(s->vm, sizeof(s->vm), "%s", b->vm);
+    s->item = (struct v12_spool_item){
+        .migration = s->mig, .vm = s->vm, .vcpu = b->vcpu, .seq = b->seq, .data = data, .len = b->data.len};
     c->inflight++;
     c->works++;
     d->spool_inflight++;
-    d->global_bytes += w->len;
+    d->global_bytes += b->data.len;
+    v12_writer_submit(d, s);
     v12_conn_update_reading(c);
 }
 

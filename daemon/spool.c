@@ -80,48 +80,109 @@ static int read_file(const char *path, size_t max, uint8_t **ret, size_t *ret_le
     return 0;
 }
 
+static int write_all(int fd, const uint8_t *p, size_t left)
+{
+    while (left) {
+        ssize_t k = write(fd, p, left);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) return -errno;
+        p += k;
+        left -= (size_t)k;
+    }
+    return 0;
+}
+
+/* Phase 1: the temporary file, written, not yet flushed. */
+static int stage(const char *spool, struct v12_spool_item *it)
+{
+    it->fd = -1;
+    if ((size_t)snprintf(it->dir, sizeof(it->dir), "%s/%s/%s", spool, it->migration, it->vm) >= sizeof(it->dir) - 64)
+        return -ENAMETOOLONG;
+    snprintf(it->rel, sizeof(it->rel), "%s/%s/vcpu-%u.seq-%llu.bin", it->migration, it->vm, it->vcpu,
+             (unsigned long long)it->seq);
+    snprintf(it->tmp, sizeof(it->tmp), "%s/.tmp-XXXXXX", it->dir);
+    int fd = mkostemp(it->tmp, O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) {
+        /* First blob of this migration and vm: create the directories (durably), then retry. */
+        int r = v12_mkdirs(it->dir, 0750);
+        if (r) return r;
+        memcpy(it->tmp + strlen(it->tmp) - 6, "XXXXXX", 6);
+        fd = mkostemp(it->tmp, O_CLOEXEC);
+    }
+    if (fd < 0) return -errno;
+    it->fd = fd;
+    int r = write_all(fd, it->data, it->len);
+    if (!r && fchmod(fd, 0640) < 0) r = -errno;
+    return r;
+}
+
+/* Phase 3: link into place without replacing; an existing file is a duplicate or a conflict. */
+static int publish(const char *spool, struct v12_spool_item *it)
+{
+    char final[8192];
+    snprintf(final, sizeof(final), "%s/%s", spool, it->rel);
+    if (renameat2(AT_FDCWD, it->tmp, AT_FDCWD, final, RENAME_NOREPLACE) == 0) return 0;
+    int r = -errno;
+    (void)unlink(it->tmp);
+    if (r != -EEXIST) return r;
+    uint8_t *old;
+    size_t oldlen;
+    int rr = read_file(final, V12_BLOB_MAX, &old, &oldlen);
+    if (rr) return rr;
+    bool same = oldlen == it->len && memcmp(old, it->data, it->len) == 0;
+    free(old);
+    if (!same) return -EEXIST;
+    it->duplicate = true;
+    return 1; /* nothing new in the directory */
+}
+
+void v12_spool_store_batch(const char *spool, struct v12_spool_item **items, size_t n)
+{
+    for (; n > V12_SPOOL_BATCH_MAX; n -= V12_SPOOL_BATCH_MAX, items += V12_SPOOL_BATCH_MAX)
+        v12_spool_store_batch(spool, items, V12_SPOOL_BATCH_MAX);
+    for (size_t i = 0; i < n; i++) {
+        items[i]->duplicate = false;
+        items[i]->result = stage(spool, items[i]);
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct v12_spool_item *it = items[i];
+        if (it->fd < 0) continue;
+        if (!it->result && fsync(it->fd) < 0) it->result = -errno;
+        if (close(it->fd) < 0 && !it->result) it->result = -errno;
+        it->fd = -1;
+        if (it->result) (void)unlink(it->tmp);
+    }
+    int published[V12_SPOOL_BATCH_MAX];
+    for (size_t i = 0; i < n; i++) {
+        published[i] = 0;
+        if (items[i]->result) continue;
+        int r = publish(spool, items[i]);
+        if (r < 0) items[i]->result = r;
+        else published[i] = r == 0;
+    }
+    /* Each directory that gained a name is fsynced once. */
+    for (size_t i = 0; i < n; i++) {
+        if (!published[i]) continue;
+        bool seen = false;
+        for (size_t k = 0; k < i && !seen; k++) seen = published[k] && strcmp(items[k]->dir, items[i]->dir) == 0;
+        int r = seen ? 0 : fsync_path(items[i]->dir);
+        for (size_t k = i; k < n && r; k++)
+            if (published[k] && strcmp(items[k]->dir, items[i]->dir) == 0) items[k]->result = r;
+    }
+}
+
 int v12_spool_store(const char *dir, const char *migration, const char *vm, uint32_t vcpu, uint64_t seq,
                     const uint8_t *data, size_t len, bool *ret_duplicate, char *rel, size_t rellen)
 {
-    char vmdir[PATH_MAX], final[PATH_MAX], tmp[PATH_MAX];
-    if ((size_t)snprintf(vmdir, sizeof(vmdir), "%s/%s/%s", dir, migration, vm) >= sizeof(vmdir)) return -ENAMETOOLONG;
-    snprintf(rel, rellen, "%s/%s/vcpu-%u.seq-%llu.bin", migration, vm, vcpu, (unsigned long long)seq);
-    if ((size_t)snprintf(final, sizeof(final), "%s/vcpu-%u.seq-%llu.bin", vmdir, vcpu, (unsigned long long)seq) >=
-        sizeof(final))
-        return -ENAMETOOLONG;
-    if ((size_t)snprintf(tmp, sizeof(tmp), "%s/.tmp-XXXXXX", vmdir) >= sizeof(tmp)) return -ENAMETOOLONG;
-    *ret_duplicate = false;
-
-    int r = v12_mkdirs(vmdir, 0750);
-    if (r) return r;
-    int fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0) return -errno;
-    const uint8_t *p = data;
-    size_t left = len;
-    while (left && !r) {
-        ssize_t k = write(fd, p, left);
-        if (k < 0 && errno != EINTR) r = -errno;
-        if (k > 0) p += k, left -= (size_t)k;
-    }
-    if (!r && fchmod(fd, 0640) < 0) r = -errno;
-    if (!r && fsync(fd) < 0) r = -errno;
-    if (close(fd) < 0 && !r) r = -errno;
-    if (!r && renameat2(AT_FDCWD, tmp, AT_FDCWD, final, RENAME_NOREPLACE) < 0) r = -errno;
-    if (r) {
-        (void)unlink(tmp);
-        if (r != -EEXIST) return r;
-        /* Already there: the same blob resent (stored once), or a conflicting one. */
-        uint8_t *old;
-        size_t oldlen;
-        int rr = read_file(final, V12_BLOB_MAX, &old, &oldlen);
-        if (rr) return rr;
-        bool same = oldlen == len && memcmp(old, data, len) == 0;
-        free(old);
-        if (!same) return -EEXIST;
-        *ret_duplicate = true;
-        return 0;
-    }
-    return fsync_path(vmdir);
+    struct v12_spool_item *it = calloc(1, sizeof(*it));
+    if (!it) return -ENOMEM;
+    *it = (struct v12_spool_item){.migration = migration, .vm = vm, .vcpu = vcpu, .seq = seq, .data = data, .len = len};
+    v12_spool_store_batch(dir, &it, 1);
+    int r = it->result;
+    *ret_duplicate = it->duplicate;
+    snprintf(rel, rellen, "%s", it->rel);
+    free(it);
+    return r;
 }
 
 /* Highest seq for vcpu in one vm directory; 1 found, 0 none. */

@@ -30,6 +30,31 @@ int v12_spool_find(const char *dir, const char *migration, const char *vm, uint3
                    size_t *ret_len, uint64_t *ret_seq, char *ret_migration, size_t miglen, char *rel,
                    size_t rellen) V12_MUST_USE;
 
+/*
+ * Store many blobs with as few flushes as the filesystem allows: every temporary file is
+ * written, then each fsynced, then each linked into place (RENAME_NOREPLACE), then each
+ * distinct directory fsynced. The first fsync of each phase commits the filesystem journal for
+ * all of them, so a batch costs about what one blob costs. Each item gets its own result;
+ * an item is durable when its result is 0.
+ */
+struct v12_spool_item {
+    const char *migration;
+    const char *vm;
+    uint32_t vcpu;
+    uint64_t seq;
+    const uint8_t *data;
+    size_t len;
+    int result;    /* out: 0, -EEXIST (a different blob under the key), -errno */
+    bool duplicate; /* out: the same bytes were already stored */
+    char rel[256];  /* out: path relative to the spool */
+    /* private */
+    char tmp[4096 + 64];
+    char dir[4096];
+    int fd;
+};
+#define V12_SPOOL_BATCH_MAX 256
+void v12_spool_store_batch(const char *dir, struct v12_spool_item **items, size_t n);
+
 /* mkdir -p with each created level fsynced into its parent. */
 int v12_mkdirs(const char *path, unsigned mode) V12_MUST_USE;
 

@@ -7,6 +7,7 @@
   tls HOST PORT CERT KEY CA MODE  mutual TLS as a configured peer, then MODE: oversize | garbage | nohello
   control SOCK MODE               on the control socket: oversize | garbage | partial | zero
   hold SOCK N SECONDS             open N control connections with half a frame each, hold them
+  idle SOCK N SECONDS             open N control connections, send nothing, hold them
 """
 import socket
 import ssl
@@ -68,6 +69,14 @@ def main():
             s.sendall(struct.pack(">I", 0))
         state, data = until_closed(s)
         print(state, "error-reply" if b"FRAME_" in data else "no-reply")
+    elif mode == "idle":
+        socks = []
+        for _ in range(int(sys.argv[3])):
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(sys.argv[2])
+            socks.append(s)
+        time.sleep(float(sys.argv[4]))
+        print("held %d idle connections" % len(socks))
     elif mode == "hold":
         socks = []
         for _ in range(int(sys.argv[3])):

@@ -51,7 +51,8 @@ mkcert() {
 config() {
     local node=$1 layout=$2 profile=$3 port=$4 cert=$5 ca=$6
     shift 6
-    mkdir -p "$W/$node.spool"
+    local spool=${SPOOL_ROOT:-$W}/$node.spool
+    mkdir -p "$spool"
     {
         echo "[daemon]"
         echo "node = $node"
@@ -59,7 +60,7 @@ config() {
         [ -n "$profile" ] && echo "profile = $profile"
         echo "padding = strict"
         echo "control_socket = $W/$node.sock"
-        echo "spool_dir = $W/$node.spool"
+        echo "spool_dir = $spool"
         echo "listen = 127.0.0.1:$port"
         echo "reconnect_min_ms = 50"
         echo "reconnect_max_ms = 400"
