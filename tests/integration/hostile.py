@@ -7,6 +7,7 @@
   tls HOST PORT CERT KEY CA MODE  mutual TLS as a configured peer, then MODE: oversize | garbage | nohello
   control SOCK MODE               on the control socket: oversize | garbage | partial | zero
   hold SOCK N SECONDS             open N control connections with half a frame each, hold them
+  silentunix SOCK SECONDS         connect to the control socket and say nothing
   idle SOCK N SECONDS             open N control connections, send nothing, hold them
 """
 import socket
@@ -69,6 +70,12 @@ def main():
             s.sendall(struct.pack(">I", 0))
         state, data = until_closed(s)
         print(state, "error-reply" if b"FRAME_" in data else "no-reply")
+    elif mode == "silentunix":
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(sys.argv[2])
+        t0 = time.time()
+        state, _ = until_closed(s, float(sys.argv[3]))
+        print("%s after %.1f s" % (state, time.time() - t0))
     elif mode == "idle":
         socks = []
         for _ in range(int(sys.argv[3])):

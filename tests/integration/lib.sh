@@ -72,6 +72,7 @@ config() {
         echo "cert = $W/$cert.pem"
         echo "key = $W/$cert.key"
         echo "ca = $W/$ca.pem"
+        [ -n "${CRL:-}" ] && echo "crl = $CRL"
         while [ $# -ge 2 ]; do
             echo "[peer $1]"
             echo "address = 127.0.0.1:$2"

@@ -113,6 +113,7 @@ rc=$?
 grep -q 'lost before it acknowledged' "$W/mid.err" && ok || { bad "no 'lost before it acknowledged'"; cat "$W/mid.err" >&2; }
 [ ! -e "$W/hostb.spool/default/midway" ] && ok || bad "killed peer stored the blob"
 grep -q 'stored by' "$W/mid.out" && bad "false ack" || ok
+grep -q 'without TLS close_notify (truncated)' "$W/hosta.log" && ok || bad "missing close_notify not logged"
 
 # --- the libvirt hook: lets a migration begin only while vmcs12d answers ---------------------------
 echo '<domain/>' | VMCS12D_SOCKET="$W/hosta.sock" PATH="$(dirname "$C"):$PATH" "$HERE/../../contrib/libvirt/qemu" dom1 migrate begin - && ok || bad "hook refused with vmcs12d up"

@@ -19,7 +19,7 @@ mkcert rogue rogueca DNS:hosta          # right name, untrusted CA
 mkcert hostc ca DNS:hostc               # trusted CA, names no configured peer
 mkcert expired ca DNS:hosta -1          # right name, trusted CA, expired
 PA=$(free_port) PB=$(free_port) PR=$(free_port) PC=$(free_port) PE=$(free_port) PI=$(free_port)
-HANDSHAKE_MS=700 EXTRA_DAEMON="max_connections = 40" config hostb encoded "" "$PB" hostb ca hosta "$PA"
+HANDSHAKE_MS=700 IDLE_MS=1500 EXTRA_DAEMON="max_connections = 40" config hostb encoded "" "$PB" hostb ca hosta "$PA"
 start hostb
 
 # Each impostor is a daemon that tries to reach hostb as "hosta".
@@ -53,6 +53,10 @@ out=$($H silent 127.0.0.1 "$PB" 5)
 case $out in closed*) ok ;; *) bad "silent client: $out" ;; esac
 grep -q 'not completed in time' "$W/hostb.log" && ok || bad "handshake timeout not logged"
 
+# A control client that says nothing is closed after idle_timeout_ms (1.5 s here).
+out=$($H silentunix "$W/hostb.sock" 6)
+case $out in "closed after 1."* | "closed after 2."*) ok ;; *) bad "idle control client: $out" ;; esac
+
 # A configured peer (valid certificate) that misbehaves after the handshake.
 for m in oversize garbage nohello; do
     out=$($H tls 127.0.0.1 "$PB" "$W/hosta.pem" "$W/hosta.key" "$W/ca.pem" $m)
@@ -85,6 +89,39 @@ r = json.load(open(sys.argv[1]))["rejected"]
 for k in ("TLS", "FRAME_TOO_LARGE", "FRAME_MALFORMED", "PEER_UNKNOWN", "TIMEOUT", "BUSY"):
     assert r.get(k, 0) >= 1, (k, r)
 PY
+# A revoked certificate: hostb gets a CRL naming hosta's serial; hosta is refused from now on.
+cat >"$W/ca.cnf" <<EOC
+[ca]
+default_ca = d
+[d]
+database = $W/index.txt
+crlnumber = $W/crlnumber
+default_md = sha256
+default_crl_days = 1
+EOC
+: >"$W/index.txt"
+echo 01 >"$W/crlnumber"
+openssl ca -config "$W/ca.cnf" -keyfile "$W/ca.key" -cert "$W/ca.pem" -revoke "$W/hosta.pem" >/dev/null 2>&1
+openssl ca -config "$W/ca.cnf" -keyfile "$W/ca.key" -cert "$W/ca.pem" -gencrl -out "$W/ca.crl" >/dev/null 2>&1
+PR2=$(free_port) PH=$(free_port)
+# hostr trusts the CA but checks its CRL; "revoked" presents hosta's (now revoked) certificate.
+CRL=$W/ca.crl config hostr encoded "" "$PH" hostb ca hosta "$PR2"
+config revoked legacy linux-6.18 "$PR2" hosta ca hostb "$PH"
+start hostr && start revoked
+sleep 1.5
+wait_peer revoked hostb connected 1 && bad "revoked certificate accepted" || ok
+grep -qi 'certificate revoked' "$W/hostr.log" && ok || bad "revoked certificate not refused (hostr log)"
+kill -9 "$PID_hostr" "$PID_revoked" 2>/dev/null
+
+# systemd notification: READY=1, STATUS=, WATCHDOG=1 (WATCHDOG_USEC=300000), STOPPING=1.
+PN=$(free_port)
+config notified encoded "" "$PN" hostb ca
+python3 "$HERE/notify.py" "$D" "$W/notified.ini" 1.5 >"$W/notify.out"
+grep -qx 'READY=1 1' "$W/notify.out" && grep -q '^STATUS ' "$W/notify.out" && grep -qx 'STOPPING=1 1' "$W/notify.out" &&
+    grep -qx 'exit 0' "$W/notify.out" && ok || { bad "sd_notify"; cat "$W/notify.out" >&2; }
+n=$(awk '$1 == "WATCHDOG=1" {print $2}' "$W/notify.out")
+[ "${n:-0}" -ge 3 ] && ok || bad "WATCHDOG=1 sent ${n:-0} times in 1.5 s at WATCHDOG_USEC=300000"
+
 # --check-config: a valid file, an unknown key (file:line), a key that does not match its cert.
 expect 0 'configuration valid' -- sh -c "'$D' --check-config --config '$W/hostb.ini' 2>&1 >/dev/null; '$D' --check-config --config '$W/hostb.ini' >&2"
 sed 's/^padding = strict/padding = strict\nbogus = 1/' "$W/hostb.ini" | sed 's/\\n/\n/' >"$W/bad1.ini"
