@@ -15,6 +15,7 @@ static const struct {
     {"validate", validate_main, "check a blob against KVM's rules and the padding policy"},
     {"layout", layout_main, "print a layout's field table"},
     {"diff", diff_main, "field-by-field differences between two blobs"},
+    {"stream-convert", stream_main, "convert the nested state inside a saved QEMU migration stream"},
     {"send", send_main, "relay a blob to a peer through the local vmcs12d; exits 0 once stored there"},
     {"recv", recv_main, "fetch a blob the local vmcs12d has stored"},
     {"status", status_main, "the local vmcs12d's peers and counters"},
@@ -23,7 +24,7 @@ static const struct {
 static int usage(FILE *f)
 {
     fprintf(f, "usage: vmcs12ctl COMMAND [OPTIONS]\n       vmcs12ctl --version | --help\n\ncommands:\n");
-    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) fprintf(f, "  %-10s %s\n", cmds[i].name, cmds[i].help);
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) fprintf(f, "  %-15s %s\n", cmds[i].name, cmds[i].help);
     fprintf(f, "\n'vmcs12ctl COMMAND --help' describes a command.\n");
     return f == stdout ? V12_EXIT_OK : V12_EXIT_USAGE;
 }

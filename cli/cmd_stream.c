@@ -1,0 +1,250 @@
+/* SPDX-License-Identifier: MIT */
+/* vmcs12ctl stream-convert: convert the nested state inside a saved QEMU migration stream. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "v12/qemu_stream.h"
+
+static const char usage[] =
+    "usage: vmcs12ctl stream-convert --to legacy|encoded [--from auto|legacy|encoded] [--profile P]\n"
+    "                                [--padding strict|ignore] [--report] [-o OUT] [IN]\n"
+    "\n"
+    "Convert the vmcs12 and shadow vmcs12 regions inside a saved QEMU migration stream (as written\n"
+    "by QEMU's migrate \"exec:cat > FILE\") to the target layout; every other byte is copied\n"
+    "unchanged and RAM pages are never searched. The stream is checked as it is read: a part that\n"
+    "cannot be parsed, or nested state that is invalid or cannot be converted, is an error and\n"
+    "nothing is written. IN and OUT default to '-'.\n"
+    "\n"
+    "  --to, --from, --profile, --from-profile, --to-profile, --padding   as for convert\n"
+    "  --report                  print what was found on stderr\n"
+    "  -o, --output OUT          output file (default '-')\n"
+    "  -h, --help                this text\n"
+    "\n"
+    "exit: 0 converted, 1 invalid stream or I/O error, 2 usage error\n";
+
+#define CHUNK 65536u
+
+struct out {
+    int fd;
+    uint8_t buf[CHUNK];
+    size_t len;
+    int err;
+};
+
+static void out_flush(struct out *o)
+{
+    size_t off = 0;
+    while (off < o->len && !o->err) {
+        ssize_t n = write(o->fd, o->buf + off, o->len - off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) o->err = -errno;
+        else off += (size_t)n;
+    }
+    o->len = 0;
+}
+
+static void out_put(struct out *o, const uint8_t *p, size_t n)
+{
+    while (n) {
+        size_t take = sizeof(o->buf) - o->len < n ? sizeof(o->buf) - o->len : n;
+        memcpy(o->buf + o->len, p, take);
+        o->len += take;
+        p += take;
+        n -= take;
+        if (o->len == sizeof(o->buf)) out_flush(o);
+    }
+}
+
+/* Run the parser over in_fd, writing to o. 0, or an error with msg filled. */
+static int run(struct v12_qs *qs, int in_fd, struct out *o, char *msg, size_t msglen)
+{
+    static uint8_t buf[V12_QS_LOOKAHEAD + CHUNK];
+    size_t s = 0, e = 0;
+    bool eof = false;
+    for (;;) {
+        size_t n;
+        int r = v12_qs_step(qs, buf + s, e - s, eof, &n);
+        if (r == V12_QS_FORWARD) {
+            out_put(o, buf + s, n);
+            s += n;
+            continue;
+        }
+        if (r == V12_QS_END) return 0;
+        if (r < 0) {
+            snprintf(msg, msglen, "%s", qs->msg);
+            return r;
+        }
+        /* NEED: make room, read more. */
+        if (n > V12_QS_LOOKAHEAD) {
+            snprintf(msg, msglen, "parser asked for %zu bytes of look-ahead", n);
+            return V12_E_STREAM;
+        }
+        if (s) {
+            memmove(buf, buf + s, e - s);
+            e -= s;
+            s = 0;
+        }
+        ssize_t k = read(in_fd, buf + e, sizeof(buf) - e);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            snprintf(msg, msglen, "cannot read input: %s", strerror(errno));
+            return -errno;
+        }
+        if (k == 0) eof = true;
+        e += (size_t)k;
+    }
+}
+
+int stream_main(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"to", required_argument, NULL, 't'},           {"from", required_argument, NULL, 'f'},
+        {"profile", required_argument, NULL, 'p'},      {"from-profile", required_argument, NULL, 'F'},
+        {"to-profile", required_argument, NULL, 'T'},   {"padding", required_argument, NULL, 'P'},
+        {"report", no_argument, NULL, 'r'},             {"output", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},               {0}};
+    enum v12_layout to = V12_LAYOUT_COUNT, from = V12_LAYOUT_AUTO, profile = V12_LAYOUT_LEGACY;
+    enum v12_layout fprof = V12_LAYOUT_COUNT, tprof = V12_LAYOUT_COUNT;
+    enum v12_padding padding = V12_PADDING_STRICT;
+    bool report = false;
+    const char *out_path = "-";
+    int c;
+    while ((c = getopt_long(argc, argv, "o:h", options, NULL)) != -1) {
+        switch (c) {
+        case 't':
+            if (strcmp(optarg, "legacy") == 0) to = V12_LAYOUT_LEGACY;
+            else if (strcmp(optarg, "encoded") == 0) to = V12_LAYOUT_ENCODED;
+            else {
+                v12_errorf("unknown layout '%s' (legacy or encoded)", optarg);
+                return V12_EXIT_USAGE;
+            }
+            break;
+        case 'f':
+            if (strcmp(optarg, "auto") == 0) from = V12_LAYOUT_AUTO;
+            else if (strcmp(optarg, "legacy") == 0) from = V12_LAYOUT_LEGACY;
+            else if (strcmp(optarg, "encoded") == 0) from = V12_LAYOUT_ENCODED;
+            else {
+                v12_errorf("unknown layout '%s' (auto, legacy or encoded)", optarg);
+                return V12_EXIT_USAGE;
+            }
+            break;
+        case 'p':
+            if (v12_opt_profile(optarg, &profile)) return V12_EXIT_USAGE;
+            break;
+        case 'F':
+            if (v12_opt_profile(optarg, &fprof)) return V12_EXIT_USAGE;
+            break;
+        case 'T':
+            if (v12_opt_profile(optarg, &tprof)) return V12_EXIT_USAGE;
+            break;
+        case 'P':
+            if (v12_opt_padding(optarg, &padding)) return V12_EXIT_USAGE;
+            break;
+        case 'r': report = true; break;
+        case 'o': out_path = optarg; break;
+        case 'h': return v12_usage(usage, false);
+        default: return v12_usage(usage, true);
+        }
+    }
+    if (to == V12_LAYOUT_COUNT) {
+        v12_errorf("--to legacy|encoded is required");
+        return V12_EXIT_USAGE;
+    }
+    if (argc - optind > 1) {
+        v12_errorf("one input at most, got %d", argc - optind);
+        return V12_EXIT_USAGE;
+    }
+    const char *in_path = optind < argc ? argv[optind] : "-";
+    if (v12_check_distinct(in_path, out_path)) {
+        v12_errorf("output '%s' is the input file; refusing to overwrite the input", out_path);
+        return V12_EXIT_USAGE;
+    }
+    if (fprof == V12_LAYOUT_COUNT) fprof = profile;
+    if (tprof == V12_LAYOUT_COUNT) tprof = profile;
+    struct v12_convert_opts opts;
+    v12_convert_opts_init(&opts);
+    opts.legacy_profile = fprof;
+    opts.from = from == V12_LAYOUT_LEGACY ? fprof : from;
+    opts.to = to == V12_LAYOUT_LEGACY ? tprof : to;
+    opts.padding = padding;
+
+    int in_fd = strcmp(in_path, "-") == 0 ? STDIN_FILENO : open(in_path, O_RDONLY | O_CLOEXEC);
+    if (in_fd < 0) {
+        v12_errorf("%s: cannot read input: %s [%s]", in_path, strerror(errno), v12_err_name(-errno));
+        return V12_EXIT_INVALID;
+    }
+    /* Output: a temporary file beside OUT (or an anonymous one for stdout), published only
+     * once the whole stream has been checked. */
+    char tmp[PATH_MAX] = "";
+    static struct out o;
+    o.len = 0;
+    o.err = 0;
+    if (strcmp(out_path, "-") == 0) {
+        const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+        o.fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    } else {
+        snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", out_path);
+        o.fd = mkostemp(tmp, O_CLOEXEC);
+    }
+    if (o.fd < 0) {
+        v12_errorf("%s: cannot write output: %s [%s]", out_path, strerror(errno), v12_err_name(-errno));
+        if (in_fd != STDIN_FILENO) close(in_fd);
+        return V12_EXIT_INVALID;
+    }
+    static struct v12_qs qs;
+    v12_qs_init(&qs, &opts);
+    char msg[600];
+    int r = run(&qs, in_fd, &o, msg, sizeof(msg));
+    if (in_fd != STDIN_FILENO) close(in_fd);
+    if (!r) out_flush(&o);
+    if (!r && o.err) {
+        r = o.err;
+        snprintf(msg, sizeof(msg), "cannot write output: %s", strerror(-r));
+    }
+    if (!r && tmp[0]) {
+        if (fchmod(o.fd, 0644) < 0 || fsync(o.fd) < 0 || rename(tmp, out_path) < 0) {
+            r = -errno;
+            snprintf(msg, sizeof(msg), "cannot write output %s: %s", out_path, strerror(-r));
+        }
+    }
+    if (!r && !tmp[0]) {
+        /* stdout: copy the checked result out. */
+        off_t size = lseek(o.fd, 0, SEEK_CUR);
+        lseek(o.fd, 0, SEEK_SET);
+        for (off_t done = 0; done < size && !r;) {
+            ssize_t k = read(o.fd, o.buf, sizeof(o.buf));
+            if (k <= 0) r = -EIO;
+            else {
+                for (ssize_t w = 0; w < k && !r;) {
+                    ssize_t x = write(STDOUT_FILENO, o.buf + w, (size_t)(k - w));
+                    if (x <= 0) r = -errno;
+                    else w += x;
+                }
+                done += k;
+            }
+        }
+        if (r) snprintf(msg, sizeof(msg), "cannot write to stdout: %s", strerror(-r));
+    }
+    close(o.fd);
+    if (r) {
+        if (tmp[0]) unlink(tmp);
+        v12_errorf("%s: %s [%s]", v12_in_name(in_path), msg, v12_err_name(r));
+        return V12_EXIT_INVALID;
+    }
+    if (report)
+        fprintf(stderr,
+                "stream: %llu bytes, %u sections, %llu RAM pages + %llu zero pages, %u cpu sections, %u nested states, "
+                "%u vmcs12 regions converted to %s\n",
+                (unsigned long long)qs.stats.bytes, qs.stats.sections, (unsigned long long)qs.stats.ram_pages,
+                (unsigned long long)qs.stats.zero_pages, qs.stats.cpus, qs.stats.nested_states, qs.stats.regions,
+                v12_layout_name(opts.to));
+    return V12_EXIT_OK;
+}
