@@ -34,6 +34,29 @@ void v12_diag_json(FILE *f, const struct v12_diag *d);
 int v12_opt_profile(const char *arg, enum v12_layout *ret);
 int v12_opt_padding(const char *arg, enum v12_padding *ret);
 
+/*
+ * The conversion options convert and stream-convert share: --to, --from, --profile,
+ * --from-profile, --to-profile, --padding.
+ */
+enum { V12_OPT_TO = 256, V12_OPT_FROM, V12_OPT_PROFILE, V12_OPT_FROM_PROFILE, V12_OPT_TO_PROFILE, V12_OPT_PADDING,
+       V12_OPT_FIRST_FREE };
+#define V12_CONV_OPTIONS                                                                                  \
+    {"to", required_argument, NULL, V12_OPT_TO}, {"from", required_argument, NULL, V12_OPT_FROM},         \
+        {"profile", required_argument, NULL, V12_OPT_PROFILE},                                            \
+        {"from-profile", required_argument, NULL, V12_OPT_FROM_PROFILE},                                  \
+        {"to-profile", required_argument, NULL, V12_OPT_TO_PROFILE},                                      \
+        {"padding", required_argument, NULL, V12_OPT_PADDING}
+struct v12_conv_args {
+    enum v12_layout from, to, profile, from_profile, to_profile;
+    enum v12_padding padding;
+};
+void v12_conv_args_init(struct v12_conv_args *a);
+/* 1: the option was one of these and is taken; 0: not one of these; -1: bad value (said). */
+int v12_conv_args_opt(struct v12_conv_args *a, int opt, const char *arg);
+/* --to given, at most one input, output not the input; the resolved options. 0 or exit 2. */
+int v12_conv_args_finish(const struct v12_conv_args *a, int argc, char **argv, int optind_, const char *out_path,
+                         const char **ret_in, struct v12_convert_opts *ret_opts);
+
 /* Print the usage text to stdout (--help) or stderr (misuse), return the exit code. */
 int v12_usage(const char *text, bool misuse);
 

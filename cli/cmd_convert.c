@@ -28,15 +28,10 @@ static const char usage[] =
     "profiles: linux-4.19, linux-5.13, linux-5.14, linux-6.18 (legacy = linux-6.18)\n"
     "exit: 0 converted, 1 invalid input or I/O error, 2 usage error\n";
 
-enum { OPT_TO = 256, OPT_FROM, OPT_PROFILE, OPT_FROM_PROFILE, OPT_TO_PROFILE, OPT_PADDING, OPT_RAW, OPT_REPORT, OPT_JSON };
+enum { OPT_RAW = V12_OPT_FIRST_FREE, OPT_REPORT, OPT_JSON };
 
 static const struct option options[] = {
-    {"to", required_argument, NULL, OPT_TO},
-    {"from", required_argument, NULL, OPT_FROM},
-    {"profile", required_argument, NULL, OPT_PROFILE},
-    {"from-profile", required_argument, NULL, OPT_FROM_PROFILE},
-    {"to-profile", required_argument, NULL, OPT_TO_PROFILE},
-    {"padding", required_argument, NULL, OPT_PADDING},
+    V12_CONV_OPTIONS,
     {"raw", no_argument, NULL, OPT_RAW},
     {"report", no_argument, NULL, OPT_REPORT},
     {"json", no_argument, NULL, OPT_JSON},
@@ -45,48 +40,19 @@ static const struct option options[] = {
     {0},
 };
 
-/* "auto", "legacy" or "encoded"; legacy stands for whichever profile applies. */
-static int side_from_name(const char *s, bool allow_auto, enum v12_layout *ret)
-{
-    if (allow_auto && strcmp(s, "auto") == 0) *ret = V12_LAYOUT_AUTO;
-    else if (strcmp(s, "legacy") == 0) *ret = V12_LAYOUT_LEGACY;
-    else if (strcmp(s, "encoded") == 0) *ret = V12_LAYOUT_ENCODED;
-    else {
-        v12_errorf("unknown layout '%s' (%s)", s, allow_auto ? "auto, legacy or encoded" : "legacy or encoded");
-        return -1;
-    }
-    return 0;
-}
-
 int convert_main(int argc, char **argv)
 {
-    enum v12_layout from = V12_LAYOUT_AUTO, to = V12_LAYOUT_COUNT;
-    enum v12_layout profile = V12_LAYOUT_LEGACY, from_profile = V12_LAYOUT_COUNT, to_profile = V12_LAYOUT_COUNT;
-    enum v12_padding padding = V12_PADDING_STRICT;
+    struct v12_conv_args args;
+    v12_conv_args_init(&args);
     bool raw = false, report = false, json = false;
     const char *out_path = "-";
     int c;
 
     while ((c = getopt_long(argc, argv, "o:h", options, NULL)) != -1) {
+        int taken = v12_conv_args_opt(&args, c, optarg);
+        if (taken < 0) return V12_EXIT_USAGE;
+        if (taken) continue;
         switch (c) {
-        case OPT_TO:
-            if (side_from_name(optarg, false, &to)) return V12_EXIT_USAGE;
-            break;
-        case OPT_FROM:
-            if (side_from_name(optarg, true, &from)) return V12_EXIT_USAGE;
-            break;
-        case OPT_PROFILE:
-            if (v12_opt_profile(optarg, &profile)) return V12_EXIT_USAGE;
-            break;
-        case OPT_FROM_PROFILE:
-            if (v12_opt_profile(optarg, &from_profile)) return V12_EXIT_USAGE;
-            break;
-        case OPT_TO_PROFILE:
-            if (v12_opt_profile(optarg, &to_profile)) return V12_EXIT_USAGE;
-            break;
-        case OPT_PADDING:
-            if (v12_opt_padding(optarg, &padding)) return V12_EXIT_USAGE;
-            break;
         case OPT_RAW: raw = true; break;
         case OPT_REPORT: report = true; break;
         case OPT_JSON: json = true; break;
@@ -95,28 +61,11 @@ int convert_main(int argc, char **argv)
         default: return v12_usage(usage, true);
         }
     }
-    if (to == V12_LAYOUT_COUNT) {
-        v12_errorf("--to legacy|encoded is required");
-        return V12_EXIT_USAGE;
-    }
-    if (argc - optind > 1) {
-        v12_errorf("one input at most, got %d", argc - optind);
-        return V12_EXIT_USAGE;
-    }
-    const char *in_path = optind < argc ? argv[optind] : "-";
-    if (v12_check_distinct(in_path, out_path)) {
-        v12_errorf("output '%s' is the input file; refusing to overwrite the input", out_path);
-        return V12_EXIT_USAGE;
-    }
-
+    const char *in_path;
     struct v12_convert_opts opts;
-    v12_convert_opts_init(&opts);
-    if (from_profile == V12_LAYOUT_COUNT) from_profile = profile;
-    if (to_profile == V12_LAYOUT_COUNT) to_profile = profile;
-    opts.legacy_profile = from_profile;
-    opts.from = from == V12_LAYOUT_LEGACY ? from_profile : from;
-    opts.to = to == V12_LAYOUT_LEGACY ? to_profile : to;
-    opts.padding = padding;
+    int u = v12_conv_args_finish(&args, argc, argv, optind, out_path, &in_path, &opts);
+    if (u) return u;
+    enum v12_padding padding = opts.padding;
 
     uint8_t *in = NULL, *out = NULL;
     size_t len = 0;

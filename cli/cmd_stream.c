@@ -105,76 +105,31 @@ static int run(struct v12_qs *qs, int in_fd, struct out *o, char *msg, size_t ms
 
 int stream_main(int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"to", required_argument, NULL, 't'},           {"from", required_argument, NULL, 'f'},
-        {"profile", required_argument, NULL, 'p'},      {"from-profile", required_argument, NULL, 'F'},
-        {"to-profile", required_argument, NULL, 'T'},   {"padding", required_argument, NULL, 'P'},
-        {"report", no_argument, NULL, 'r'},             {"output", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},               {0}};
-    enum v12_layout to = V12_LAYOUT_COUNT, from = V12_LAYOUT_AUTO, profile = V12_LAYOUT_LEGACY;
-    enum v12_layout fprof = V12_LAYOUT_COUNT, tprof = V12_LAYOUT_COUNT;
-    enum v12_padding padding = V12_PADDING_STRICT;
+    static const struct option options[] = {V12_CONV_OPTIONS,
+                                            {"report", no_argument, NULL, 'r'},
+                                            {"output", required_argument, NULL, 'o'},
+                                            {"help", no_argument, NULL, 'h'},
+                                            {0}};
+    struct v12_conv_args args;
+    v12_conv_args_init(&args);
     bool report = false;
     const char *out_path = "-";
     int c;
     while ((c = getopt_long(argc, argv, "o:h", options, NULL)) != -1) {
+        int taken = v12_conv_args_opt(&args, c, optarg);
+        if (taken < 0) return V12_EXIT_USAGE;
+        if (taken) continue;
         switch (c) {
-        case 't':
-            if (strcmp(optarg, "legacy") == 0) to = V12_LAYOUT_LEGACY;
-            else if (strcmp(optarg, "encoded") == 0) to = V12_LAYOUT_ENCODED;
-            else {
-                v12_errorf("unknown layout '%s' (legacy or encoded)", optarg);
-                return V12_EXIT_USAGE;
-            }
-            break;
-        case 'f':
-            if (strcmp(optarg, "auto") == 0) from = V12_LAYOUT_AUTO;
-            else if (strcmp(optarg, "legacy") == 0) from = V12_LAYOUT_LEGACY;
-            else if (strcmp(optarg, "encoded") == 0) from = V12_LAYOUT_ENCODED;
-            else {
-                v12_errorf("unknown layout '%s' (auto, legacy or encoded)", optarg);
-                return V12_EXIT_USAGE;
-            }
-            break;
-        case 'p':
-            if (v12_opt_profile(optarg, &profile)) return V12_EXIT_USAGE;
-            break;
-        case 'F':
-            if (v12_opt_profile(optarg, &fprof)) return V12_EXIT_USAGE;
-            break;
-        case 'T':
-            if (v12_opt_profile(optarg, &tprof)) return V12_EXIT_USAGE;
-            break;
-        case 'P':
-            if (v12_opt_padding(optarg, &padding)) return V12_EXIT_USAGE;
-            break;
         case 'r': report = true; break;
         case 'o': out_path = optarg; break;
         case 'h': return v12_usage(usage, false);
         default: return v12_usage(usage, true);
         }
     }
-    if (to == V12_LAYOUT_COUNT) {
-        v12_errorf("--to legacy|encoded is required");
-        return V12_EXIT_USAGE;
-    }
-    if (argc - optind > 1) {
-        v12_errorf("one input at most, got %d", argc - optind);
-        return V12_EXIT_USAGE;
-    }
-    const char *in_path = optind < argc ? argv[optind] : "-";
-    if (v12_check_distinct(in_path, out_path)) {
-        v12_errorf("output '%s' is the input file; refusing to overwrite the input", out_path);
-        return V12_EXIT_USAGE;
-    }
-    if (fprof == V12_LAYOUT_COUNT) fprof = profile;
-    if (tprof == V12_LAYOUT_COUNT) tprof = profile;
+    const char *in_path;
     struct v12_convert_opts opts;
-    v12_convert_opts_init(&opts);
-    opts.legacy_profile = fprof;
-    opts.from = from == V12_LAYOUT_LEGACY ? fprof : from;
-    opts.to = to == V12_LAYOUT_LEGACY ? tprof : to;
-    opts.padding = padding;
+    int u = v12_conv_args_finish(&args, argc, argv, optind, out_path, &in_path, &opts);
+    if (u) return u;
 
     int in_fd = strcmp(in_path, "-") == 0 ? STDIN_FILENO : open(in_path, O_RDONLY | O_CLOEXEC);
     if (in_fd < 0) {

@@ -166,3 +166,62 @@ void v12_loaded_done(struct v12_loaded *l)
     free(l->buf);
     l->buf = NULL;
 }
+
+void v12_conv_args_init(struct v12_conv_args *a)
+{
+    *a = (struct v12_conv_args){.from = V12_LAYOUT_AUTO, .to = V12_LAYOUT_COUNT, .profile = V12_LAYOUT_LEGACY,
+                                .from_profile = V12_LAYOUT_COUNT, .to_profile = V12_LAYOUT_COUNT};
+}
+
+/* "auto", "legacy" or "encoded"; legacy stands for whichever profile applies. */
+static int side_from_name(const char *s, bool allow_auto, enum v12_layout *ret)
+{
+    if (allow_auto && strcmp(s, "auto") == 0) *ret = V12_LAYOUT_AUTO;
+    else if (strcmp(s, "legacy") == 0) *ret = V12_LAYOUT_LEGACY;
+    else if (strcmp(s, "encoded") == 0) *ret = V12_LAYOUT_ENCODED;
+    else {
+        v12_errorf("unknown layout '%s' (%s)", s, allow_auto ? "auto, legacy or encoded" : "legacy or encoded");
+        return -1;
+    }
+    return 0;
+}
+
+int v12_conv_args_opt(struct v12_conv_args *a, int opt, const char *arg)
+{
+    switch (opt) {
+    case V12_OPT_TO: return side_from_name(arg, false, &a->to) ? -1 : 1;
+    case V12_OPT_FROM: return side_from_name(arg, true, &a->from) ? -1 : 1;
+    case V12_OPT_PROFILE: return v12_opt_profile(arg, &a->profile) ? -1 : 1;
+    case V12_OPT_FROM_PROFILE: return v12_opt_profile(arg, &a->from_profile) ? -1 : 1;
+    case V12_OPT_TO_PROFILE: return v12_opt_profile(arg, &a->to_profile) ? -1 : 1;
+    case V12_OPT_PADDING: return v12_opt_padding(arg, &a->padding) ? -1 : 1;
+    default: return 0;
+    }
+}
+
+int v12_conv_args_finish(const struct v12_conv_args *a, int argc, char **argv, int optind_, const char *out_path,
+                         const char **ret_in, struct v12_convert_opts *ret_opts)
+{
+    if (a->to == V12_LAYOUT_COUNT) {
+        v12_errorf("--to legacy|encoded is required");
+        return V12_EXIT_USAGE;
+    }
+    if (argc - optind_ > 1) {
+        v12_errorf("one input at most, got %d", argc - optind_);
+        return V12_EXIT_USAGE;
+    }
+    const char *in_path = optind_ < argc ? argv[optind_] : "-";
+    if (v12_check_distinct(in_path, out_path)) {
+        v12_errorf("output '%s' is the input file; refusing to overwrite the input", out_path);
+        return V12_EXIT_USAGE;
+    }
+    enum v12_layout fp = a->from_profile == V12_LAYOUT_COUNT ? a->profile : a->from_profile;
+    enum v12_layout tp = a->to_profile == V12_LAYOUT_COUNT ? a->profile : a->to_profile;
+    v12_convert_opts_init(ret_opts);
+    ret_opts->legacy_profile = fp;
+    ret_opts->from = a->from == V12_LAYOUT_LEGACY ? fp : a->from;
+    ret_opts->to = a->to == V12_LAYOUT_LEGACY ? tp : a->to;
+    ret_opts->padding = a->padding;
+    *ret_in = in_path;
+    return 0;
+}
