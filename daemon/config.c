@@ -62,6 +62,66 @@ const struct v12_peer_config *v12_config_peer(const struct v12_config *cfg, cons
     return NULL;
 }
 
+int v12_endpoint_parse(const char *s, struct v12_endpoint *ret)
+{
+    memset(ret, 0, sizeof(*ret));
+    if (strlen(s) >= sizeof(ret->text)) return -EINVAL;
+    memcpy(ret->text, s, strlen(s) + 1);
+    if (strncmp(s, "unix:", 5) == 0) {
+        size_t n = strlen(s + 5);
+        if (n == 0 || n >= sizeof(ret->path) || s[5] != '/') return -EINVAL;
+        ret->unix_socket = true;
+        memcpy(ret->path, s + 5, n + 1);
+        return 0;
+    }
+    if (strncmp(s, "tcp:", 4) == 0)
+        return v12_split_hostport(s + 4, ret->host, sizeof(ret->host), ret->port, sizeof(ret->port));
+    return -EINVAL;
+}
+
+static int allow_parse(const char *s, struct v12_allow *ret)
+{
+    memset(ret, 0, sizeof(*ret));
+    if (strncmp(s, "unix:", 5) == 0) {
+        size_t n = strlen(s + 5);
+        if (n == 0 || n >= sizeof(ret->path) || s[5] != '/') return -EINVAL;
+        ret->unix_socket = true;
+        memcpy(ret->path, s + 5, n + 1);
+        return 0;
+    }
+    if (strncmp(s, "tcp:", 4) != 0) return -EINVAL;
+    char buf[300], port[16];
+    snprintf(buf, sizeof(buf), "%s", s + 4);
+    char *dash = strrchr(buf, '-');
+    char *colon = strrchr(buf, ':');
+    if (!colon) return -EINVAL;
+    unsigned hi = 0;
+    if (dash && dash > colon) {
+        char *end;
+        hi = (unsigned)strtoul(dash + 1, &end, 10);
+        if (*end || hi < 1 || hi > 65535) return -EINVAL;
+        *dash = 0;
+    }
+    if (v12_split_hostport(buf, ret->host, sizeof(ret->host), port, sizeof(port)) != 0) return -EINVAL;
+    ret->port_lo = (unsigned)strtoul(port, NULL, 10);
+    ret->port_hi = hi ? hi : ret->port_lo;
+    return ret->port_hi >= ret->port_lo ? 0 : -EINVAL;
+}
+
+bool v12_stream_allowed(const struct v12_allow *rules, unsigned n, const struct v12_endpoint *t)
+{
+    for (unsigned i = 0; i < n; i++) {
+        const struct v12_allow *a = &rules[i];
+        if (a->unix_socket != t->unix_socket) continue;
+        if (a->unix_socket && strcmp(a->path, t->path) == 0) return true;
+        if (!a->unix_socket && strcmp(a->host, t->host) == 0) {
+            unsigned p = (unsigned)strtoul(t->port, NULL, 10);
+            if (p >= a->port_lo && p <= a->port_hi) return true;
+        }
+    }
+    return false;
+}
+
 static int set_str(struct parse_ctx *c, char *dst, size_t size, const char *key, const char *v)
 {
     size_t n = strlen(v);
@@ -165,6 +225,23 @@ static int daemon_key(struct parse_ctx *c, const char *name, const char *value)
         snprintf(c->err, sizeof(c->err), "log_level: '%s' is not err, warning, notice, info or debug", value);
         return 0;
     }
+    if (strcmp(name, "stream_allow") == 0) {
+        char buf[1024];
+        snprintf(buf, sizeof(buf), "%s", value);
+        cfg->nallow = 0;
+        for (char *save = NULL, *tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+            if (cfg->nallow == V12_MAX_ALLOW) {
+                snprintf(c->err, sizeof(c->err), "stream_allow: more than %d entries", V12_MAX_ALLOW);
+                return 0;
+            }
+            if (allow_parse(tok, &cfg->stream_allow[cfg->nallow]) != 0) {
+                snprintf(c->err, sizeof(c->err), "stream_allow: '%s' is not tcp:HOST:PORT[-PORT] or unix:/PATH", tok);
+                return 0;
+            }
+            cfg->nallow++;
+        }
+        return 1;
+    }
     snprintf(c->err, sizeof(c->err), "unknown key '%s' in [daemon]", name);
     return 0;
 }
@@ -196,6 +273,24 @@ static int peer_key(struct parse_ctx *c, const char *name, const char *value)
         if (!set_str(c, p->address, sizeof(p->address), name, value)) return 0;
         if (v12_split_hostport(value, p->host, sizeof(p->host), p->port, sizeof(p->port)) != 0) {
             snprintf(c->err, sizeof(c->err), "address: '%s' is not host:port or [v6]:port", value);
+            return 0;
+        }
+        return 1;
+    }
+    if (strcmp(name, "stream_listen") == 0 || strcmp(name, "stream_target") == 0) {
+        struct v12_endpoint *e = name[7] == 'l' ? &p->stream_listen : &p->stream_target;
+        if (v12_endpoint_parse(value, e) != 0) {
+            snprintf(c->err, sizeof(c->err), "%s: '%s' is not tcp:HOST:PORT or unix:/PATH", name, value);
+            return 0;
+        }
+        if (name[7] == 'l') p->has_stream = true;
+        return 1;
+    }
+    if (strcmp(name, "stream_passthrough") == 0) {
+        if (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0) p->stream_passthrough = true;
+        else if (strcmp(value, "no") == 0 || strcmp(value, "false") == 0) p->stream_passthrough = false;
+        else {
+            snprintf(c->err, sizeof(c->err), "stream_passthrough: '%s' is neither yes nor no", value);
             return 0;
         }
         return 1;
@@ -281,11 +376,18 @@ int v12_config_load(const char *path, struct v12_config *cfg, char *err, size_t 
         snprintf(err, errlen, "%s: %s is required", path, missing);
         return V12_E_CONFIG;
     }
-    for (unsigned i = 0; i < cfg->npeers; i++)
-        if (!cfg->peers[i].address[0]) {
-            snprintf(err, errlen, "%s: [peer %s] has no address", path, cfg->peers[i].name);
+    for (unsigned i = 0; i < cfg->npeers; i++) {
+        struct v12_peer_config *p = &cfg->peers[i];
+        if (!p->address[0]) {
+            snprintf(err, errlen, "%s: [peer %s] has no address", path, p->name);
             return V12_E_CONFIG;
         }
+        if (p->stream_target.text[0] && !p->has_stream) {
+            snprintf(err, errlen, "%s: [peer %s] has stream_target but no stream_listen", path, p->name);
+            return V12_E_CONFIG;
+        }
+        if (p->has_stream && !p->stream_target.text[0]) p->stream_target = p->stream_listen;
+    }
     if (cfg->reconnect_max_ms < cfg->reconnect_min_ms) {
         snprintf(err, errlen, "%s: reconnect_max_ms (%u) is below reconnect_min_ms (%u)", path, cfg->reconnect_max_ms,
                  cfg->reconnect_min_ms);

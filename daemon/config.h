@@ -12,11 +12,35 @@
 #define V12_NAME_MAX 64
 #define V12_FRAME_MAX_CFG 65536u /* = V12_FRAME_MAX in proto/frame.h */
 
+/* A stream endpoint: "tcp:HOST:PORT" or "unix:PATH". */
+struct v12_endpoint {
+    bool unix_socket;
+    char host[256]; /* tcp */
+    char port[8];
+    char path[108]; /* unix */
+    char text[300]; /* as configured */
+};
+int v12_endpoint_parse(const char *s, struct v12_endpoint *ret);
+
+/* One stream_allow rule: a tcp host with a port range, or a unix path. */
+struct v12_allow {
+    bool unix_socket;
+    char host[256];
+    unsigned port_lo, port_hi;
+    char path[108];
+};
+#define V12_MAX_ALLOW 16
+bool v12_stream_allowed(const struct v12_allow *rules, unsigned n, const struct v12_endpoint *target);
+
 struct v12_peer_config {
     char name[V12_NAME_MAX];
     char address[256]; /* host:port or [v6]:port */
     char host[256];
     char port[8];
+    bool has_stream;                /* stream_listen set: QEMU migrates to this peer through us */
+    struct v12_endpoint stream_listen;
+    struct v12_endpoint stream_target;
+    bool stream_passthrough;        /* streams from this peer are forwarded without parsing */
 };
 
 struct v12_config {
@@ -42,6 +66,8 @@ struct v12_config {
     unsigned reconnect_min_ms;
     unsigned reconnect_max_ms;
     int log_level;
+    struct v12_allow stream_allow[V12_MAX_ALLOW];
+    unsigned nallow;
     /* [tls] */
     char cert[PATH_MAX];
     char key[PATH_MAX];

@@ -27,28 +27,40 @@ static void on_close(uv_handle_t *h);
  * consumed before on_read returns, so idle connections hold no buffer at all. */
 static uint8_t read_buf[65536];
 
-struct v12_conn *v12_conn_new(struct v12_daemon *d, enum v12_conn_kind kind)
+static struct v12_conn *conn_new(struct v12_daemon *d, enum v12_conn_kind kind, bool unix_socket)
 {
     struct v12_conn *c = calloc(1, sizeof(*c));
     if (!c) return NULL;
     c->d = d;
     c->kind = kind;
     c->id = ++d->next_conn_id;
-    c->use_tls = kind != V12_CONN_CONTROL;
+    c->use_tls = kind == V12_CONN_PEER_IN || kind == V12_CONN_PEER_OUT;
+    c->unix_socket = unix_socket;
     v12_frame_reader_init(&c->rd, d->cfg.max_frame);
-    if (kind == V12_CONN_CONTROL) uv_pipe_init(d->loop, &c->h.pipe, 0);
+    if (unix_socket) uv_pipe_init(d->loop, &c->h.pipe, 0);
     else uv_tcp_init(d->loop, &c->h.tcp);
     uv_timer_init(d->loop, &c->timer);
     c->open_handles = 2;
     c->h.handle.data = c;
     c->timer.data = c;
-    snprintf(c->name, sizeof(c->name), "%s#%llu", kind == V12_CONN_CONTROL ? "control" : kind == V12_CONN_PEER_IN ? "peer-in" : "peer-out",
+    snprintf(c->name, sizeof(c->name), "%s#%llu",
+             kind == V12_CONN_CONTROL ? "control" : kind == V12_CONN_PEER_IN ? "peer-in" : kind == V12_CONN_PEER_OUT ? "peer-out" : "stream",
              (unsigned long long)c->id);
     c->next = d->conns;
     if (d->conns) d->conns->prev = c;
     d->conns = c;
     d->nconns++;
     return c;
+}
+
+struct v12_conn *v12_conn_new(struct v12_daemon *d, enum v12_conn_kind kind)
+{
+    return conn_new(d, kind, kind == V12_CONN_CONTROL);
+}
+
+struct v12_conn *v12_conn_new_local(struct v12_daemon *d, bool unix_socket)
+{
+    return conn_new(d, V12_CONN_STREAM_LOCAL, unix_socket);
 }
 
 static void flush_tls(struct v12_conn *c);
@@ -109,6 +121,22 @@ static void flush_tls(struct v12_conn *c)
     while ((buf = v12_tls_take(&c->tls, &len))) queue_write(c, buf, len);
 }
 
+int v12_conn_write_raw(struct v12_conn *c, const uint8_t *data, size_t len)
+{
+    if (c->closing) return V12_E_PEER_DOWN;
+    if (c->use_tls) {
+        int r = v12_tls_write(&c->tls, data, len);
+        if (r) return r;
+        flush_tls(c);
+        return 0;
+    }
+    uint8_t *copy = malloc(len);
+    if (!copy) return -ENOMEM;
+    memcpy(copy, data, len);
+    queue_write(c, copy, len);
+    return 0;
+}
+
 int v12_conn_send(struct v12_conn *c, const V12Envelope *env)
 {
     if (c->closing) return V12_E_PEER_DOWN;
@@ -131,6 +159,9 @@ static bool should_read(const struct v12_conn *c)
 {
     const struct v12_config *cfg = &c->d->cfg;
     if (c->closing || c->eof) return false;
+    /* A migration channel has its own flow control: each direction waits only for the side it
+     * writes to (a full queue towards QEMU must not stop the acknowledgement coming back). */
+    if (c->pipe) return v12_stream_may_read(c);
     if (c->write_bytes >= cfg->conn_buffer_limit) return false; /* the other side is not reading */
     if (c->inflight >= cfg->max_inflight) return false;
     if (c->d->global_bytes >= cfg->global_buffer_limit) return false;
@@ -279,6 +310,10 @@ static int on_plain(void *arg, const uint8_t *data, size_t len)
     /* TLS 1.3 can deliver the first frame in the same read that completes the handshake:
      * nothing is processed before the certificate has named a configured peer. */
     if (c->use_tls && !c->identified && !on_established(c)) return 0;
+    if (c->raw) {
+        v12_stream_bytes(c, data, len);
+        return 0;
+    }
     while (len && !c->closing) {
         V12Envelope *env = NULL;
         size_t used = 0;
@@ -309,6 +344,10 @@ static int on_plain(void *arg, const uint8_t *data, size_t len)
         if (r == 0) break;
         v12_relay_on_frame(c, env);
         v12_envelope_free(env);
+        if (c->raw && !c->closing) { /* the frame switched the connection to stream mode */
+            if (len) v12_stream_bytes(c, data, len);
+            return 0;
+        }
     }
     return 0;
 }
@@ -398,13 +437,18 @@ static void on_timer(uv_timer_t *t)
         v12_conn_close(c, "TLS handshake or hello not completed in time");
         return;
     }
-    uint64_t idle = v12_now_ms(c->d) - c->last_rx_ms;
+    uint64_t last = c->last_rx_ms;
+    if (c->pipe) { /* a migration channel is idle only when neither side moves */
+        const struct v12_conn *o = c->pipe->local == c ? c->pipe->remote : c->pipe->local;
+        if (o && o->last_rx_ms > last) last = o->last_rx_ms;
+    }
+    uint64_t idle = v12_now_ms(c->d) - last;
     bool busy = c->inflight > 0;
     if (idle >= c->d->cfg.idle_timeout_ms && !busy) {
         v12_conn_close(c, "idle timeout");
         return;
     }
-    if (c->kind == V12_CONN_PEER_OUT) {
+    if (c->kind == V12_CONN_PEER_OUT && !c->pipe) {
         /* Keepalive: the inbound side's idle timer sees it, and our own sees its reply. */
         Vmcs12d__V1__Ping ping = VMCS12D__V1__PING__INIT;
         V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;

@@ -15,11 +15,13 @@
 #include "frame.h"
 #include "spool.h"
 #include "tls.h"
+#include "v12/qemu_stream.h"
 
 struct v12_daemon;
 struct v12_peer;
 
-enum v12_conn_kind { V12_CONN_CONTROL, V12_CONN_PEER_IN, V12_CONN_PEER_OUT };
+enum v12_conn_kind { V12_CONN_CONTROL, V12_CONN_PEER_IN, V12_CONN_PEER_OUT, V12_CONN_STREAM_LOCAL };
+struct v12_pipe;
 
 struct v12_conn {
     struct v12_daemon *d;
@@ -47,6 +49,11 @@ struct v12_conn {
     unsigned works;        /* spool writes on the pool that still point here */
     uint64_t last_rx_ms;
     uint64_t id;
+    struct v12_pipe *pipe; /* stream mode: the migration channel this connection carries */
+    bool raw;              /* stream mode: bytes, no more frames */
+    bool unix_socket;      /* STREAM_LOCAL: a unix socket rather than TCP */
+    bool remote_layout_set;
+    enum v12_layout remote_layout; /* PEER_IN: the layout the peer announced */
     char name[128];        /* for logs: "control#3", "peer hostb in#5" */
     struct v12_conn *next, *prev;
 };
@@ -116,6 +123,48 @@ struct v12_writer {
     bool running;
 };
 
+/* Stream mode: one QEMU migration channel relayed between a local QEMU and the other daemon. */
+struct v12_pipe {
+    struct v12_daemon *d;
+    struct v12_conn *local;  /* the QEMU side (plain TCP or unix) */
+    struct v12_conn *remote; /* the mutual-TLS link to the other daemon */
+    struct v12_peer *peer;
+    bool source;             /* this daemon is on the source host */
+    bool flowing;            /* both ends connected: bytes may move */
+    bool parse;              /* destination: check and convert with the stream parser */
+    int kind;                /* 0 undecided, 1 main, 2 multifd, 3 passthrough */
+    bool failed, ended;
+    bool remote_eof, remote_clean; /* destination: the peer's side has ended (cleanly) */
+    unsigned holds;          /* callbacks in progress or requests pending that point here */
+    struct v12_stream_listener *listener; /* source: the listener QEMU connected to */
+    bool hello_done, open_sent, acked;    /* source: channels open at the destination in QEMU's order */
+    struct v12_pipe *next_in_order;
+    struct v12_endpoint target;
+    char migration_id[V12_NAME_MAX];
+    uint32_t channel;
+    uint64_t bytes, bytes_back, start_ms;
+    struct v12_qs *qs;
+    uint8_t *win;            /* destination: bytes from the peer not yet forwarded to QEMU */
+    size_t wlen;
+    uv_getaddrinfo_t gai;
+    uv_connect_t connect_req;
+    struct v12_pipe *next;
+};
+
+struct v12_stream_listener {
+    union {
+        uv_handle_t handle;
+        uv_stream_t stream;
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+    } h;
+    struct v12_daemon *d;
+    struct v12_peer *peer;
+    unsigned channels;
+    bool open;
+    struct v12_pipe *order; /* channels in the order QEMU opened them, until each is acknowledged */
+};
+
 #define V12_MAX_REJECT_KINDS 64
 
 struct v12_daemon {
@@ -141,6 +190,8 @@ struct v12_daemon {
     uint64_t start_ms;
     unsigned spool_inflight;
     struct v12_writer writer;
+    struct v12_stream_listener stream_listeners[V12_MAX_PEERS];
+    struct v12_pipe *pipes;
     /* counters */
     uint64_t blobs_relayed, blobs_converted, blobs_stored, blobs_duplicate, bytes_in, bytes_out;
     struct {
@@ -177,6 +228,20 @@ void v12_relay_peer_down(struct v12_peer *p, const char *why);
 void v12_relay_tick(struct v12_daemon *d);
 bool v12_relay_busy(const struct v12_daemon *d);
 void v12_count_reject(struct v12_daemon *d, int code);
+
+/* stream.c */
+int v12_stream_listen(struct v12_daemon *d);
+void v12_stream_stop_listening(struct v12_daemon *d);
+void v12_stream_remote_hello(struct v12_conn *c, const Vmcs12d__V1__Hello *hello);
+void v12_stream_remote_ack(struct v12_conn *c, const Vmcs12d__V1__StreamOpen *so);
+void v12_stream_open(struct v12_conn *c, const Vmcs12d__V1__StreamOpen *so);
+void v12_stream_bytes(struct v12_conn *c, const uint8_t *data, size_t len);
+void v12_stream_conn_gone(struct v12_conn *c);
+bool v12_stream_may_read(const struct v12_conn *c);
+void v12_stream_status(struct v12_daemon *d, Vmcs12d__V1__StreamStatus *out, Vmcs12d__V1__StreamStatus **ptrs,
+                       size_t max, size_t *ret_n);
+struct v12_conn *v12_conn_new_local(struct v12_daemon *d, bool unix_socket);
+int v12_conn_write_raw(struct v12_conn *c, const uint8_t *data, size_t len);
 
 /* writer.c */
 int v12_writer_start(struct v12_daemon *d);

@@ -140,6 +140,7 @@ static void begin_stop(struct v12_daemon *d, const char *why)
     sd_notify(0, "STOPPING=1");
     v12_notify_status(d);
     if (d->listener_open) uv_close((uv_handle_t *)&d->listener, NULL), d->listener_open = false;
+    v12_stream_stop_listening(d);
     if (d->control_open) {
         uv_close((uv_handle_t *)&d->control, NULL);
         d->control_open = false;
@@ -194,7 +195,7 @@ static void on_tick(uv_timer_t *t)
         sd_notify(0, "WATCHDOG=1");
         d->last_watchdog_ms = now;
     }
-    if (d->stopping && (!v12_relay_busy(d) || now >= d->stop_deadline_ms)) {
+    if (d->stopping && ((!v12_relay_busy(d) && !d->pipes) || now >= d->stop_deadline_ms)) {
         if (v12_relay_busy(d)) log_warn("shutdown timeout: abandoning in-flight transfers (their senders get no ack)");
         finish_stop(d);
     }
@@ -285,6 +286,11 @@ int main(int argc, char **argv)
     uv_timer_start(&d->tick, on_tick, 100, 100);
     if (sd_watchdog_enabled(0, &d->watchdog_usec) <= 0) d->watchdog_usec = 0;
 
+    for (unsigned i = 0; i < d->cfg.npeers; i++) {
+        d->peers[i].d = d;
+        d->peers[i].cfg = &d->cfg.peers[i];
+    }
+    if (v12_stream_listen(d)) return 1;
     for (unsigned i = 0; i < d->cfg.npeers; i++) {
         struct v12_peer *p = &d->peers[i];
         p->d = d;

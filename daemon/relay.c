@@ -450,6 +450,9 @@ static void control_status(struct v12_conn *c)
     s.bytes_out = d->bytes_out;
     s.connections = d->nconns;
     s.uptime_s = (v12_now_ms(d) - d->start_ms) / 1000;
+    Vmcs12d__V1__StreamStatus ss[64], *ssp[64];
+    v12_stream_status(d, ss, ssp, 64, &s.n_streams);
+    s.streams = ssp;
     V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;
     env.msg_case = VMCS12D__V1__ENVELOPE__MSG_STATUS_REPLY;
     env.status_reply = &s;
@@ -485,6 +488,8 @@ static void peer_in_hello(struct v12_conn *c, const Vmcs12d__V1__Hello *h)
     env.hello = &mine;
     send_env(c, &env);
     c->peer->inbound++;
+    c->remote_layout = l;
+    c->remote_layout_set = true;
     v12_conn_ready(c);
     log_notice("%s: peer %s connected (node %.64s, layout %s)", c->name, c->peer->cfg->name, h->node, v12_layout_name(l));
 }
@@ -505,6 +510,8 @@ void v12_relay_on_frame(struct v12_conn *c, V12Envelope *env)
             else protocol_error(c, "expected hello");
         } else if (env->msg_case == VMCS12D__V1__ENVELOPE__MSG_BLOB) {
             peer_blob(c, env->blob);
+        } else if (env->msg_case == VMCS12D__V1__ENVELOPE__MSG_STREAM_OPEN) {
+            v12_stream_open(c, env->stream_open);
         } else if (env->msg_case == VMCS12D__V1__ENVELOPE__MSG_PING) {
             reply_ping(c, env->ping);
         } else {
@@ -513,8 +520,11 @@ void v12_relay_on_frame(struct v12_conn *c, V12Envelope *env)
         return;
     case V12_CONN_PEER_OUT:
         if (!c->ready) {
-            if (env->msg_case == VMCS12D__V1__ENVELOPE__MSG_HELLO) v12_peer_link_up(c->peer, c, env->hello);
-            else protocol_error(c, "expected hello");
+            if (env->msg_case != VMCS12D__V1__ENVELOPE__MSG_HELLO) protocol_error(c, "expected hello");
+            else if (c->pipe) v12_stream_remote_hello(c, env->hello);
+            else v12_peer_link_up(c->peer, c, env->hello);
+        } else if (env->msg_case == VMCS12D__V1__ENVELOPE__MSG_STREAM_OPEN && c->pipe) {
+            v12_stream_remote_ack(c, env->stream_open);
         } else if (env->msg_case == VMCS12D__V1__ENVELOPE__MSG_ACK) {
             peer_ack(c, env->ack);
         } else if (env->msg_case == VMCS12D__V1__ENVELOPE__MSG_PING) {
@@ -524,6 +534,7 @@ void v12_relay_on_frame(struct v12_conn *c, V12Envelope *env)
         }
         return;
     default:
+        protocol_error(c, "frame on a stream connection");
         return;
     }
 }
@@ -543,6 +554,7 @@ void v12_relay_conn_gone(struct v12_conn *c)
         link = &(*link)->next;
     }
     if (c->kind == V12_CONN_PEER_IN && c->peer && c->ready && c->peer->inbound) c->peer->inbound--;
+    if (c->pipe) v12_stream_conn_gone(c);
 }
 
 void v12_relay_tick(struct v12_daemon *d)

@@ -86,13 +86,17 @@ def main():
         print("held %d idle connections" % len(socks))
     elif mode == "hold":
         socks = []
+        closed = 0
         for _ in range(int(sys.argv[3])):
             s = socket.socket(socket.AF_UNIX)
-            s.connect(sys.argv[2])
-            s.sendall(struct.pack(">I", 60000) + b"\x01" * 30000)
+            try:
+                s.connect(sys.argv[2])
+                s.sendall(struct.pack(">I", 60000) + b"\x01" * 30000)
+            except OSError:  # refused or reset: the daemon is over max_connections
+                closed += 1
+                continue
             socks.append(s)
         time.sleep(float(sys.argv[4]))
-        closed = 0
         for s in socks:
             s.setblocking(False)
             try:
@@ -102,7 +106,7 @@ def main():
                 pass
             except OSError:
                 closed += 1
-        print("held %d, closed by daemon %d" % (len(socks), closed))
+        print("held %d, closed by daemon %d" % (len(socks) + closed, closed))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ cleanup() {
     if [ "$fail" != 0 ]; then
         for f in "$W"/*.log; do echo "---- $f" >&2; tail -30 "$f" >&2; done
     fi
-    rm -rf "$W"
+    [ -n "${KEEP:-}" ] && echo "kept $W" >&2 || rm -rf "$W"
 }
 trap cleanup EXIT
 
@@ -76,6 +76,7 @@ config() {
         while [ $# -ge 2 ]; do
             echo "[peer $1]"
             echo "address = 127.0.0.1:$2"
+            [ -n "${EXTRA_PEER:-}" ] && printf '%b\n' "$EXTRA_PEER"
             shift 2
         done
     } >"$W/$node.ini"

@@ -40,6 +40,42 @@ def main():
         print("migration", st)
         cmd("quit")
         sys.exit(0 if st == "completed" else 1)
+    if what == "migrate":  # migrate URI [cap=on ...]: wait for the end, print the status
+        for cap in sys.argv[4:]:
+            r = cmd("migrate-set-capabilities", capabilities=[{"capability": cap, "state": True}])
+            if "error" in r:
+                sys.exit("capability %s: %s" % (cap, r["error"]))
+        cmd("migrate-set-parameters", **{"max-bandwidth": 1 << 40})
+        # A guest that ran and was paused (not one that never started).
+        cmd("cont")
+        time.sleep(0.2)
+        cmd("stop")
+        r = cmd("migrate", uri=sys.argv[3])
+        if "error" in r:
+            sys.exit("migrate: %s" % r["error"])
+        for _ in range(3000):
+            m = cmd("query-migrate")["return"]
+            if m.get("status") in ("completed", "failed", "cancelled"):
+                break
+            time.sleep(0.05)
+        print(m.get("status"), m.get("total-time", 0))
+        sys.exit(0 if m.get("status") == "completed" else 1)
+    if what == "caps":  # set capabilities on the destination
+        for cap in sys.argv[3:]:
+            cmd("migrate-set-capabilities", capabilities=[{"capability": cap, "state": True}])
+        print("ok")
+    if what == "status":
+        print(cmd("query-status")["return"]["status"])
+    if what == "wait-status":  # wait-status STATUS SECONDS
+        end = time.time() + float(sys.argv[4])
+        while time.time() < end:
+            st = cmd("query-status")["return"]["status"]
+            if st == sys.argv[3]:
+                print(st)
+                sys.exit(0)
+            time.sleep(0.05)
+        print(st)
+        sys.exit(1)
     if what == "quit":
         cmd("quit")
 
