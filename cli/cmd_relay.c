@@ -265,6 +265,19 @@ int status_main(int argc, char **argv)
             v12_json_str(stdout, p->last_error);
             printf("}");
         }
+        printf("],\"streams\":[");
+        for (size_t i = 0; i < s->n_streams; i++) {
+            const Vmcs12d__V1__StreamStatus *t = s->streams[i];
+            printf("%s{\"peer\":", i ? "," : "");
+            v12_json_str(stdout, t->peer);
+            printf(",\"direction\":\"%s\",\"kind\":\"%s\",\"target\":", t->direction, t->kind);
+            v12_json_str(stdout, t->target);
+            printf(",\"migration_id\":");
+            v12_json_str(stdout, t->migration_id);
+            printf(",\"channel\":%u,\"bytes\":%" PRIu64 ",\"bytes_back\":%" PRIu64 ",\"ram_pages\":%" PRIu64
+                   ",\"regions\":%u,\"seconds\":%" PRIu64 "}",
+                   t->channel, t->bytes, t->bytes_back, t->ram_pages, t->regions, t->seconds);
+        }
         printf("],\"rejected\":{");
         for (size_t i = 0; i < s->n_rejected; i++) {
             printf("%s", i ? "," : "");
@@ -283,6 +296,14 @@ int status_main(int argc, char **argv)
             printf("peer %s (%s): %s, layout %s, %" PRIu64 " blobs sent, %u inbound%s%s\n", p->name, p->address, p->state,
                    layout_str(p->layout, p->profile), p->blobs_sent, p->inbound, p->last_error[0] ? "; last error: " : "",
                    p->last_error);
+        }
+        for (size_t i = 0; i < s->n_streams; i++) {
+            const Vmcs12d__V1__StreamStatus *t = s->streams[i];
+            double mib = (double)t->bytes / 1048576.0;
+            printf("stream %s peer %s migration %s channel %u (%s, %s): %.1f MiB, %" PRIu64 " RAM pages, %u regions "
+                   "converted, %" PRIu64 " s, %.1f MiB/s\n",
+                   strcmp(t->direction, "out") == 0 ? "to" : "from", t->peer, t->migration_id, t->channel, t->kind,
+                   t->target, mib, t->ram_pages, t->regions, t->seconds, t->seconds ? mib / (double)t->seconds : mib);
         }
         for (size_t i = 0; i < s->n_rejected; i++)
             printf("rejected %s: %" PRIu64 "\n", s->rejected[i]->name, s->rejected[i]->value);

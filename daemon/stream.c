@@ -146,8 +146,8 @@ static void pipe_end(struct v12_pipe *pp, const char *why, bool failed)
     pp->ended = true;
     pp->failed = failed;
     pipe_log_end(pp, why);
-    if (pp->listener) send_opens(pp->listener); /* an ended channel no longer holds the next back */
     pp->holds++;
+    if (pp->listener) send_opens(pp->listener); /* an ended channel no longer holds the next back */
     struct v12_conn *l = pp->local, *r = pp->remote;
     if (l) v12_conn_close(l, why);
     if (r && r == pp->remote) v12_conn_close(r, why);
@@ -299,7 +299,8 @@ static void on_remote_connected(uv_connect_t *req, int status)
  */
 static void send_opens(struct v12_stream_listener *l)
 {
-    for (struct v12_pipe *pp = l->order; pp; pp = pp->next_in_order) {
+    for (struct v12_pipe *pp = l->order, *next; pp; pp = next) {
+        next = pp->next_in_order; /* pipe_end below may unlink and free pp */
         if (pp->acked || pp->ended) continue;
         if (pp->open_sent || !pp->hello_done) return; /* wait for it */
         Vmcs12d__V1__StreamOpen so = VMCS12D__V1__STREAM_OPEN__INIT;
@@ -527,8 +528,10 @@ void v12_stream_bytes(struct v12_conn *c, const uint8_t *data, size_t len)
     }
     memcpy(pp->win + pp->wlen, data, len);
     pp->wlen += len;
+    pp->holds++; /* process_window may end (and so release) the channel */
     process_window(pp, false);
     if (pp->remote) v12_conn_update_reading(pp->remote);
+    pipe_release(pp);
 }
 
 void v12_stream_status(struct v12_daemon *d, Vmcs12d__V1__StreamStatus *out, Vmcs12d__V1__StreamStatus **ptrs,

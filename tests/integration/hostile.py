@@ -86,17 +86,18 @@ def main():
         print("held %d idle connections" % len(socks))
     elif mode == "hold":
         socks = []
-        closed = 0
+        refused = 0
         for _ in range(int(sys.argv[3])):
             s = socket.socket(socket.AF_UNIX)
             try:
                 s.connect(sys.argv[2])
                 s.sendall(struct.pack(">I", 60000) + b"\x01" * 30000)
             except OSError:  # refused or reset: the daemon is over max_connections
-                closed += 1
+                refused += 1
                 continue
             socks.append(s)
         time.sleep(float(sys.argv[4]))
+        closed = refused
         for s in socks:
             s.setblocking(False)
             try:
@@ -106,7 +107,7 @@ def main():
                 pass
             except OSError:
                 closed += 1
-        print("held %d, closed by daemon %d" % (len(socks) + closed, closed))
+        print("held %d, closed by daemon %d" % (len(socks) + refused, closed))
 
 
 if __name__ == "__main__":

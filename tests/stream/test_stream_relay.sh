@@ -115,11 +115,42 @@ send "$W/bad/bad-revision.bin"
 wait $SINK
 [ "$(stat -c %s "$W/got-bad.bin")" -lt "$(stat -c %s "$W/bad/bad-revision.bin")" ] && ok || bad "invalid stream delivered whole"
 grep -q "vCPU 0 (cpu section instance 0): nested state refused" "$W/hostb.log" && ok || bad "refusal not logged with the vCPU"
-# A target the destination does not allow.
-sed -i "s/^stream_target = .*/stream_target = tcp:127.0.0.1:$PA/" "$W/hosta.ini"
-kill -TERM "$PID_hosta"; wait "$PID_hosta" 2>/dev/null
-start hosta && wait_peer hosta hostb connected
-send "$W/spl-legacy.bin"
+# Live progress: a destination QEMU that is slow to read leaves the channel in flight, and
+# vmcs12ctl status shows it with its bytes.
+python3 -c '
+import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1); c, _ = s.accept()
+time.sleep(3)
+while c.recv(65536): pass
+' "$QT" &
+SLOW=$!
+sleep 0.3
+send "$W/spl-legacy.bin" &
+SENDER=$!
+sleep 1.5
+"$C" status --socket "$W/hostb.sock" --json >"$W/live.json"
+python3 -c '
+import json, sys
+s = json.load(open(sys.argv[1]))["streams"]
+assert any(t["direction"] == "in" and t["kind"] == "main" and t["bytes"] > 0 for t in s), s
+' "$W/live.json" && ok || bad "status does not show the stream in flight: $(cat "$W/live.json")"
+"$C" status --socket "$W/hosta.sock" | grep -q '^stream to peer hostb' && ok || bad "status text on the source"
+wait $SENDER $SLOW
+
+# A target the destination does not allow: a second source (hosta's certificate) whose
+# stream_target is not in hostb's stream_allow.
+QX=$(free_port) PX=$(free_port)
+EXTRA_PEER="stream_listen = tcp:127.0.0.1:$QX\nstream_target = tcp:127.0.0.1:$PA" config hostx legacy linux-6.18 "$PX" hosta ca hostb "$PB"
+start hostx && wait_peer hostx hostb connected
+timeout 30 python3 -c '
+import socket, sys
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+c.sendall(b"QEVM\x00\x00\x00\x03"); c.settimeout(10)
+try:
+    while c.recv(100): pass
+except OSError: pass
+' "$QX"
 grep -q "refused: not permitted by stream_allow" "$W/hostb.log" && ok || bad "stream_allow not enforced"
 alive "$PID_hostb" && alive "$PID_hosta" && ok || bad "a daemon died"
 finish
