@@ -19,7 +19,7 @@ mkcert hosta ca DNS:hosta
 mkcert hostb ca DNS:hostb
 PA=$(free_port) PB=$(free_port) QL=$(free_port) QT=$(free_port)
 EXTRA_PEER="stream_listen = tcp:127.0.0.1:$QL\nstream_target = tcp:127.0.0.1:$QT" config hosta legacy linux-6.18 "$PA" hosta ca hostb "$PB"
-EXTRA_DAEMON="stream_allow = tcp:127.0.0.1:$QT" config hostb encoded "" "$PB" hostb ca hosta "$PA"
+EXTRA_DAEMON="stream_allow = tcp:127.0.0.1:$QT, unix:$W/qemu.sock" config hostb encoded "" "$PB" hostb ca hosta "$PA"
 start hosta && start hostb
 wait_peer hosta hostb connected || bad "peers"
 
@@ -135,7 +135,7 @@ import json, sys
 s = json.load(open(sys.argv[1]))["streams"]
 assert any(t["direction"] == "in" and t["kind"] == "main" and t["bytes"] > 0 for t in s), s
 ' "$W/live.json" && ok || bad "status does not show the stream in flight: $(cat "$W/live.json")"
-"$C" status --socket "$W/hosta.sock" | grep -q '^stream to peer hostb' && ok || bad "status text on the source"
+"$C" status --socket "$W/hostb.sock" | grep -q '^stream from peer hosta migration .* (main, ' && ok || bad "status text"
 wait $SENDER $SLOW
 
 # A target the destination does not allow: a second source (hosta's certificate) whose
@@ -152,5 +152,30 @@ try:
 except OSError: pass
 ' "$QX"
 grep -q "refused: not permitted by stream_allow" "$W/hostb.log" && ok || bad "stream_allow not enforced"
+# Unix-socket endpoints on both sides (libvirt's unix:// migration URIs).
+QU=$(free_port)
+EXTRA_PEER="stream_listen = unix:$W/mig.sock\nstream_target = unix:$W/qemu.sock" config hostu legacy linux-6.18 "$QU" hosta ca hostb "$PB"
+start hostu && wait_peer hostu hostb connected
+timeout 60 python3 -c '
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(1); c, _ = s.accept()
+with open(sys.argv[2], "wb") as f:
+    while True:
+        b = c.recv(65536)
+        if not b: break
+        f.write(b)
+' "$W/qemu.sock" "$W/got-unix.bin" &
+USINK=$!
+sleep 0.3
+timeout 60 python3 -c '
+import socket, sys
+c = socket.socket(socket.AF_UNIX); c.connect(sys.argv[1])
+c.sendall(open(sys.argv[2], "rb").read()); c.shutdown(socket.SHUT_WR); c.settimeout(20)
+try:
+    while c.recv(65536): pass
+except OSError: pass
+' "$W/mig.sock" "$W/spl-legacy.bin"
+wait $USINK
+cmp -s "$W/got-unix.bin" "$W/spl-encoded.bin" && ok || bad "unix-socket stream not relayed and converted"
 alive "$PID_hostb" && alive "$PID_hosta" && ok || bad "a daemon died"
 finish
