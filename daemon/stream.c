@@ -23,9 +23,9 @@
 #define MULTIFD_MAGIC 0x11223344u
 
 static void on_stream_accept(uv_stream_t *server, int status);
-static void on_remote_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res);
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res);
+static int resolve(struct v12_pipe *pp, const char *host, const char *port);
 static void on_remote_connected(uv_connect_t *req, int status);
-static void on_target_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res);
 static void on_target_connected(uv_connect_t *req, int status);
 
 static const char *kind_name(int k)
@@ -244,33 +244,48 @@ static void on_stream_accept(uv_stream_t *server, int status)
     snprintf(local->name, sizeof(local->name), "stream %s#%u qemu", pc->name, pp->channel);
     snprintf(remote->name, sizeof(remote->name), "stream %s#%u tls", pc->name, pp->channel);
     v12_conn_start(local); /* not read until the remote end is up */
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-    pp->gai.data = pp;
     log_info("stream to peer %s channel %u: QEMU connected on %s; connecting to %s", pc->name, pp->channel,
              pc->stream_listen.text, pc->address);
-    pp->holds++; /* the resolution */
-    if (uv_getaddrinfo(d->loop, &pp->gai, on_remote_resolved, pc->host, pc->port, &hints) != 0) {
-        pipe_end(pp, "cannot resolve the peer", true);
-        pipe_release(pp);
-    }
+    (void)resolve(pp, pc->host, pc->port);
 }
 
-static void on_remote_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+/*
+ * Resolution then connection of one end of a channel: the source resolves its peer (remote),
+ * the destination its QEMU target (local). The channel is held until the connect callback.
+ */
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
     struct v12_pipe *pp = req->data;
-    if (status < 0 || !pp->remote || pp->ended) {
+    struct v12_conn *c = pp->source ? pp->remote : pp->local;
+    const char *what = pp->source ? "the peer" : "the target";
+    if (status < 0 || !c || pp->ended) {
+        char why[64];
         if (res) uv_freeaddrinfo(res);
-        if (!pp->ended) pipe_end(pp, "cannot resolve the peer", true);
+        snprintf(why, sizeof(why), "cannot resolve %s", what);
+        if (!pp->ended) pipe_end(pp, why, true);
         pipe_release(pp);
         return;
     }
     pp->connect_req.data = pp;
-    int r = uv_tcp_connect(&pp->connect_req, &pp->remote->h.tcp, res->ai_addr, on_remote_connected);
+    int r = uv_tcp_connect(&pp->connect_req, &c->h.tcp, res->ai_addr, pp->source ? on_remote_connected : on_target_connected);
     uv_freeaddrinfo(res);
     if (r) {
-        pipe_end(pp, "cannot connect to the peer", true);
+        char why[64];
+        snprintf(why, sizeof(why), "cannot connect to %s", what);
+        pipe_end(pp, why, true);
         pipe_release(pp);
     } /* else the hold passes to the connect request */
+}
+
+static int resolve(struct v12_pipe *pp, const char *host, const char *port)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    pp->gai.data = pp;
+    pp->holds++;
+    if (uv_getaddrinfo(pp->d->loop, &pp->gai, on_resolved, host, port, &hints) == 0) return 0;
+    pipe_end(pp, pp->source ? "cannot resolve the peer" : "cannot resolve the target", true);
+    pipe_release(pp);
+    return -1;
 }
 
 static void on_remote_connected(uv_connect_t *req, int status)
@@ -381,36 +396,13 @@ void v12_stream_open(struct v12_conn *c, const Vmcs12d__V1__StreamOpen *so)
     snprintf(local->name, sizeof(local->name), "stream %s#%u qemu", c->peer->cfg->name, pp->channel);
     log_info("stream from peer %s migration %s channel %u: delivering to %s%s", c->peer->cfg->name, pp->migration_id,
              pp->channel, target.text, pp->parse ? "" : " (pass-through: not checked)");
-    pp->holds++; /* the resolution or the connection */
     if (target.unix_socket) {
+        pp->holds++; /* the connection */
         pp->connect_req.data = pp;
         uv_pipe_connect(&pp->connect_req, &local->h.pipe, target.path, on_target_connected);
         return;
     }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-    pp->gai.data = pp;
-    if (uv_getaddrinfo(d->loop, &pp->gai, on_target_resolved, target.host, target.port, &hints) != 0) {
-        pipe_end(pp, "cannot resolve the target", true);
-        pipe_release(pp);
-    }
-}
-
-static void on_target_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
-{
-    struct v12_pipe *pp = req->data;
-    if (status < 0 || !pp->local || pp->ended) {
-        if (res) uv_freeaddrinfo(res);
-        if (!pp->ended) pipe_end(pp, "cannot resolve the target", true);
-        pipe_release(pp);
-        return;
-    }
-    pp->connect_req.data = pp;
-    int r = uv_tcp_connect(&pp->connect_req, &pp->local->h.tcp, res->ai_addr, on_target_connected);
-    uv_freeaddrinfo(res);
-    if (r) {
-        pipe_end(pp, "cannot connect to the target", true);
-        pipe_release(pp);
-    }
+    (void)resolve(pp, target.host, target.port);
 }
 
 static void on_target_connected(uv_connect_t *req, int status)
