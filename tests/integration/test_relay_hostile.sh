@@ -55,7 +55,7 @@ grep -q 'not completed in time' "$W/hostb.log" && ok || bad "handshake timeout n
 
 # A control client that says nothing is closed after idle_timeout_ms (1.5 s here).
 out=$($H silentunix "$W/hostb.sock" 6)
-case $out in "closed after 1."* | "closed after 2."*) ok ;; *) bad "idle control client: $out" ;; esac
+case $out in "closed after "[1-4].*) ok ;; *) bad "idle control client: $out" ;; esac
 
 # A configured peer (valid certificate) that misbehaves after the handshake.
 for m in oversize garbage nohello; do
