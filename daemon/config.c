@@ -62,17 +62,23 @@ const struct v12_peer_config *v12_config_peer(const struct v12_config *cfg, cons
     return NULL;
 }
 
+/* "unix:/PATH" into path: an absolute path that fits a sockaddr_un. */
+static int unix_path(const char *s, char *path, size_t size)
+{
+    size_t n = strlen(s + 5);
+    if (n == 0 || n >= size || s[5] != '/') return -EINVAL;
+    memcpy(path, s + 5, n + 1);
+    return 0;
+}
+
 int v12_endpoint_parse(const char *s, struct v12_endpoint *ret)
 {
     memset(ret, 0, sizeof(*ret));
     if (strlen(s) >= sizeof(ret->text)) return -EINVAL;
     memcpy(ret->text, s, strlen(s) + 1);
     if (strncmp(s, "unix:", 5) == 0) {
-        size_t n = strlen(s + 5);
-        if (n == 0 || n >= sizeof(ret->path) || s[5] != '/') return -EINVAL;
         ret->unix_socket = true;
-        memcpy(ret->path, s + 5, n + 1);
-        return 0;
+        return unix_path(s, ret->path, sizeof(ret->path));
     }
     if (strncmp(s, "tcp:", 4) == 0)
         return v12_split_hostport(s + 4, ret->host, sizeof(ret->host), ret->port, sizeof(ret->port));
@@ -83,11 +89,8 @@ static int allow_parse(const char *s, struct v12_allow *ret)
 {
     memset(ret, 0, sizeof(*ret));
     if (strncmp(s, "unix:", 5) == 0) {
-        size_t n = strlen(s + 5);
-        if (n == 0 || n >= sizeof(ret->path) || s[5] != '/') return -EINVAL;
         ret->unix_socket = true;
-        memcpy(ret->path, s + 5, n + 1);
-        return 0;
+        return unix_path(s, ret->path, sizeof(ret->path));
     }
     if (strncmp(s, "tcp:", 4) != 0) return -EINVAL;
     char buf[300], port[16];

@@ -131,6 +131,13 @@ expect 1 "bad1.ini:[0-9]+: unknown key 'bogus' in \[daemon\]" -- "$D" --check-co
 expect 1 "bad2.ini:3: layout: 'sideways' is neither legacy nor encoded" -- "$D" --check-config --config "$W/bad2.ini"
 expect 1 'key values mismatch|does not match cert' -- "$D" --check-config --config "$W/bad3.ini"
 expect 1 'cannot open' -- "$D" --check-config --config "$W/none.ini"
+# Stream-mode keys: a bad endpoint, a bad allow rule, a target without a listener.
+sed "s#^padding = strict#stream_allow = tcp:127.0.0.1:9000-80#" "$W/hostb.ini" >"$W/bad4.ini"
+expect 1 "bad4.ini:[0-9]+: stream_allow: 'tcp:127.0.0.1:9000-80' is not tcp:HOST:PORT\[-PORT\] or unix:/PATH" -- "$D" --check-config --config "$W/bad4.ini"
+printf '\nstream_listen = unix:relative.sock\n' | cat "$W/hostb.ini" - >"$W/bad5.ini"
+expect 1 "stream_listen: 'unix:relative.sock' is not tcp:HOST:PORT or unix:/PATH" -- "$D" --check-config --config "$W/bad5.ini"
+printf '\nstream_target = tcp:127.0.0.1:5000\n' | cat "$W/hostb.ini" - >"$W/bad6.ini"
+expect 1 'has stream_target but no stream_listen' -- "$D" --check-config --config "$W/bad6.ini"
 expect 2 'usage' -- "$D" --bogus
 
 kill -TERM "$PID_hostb"
