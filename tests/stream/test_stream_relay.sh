@@ -177,5 +177,18 @@ except OSError: pass
 ' "$W/mig.sock" "$W/spl-legacy.bin"
 wait $USINK
 cmp -s "$W/got-unix.bin" "$W/spl-encoded.bin" && ok || bad "unix-socket stream not relayed and converted"
+# stream_passthrough: a destination that trusts this peer's streams forwards them unparsed — even
+# one whose nested state is invalid arrives byte for byte.
+PP=$(free_port) PQ=$(free_port) QP=$(free_port) QPT=$(free_port)
+EXTRA_DAEMON="stream_allow = tcp:127.0.0.1:$QPT" EXTRA_PEER="stream_passthrough = yes" config hostp encoded "" "$PP" hostb ca hosta "$PQ"
+EXTRA_PEER="stream_listen = tcp:127.0.0.1:$QP\nstream_target = tcp:127.0.0.1:$QPT" config hostq legacy linux-6.18 "$PQ" hosta ca hostb "$PP"
+start hostp && start hostq && wait_peer hostq hostb connected
+QT_SAVE=$QT QT=$QPT QL_SAVE=$QL QL=$QP
+sink "$W/got-pass.bin"
+send "$W/bad/bad-revision.bin"
+wait $SINK
+QT=$QT_SAVE QL=$QL_SAVE
+cmp -s "$W/got-pass.bin" "$W/bad/bad-revision.bin" && ok || bad "pass-through changed the stream"
+grep -q "(pass-through: not checked)" "$W/hostp.log" && ok || bad "pass-through not logged"
 alive "$PID_hostb" && alive "$PID_hosta" && ok || bad "a daemon died"
 finish
