@@ -126,6 +126,62 @@ static void pipe_release(struct v12_pipe *pp)
     if (!pp->holds && !pp->local && !pp->remote) pipe_free(pp);
 }
 
+/*
+ * Per-migration totals: the channels of one migration (main, multifd) share its id; when the
+ * last one ends, one line sums them up.
+ */
+struct migration {
+    char id[V12_NAME_MAX];
+    bool source;
+    unsigned active, channels;
+    bool failed;
+    uint64_t bytes, bytes_back, pages, start_ms;
+    uint32_t regions;
+};
+static struct migration migrations[32];
+
+static struct migration *migration_of(const struct v12_pipe *pp, bool create)
+{
+    struct migration *free_slot = NULL;
+    for (size_t i = 0; i < sizeof(migrations) / sizeof(migrations[0]); i++) {
+        struct migration *m = &migrations[i];
+        if (m->active && m->source == pp->source && strcmp(m->id, pp->migration_id) == 0) return m;
+        if (!m->active && !free_slot) free_slot = m;
+    }
+    if (!create || !free_slot) return NULL;
+    memset(free_slot, 0, sizeof(*free_slot));
+    snprintf(free_slot->id, sizeof(free_slot->id), "%s", pp->migration_id);
+    free_slot->source = pp->source;
+    free_slot->start_ms = pp->start_ms;
+    return free_slot;
+}
+
+static void migration_channel_start(struct v12_pipe *pp)
+{
+    struct migration *m = migration_of(pp, true);
+    if (m) m->active++, m->channels++;
+}
+
+static void migration_channel_end(struct v12_pipe *pp)
+{
+    struct migration *m = migration_of(pp, false);
+    if (!m) return;
+    m->bytes += pp->bytes;
+    m->bytes_back += pp->bytes_back;
+    m->pages += pp->qs ? pp->qs->stats.ram_pages : 0;
+    m->regions += pp->qs ? pp->qs->stats.regions : 0;
+    m->failed |= pp->failed;
+    if (--m->active) return;
+    uint64_t ms = v12_now_ms(pp->d) - m->start_ms;
+    double mib = (double)m->bytes / 1048576.0;
+    v12_log(m->failed ? V12_LOG_ERR : V12_LOG_NOTICE,
+            "migration %s %s peer %s %s: %u channel%s, %.1f MiB, %llu RAM pages parsed, %u nested-state regions "
+            "converted, %.1f s, %.1f MiB/s",
+            m->id, pp->source ? "to" : "from", pp->peer->cfg->name, m->failed ? "FAILED" : "ended", m->channels,
+            m->channels == 1 ? "" : "s", mib, (unsigned long long)m->pages, m->regions, (double)ms / 1000.0,
+            ms ? mib * 1000.0 / (double)ms : 0.0);
+}
+
 static void pipe_log_end(struct v12_pipe *pp, const char *how)
 {
     uint64_t ms = v12_now_ms(pp->d) - pp->start_ms;
@@ -146,6 +202,7 @@ static void pipe_end(struct v12_pipe *pp, const char *why, bool failed)
     pp->ended = true;
     pp->failed = failed;
     pipe_log_end(pp, why);
+    migration_channel_end(pp);
     pp->holds++;
     if (pp->listener) send_opens(pp->listener); /* an ended channel no longer holds the next back */
     struct v12_conn *l = pp->local, *r = pp->remote;
@@ -233,8 +290,15 @@ static void on_stream_accept(uv_stream_t *server, int status)
     while (*tail) tail = &(*tail)->next_in_order;
     *tail = pp;
     pp->kind = 3;
-    snprintf(pp->migration_id, sizeof(pp->migration_id), "%.40s-%llu", pc->name,
-             (unsigned long long)(uv_hrtime() / 1000000) % 100000000000ull);
+    const struct v12_pipe *sibling = NULL;
+    for (const struct v12_pipe *o = d->pipes; o; o = o->next)
+        if (o != pp && o->listener == l && !o->ended) sibling = o;
+    if (sibling) /* QEMU opens the multifd channels while the main one is up: one migration */
+        snprintf(pp->migration_id, sizeof(pp->migration_id), "%s", sibling->migration_id);
+    else
+        snprintf(pp->migration_id, sizeof(pp->migration_id), "%.40s-%llu", pc->name,
+                 (unsigned long long)(uv_hrtime() / 1000000) % 100000000000ull);
+    migration_channel_start(pp);
     pp->local = local;
     pp->remote = remote;
     local->pipe = remote->pipe = pp;
@@ -387,6 +451,7 @@ void v12_stream_open(struct v12_conn *c, const Vmcs12d__V1__StreamOpen *so)
     pp->channel = so->channel;
     pp->parse = !c->peer->cfg->stream_passthrough;
     snprintf(pp->migration_id, sizeof(pp->migration_id), "%.60s", v12_name_ok(so->migration_id) ? so->migration_id : "?");
+    migration_channel_start(pp);
     pp->remote = c;
     pp->local = local;
     c->pipe = local->pipe = pp;

@@ -70,6 +70,7 @@ grep -q "stream from peer hosta .* channel 0 (main" "$W/hostb.log" && ok || bad 
 migrate multifd multifd
 n=$(grep -c "stream from peer hosta .*(multifd" "$W/hostb.log")
 [ "$n" -ge 2 ] && ok || bad "multifd: $n multifd channels relayed"
+grep -qE "migration [^ ]+ from peer hosta ended: 3 channels, [0-9.]+ MiB" "$W/hostb.log" && ok || bad "multifd: no per-migration summary over its 3 channels"
 migrate rp return-path
 grep -E "stream to peer hostb .* [1-9][0-9]* bytes back" "$W/hosta.log" >/dev/null && ok || bad "return path carried nothing back"
 
