@@ -376,21 +376,27 @@ static void on_remote_connected(uv_connect_t *req, int status)
  * must connect to QEMU in the order the source QEMU connected: StreamOpen for a channel goes out
  * only once every earlier channel of this listener is acknowledged (connected there) or ended.
  */
+/* StreamOpen naming this channel: the source's request, and the destination's acknowledgement. */
+static int send_stream_open(struct v12_conn *c, const struct v12_pipe *pp)
+{
+    Vmcs12d__V1__StreamOpen so = VMCS12D__V1__STREAM_OPEN__INIT;
+    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;
+    so.target = (char *)pp->target.text;
+    so.migration_id = (char *)pp->migration_id;
+    so.channel = pp->channel;
+    env.msg_case = VMCS12D__V1__ENVELOPE__MSG_STREAM_OPEN;
+    env.stream_open = &so;
+    return v12_conn_send(c, &env);
+}
+
 static void send_opens(struct v12_stream_listener *l)
 {
     for (struct v12_pipe *pp = l->order, *next; pp; pp = next) {
         next = pp->next_in_order; /* pipe_end below may unlink and free pp */
         if (pp->acked || pp->ended) continue;
         if (pp->open_sent || !pp->hello_done) return; /* wait for it */
-        Vmcs12d__V1__StreamOpen so = VMCS12D__V1__STREAM_OPEN__INIT;
-        V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;
-        so.target = pp->target.text;
-        so.migration_id = pp->migration_id;
-        so.channel = pp->channel;
-        env.msg_case = VMCS12D__V1__ENVELOPE__MSG_STREAM_OPEN;
-        env.stream_open = &so;
         pp->open_sent = true;
-        if (v12_conn_send(pp->remote, &env) != 0) {
+        if (send_stream_open(pp->remote, pp) != 0) {
             pipe_end(pp, "cannot open the stream", true);
             continue;
         }
@@ -487,14 +493,7 @@ static void on_target_connected(uv_connect_t *req, int status)
     if (!pp->target.unix_socket) uv_tcp_nodelay(&pp->local->h.tcp, 1);
     /* Acknowledge to the source: its next channel may now open. Before any return-path byte. */
     if (pp->remote) {
-        Vmcs12d__V1__StreamOpen so = VMCS12D__V1__STREAM_OPEN__INIT;
-        V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;
-        so.target = pp->target.text;
-        so.migration_id = pp->migration_id;
-        so.channel = pp->channel;
-        env.msg_case = VMCS12D__V1__ENVELOPE__MSG_STREAM_OPEN;
-        env.stream_open = &so;
-        int r = v12_conn_send(pp->remote, &env);
+        int r = send_stream_open(pp->remote, pp);
         log_info("stream from peer %s migration %s channel %u: connected to QEMU at %s%s", pp->peer->cfg->name,
                  pp->migration_id, pp->channel, pp->target.text, r ? " (the acknowledgement could not be sent)" : "");
     }
