@@ -100,7 +100,7 @@ int convert_main(int argc, char **argv)
     }
     r = v12_write_output(out_path, out, len);
     if (r) {
-        v12_errorf("%s: cannot write output: %s [%s]", strcmp(out_path, "-") ? out_path : "<stdout>", v12_strerror(r),
+        v12_errorf("%s: cannot write output: %s [%s]", v12_out_name(out_path), v12_strerror(r),
                    v12_err_name(r));
         goto out;
     }

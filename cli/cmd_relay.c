@@ -195,7 +195,7 @@ int recv_main(int argc, char **argv)
     } else {
         const Vmcs12d__V1__Blob *b = reply->recv_reply->blob;
         r = v12_write_output(out, b->data.data, b->data.len);
-        if (r) v12_errorf("%s: cannot write output: %s [%s]", out, v12_strerror(r), v12_err_name(r));
+        if (r) v12_errorf("%s: cannot write output: %s [%s]", v12_out_name(out), v12_strerror(r), v12_err_name(r));
         else {
             fprintf(stderr, "%s vcpu %u: migration %s seq %" PRIu64 ", %zu bytes (%s)\n", b->vm, b->vcpu, b->migration_id,
                     b->seq, b->data.len, reply->recv_reply->stored_as);

@@ -33,7 +33,7 @@ static const char usage[] =
 #define CHUNK 65536u
 
 struct out {
-    int fd;
+    struct v12_out dst;
     uint8_t buf[CHUNK];
     size_t len;
     int err;
@@ -41,13 +41,7 @@ struct out {
 
 static void out_flush(struct out *o)
 {
-    size_t off = 0;
-    while (off < o->len && !o->err) {
-        ssize_t n = write(o->fd, o->buf + off, o->len - off);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) o->err = -errno;
-        else off += (size_t)n;
-    }
+    if (!o->err) o->err = v12_out_write(&o->dst, o->buf, o->len);
     o->len = 0;
 }
 
@@ -136,61 +130,27 @@ int stream_main(int argc, char **argv)
         v12_errorf("%s: cannot read input: %s [%s]", in_path, strerror(errno), v12_err_name(-errno));
         return V12_EXIT_INVALID;
     }
-    /* Output: a temporary file beside OUT (or an anonymous one for stdout), published only
-     * once the whole stream has been checked. */
-    char tmp[PATH_MAX] = "";
+    /* Output: staged (beside OUT, or privately for a device, FIFO, socket or stdout) and
+     * published only once the whole stream has been checked. */
     static struct out o;
     o.len = 0;
-    o.err = 0;
-    if (strcmp(out_path, "-") == 0) {
-        const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-        o.fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-    } else {
-        snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", out_path);
-        o.fd = mkostemp(tmp, O_CLOEXEC);
-    }
-    if (o.fd < 0) {
-        v12_errorf("%s: cannot write output: %s [%s]", out_path, strerror(errno), v12_err_name(-errno));
+    o.err = v12_out_begin(&o.dst, out_path);
+    if (o.err) {
+        v12_errorf("%s: cannot write output: %s [%s]", v12_out_name(out_path), v12_strerror(o.err), v12_err_name(o.err));
         if (in_fd != STDIN_FILENO) close(in_fd);
         return V12_EXIT_INVALID;
     }
     static struct v12_qs qs;
     v12_qs_init(&qs, &opts);
-    char msg[600];
+    char msg[600] = "";
     int r = run(&qs, in_fd, &o, msg, sizeof(msg));
     if (in_fd != STDIN_FILENO) close(in_fd);
     if (!r) out_flush(&o);
-    if (!r && o.err) {
-        r = o.err;
-        snprintf(msg, sizeof(msg), "cannot write output: %s", strerror(-r));
-    }
-    if (!r && tmp[0]) {
-        if (fchmod(o.fd, 0644) < 0 || fsync(o.fd) < 0 || rename(tmp, out_path) < 0) {
-            r = -errno;
-            snprintf(msg, sizeof(msg), "cannot write output %s: %s", out_path, strerror(-r));
-        }
-    }
-    if (!r && !tmp[0]) {
-        /* stdout: copy the checked result out. */
-        off_t size = lseek(o.fd, 0, SEEK_CUR);
-        lseek(o.fd, 0, SEEK_SET);
-        for (off_t done = 0; done < size && !r;) {
-            ssize_t k = read(o.fd, o.buf, sizeof(o.buf));
-            if (k <= 0) r = -EIO;
-            else {
-                for (ssize_t w = 0; w < k && !r;) {
-                    ssize_t x = write(STDOUT_FILENO, o.buf + w, (size_t)(k - w));
-                    if (x <= 0) r = -errno;
-                    else w += x;
-                }
-                done += k;
-            }
-        }
-        if (r) snprintf(msg, sizeof(msg), "cannot write to stdout: %s", strerror(-r));
-    }
-    close(o.fd);
+    if (!r) r = o.err;
+    if (!r) r = v12_out_commit(&o.dst);
+    else v12_out_abort(&o.dst);
+    if (r && !msg[0]) snprintf(msg, sizeof(msg), "cannot write output %s: %s", v12_out_name(out_path), v12_strerror(r));
     if (r) {
-        if (tmp[0]) unlink(tmp);
         v12_errorf("%s: %s [%s]", v12_in_name(in_path), msg, v12_err_name(r));
         return V12_EXIT_INVALID;
     }

@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 const char *v12_prog = "vmcs12ctl";
@@ -29,6 +31,11 @@ void v12_errorf(const char *fmt, ...)
 const char *v12_in_name(const char *path)
 {
     return strcmp(path, "-") == 0 ? "<stdin>" : path;
+}
+
+const char *v12_out_name(const char *path)
+{
+    return strcmp(path, "-") == 0 ? "<stdout>" : path;
 }
 
 int v12_read_input(const char *path, size_t max, uint8_t **ret_buf, size_t *ret_len)
@@ -93,26 +100,178 @@ static int fsync_dir_of(const char *path)
     return r;
 }
 
+/* The final target of a path that does not exist yet: its directory resolved, its name kept. */
+static int resolve_new(const char *path, char *target, size_t size)
+{
+    char dir[PATH_MAX], base[PATH_MAX], real[PATH_MAX];
+    size_t n = strlen(path);
+    if (n >= sizeof(dir)) return -ENAMETOOLONG;
+    memcpy(dir, path, n + 1);
+    memcpy(base, path, n + 1);
+    if (!realpath(dirname(dir), real)) return -errno;
+    const char *name = basename(base);
+    if (!strcmp(name, ".") || !strcmp(name, "..") || !strcmp(name, "/")) return -EISDIR;
+    if ((size_t)snprintf(target, size, "%s/%s", strcmp(real, "/") ? real : "", name) >= size) return -ENAMETOOLONG;
+    return 0;
+}
+
+/* A private staging file for a direct target: never visible under any name. */
+static int anonymous_file(void)
+{
+    const char *dir = getenv("TMPDIR") && getenv("TMPDIR")[0] ? getenv("TMPDIR") : "/tmp";
+    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR)) return fd < 0 ? -errno : fd;
+    char tmp[PATH_MAX];
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s/vmcs12ctl.XXXXXX", dir) >= sizeof(tmp)) return -ENAMETOOLONG;
+    fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0) return -errno;
+    (void)unlink(tmp);
+    return fd;
+}
+
+int v12_out_begin(struct v12_out *o, const char *path)
+{
+    *o = (struct v12_out){.path = path, .fd = -1};
+    struct stat st;
+    if (strcmp(path, "-") == 0) {
+        o->direct = true;
+    } else if (stat(path, &st) == 0) {
+        /* stat follows symbolic links: this is what the path leads to. */
+        if (S_ISDIR(st.st_mode)) return -EISDIR;
+        if (S_ISREG(st.st_mode)) {
+            if (!realpath(path, o->target)) return -errno;
+            o->replace = true;
+            o->mode = st.st_mode & 07777;
+            o->uid = st.st_uid;
+            o->gid = st.st_gid;
+        } else {
+            o->direct = true; /* a device, FIFO or socket: written in place, never replaced */
+        }
+    } else if (errno != ENOENT) {
+        return -errno;
+    } else {
+        if (lstat(path, &st) == 0) return -ENOENT; /* a symbolic link to nothing: nothing to replace */
+        int r = resolve_new(path, o->target, sizeof(o->target));
+        if (r) return r;
+    }
+    if (o->direct) {
+        o->fd = anonymous_file();
+    } else {
+        if ((size_t)snprintf(o->tmp, sizeof(o->tmp), "%s.tmp.XXXXXX", o->target) >= sizeof(o->tmp)) return -ENAMETOOLONG;
+        o->fd = mkostemp(o->tmp, O_CLOEXEC); /* 0600: it holds a guest's CPU state */
+        if (o->fd < 0) o->fd = -errno;
+    }
+    if (o->fd < 0) {
+        int r = o->fd;
+        o->tmp[0] = 0;
+        o->fd = -1;
+        return r;
+    }
+    return 0;
+}
+
+int v12_out_write(struct v12_out *o, const void *data, size_t len)
+{
+    return write_all(o->fd, data, len);
+}
+
+void v12_out_abort(struct v12_out *o)
+{
+    if (o->fd >= 0) close(o->fd);
+    if (o->tmp[0]) (void)unlink(o->tmp);
+    o->fd = -1;
+    o->tmp[0] = 0;
+}
+
+/* Open what a direct target is: a unix socket is connected to, anything else opened for writing. */
+static int open_direct(const char *path)
+{
+    if (strcmp(path, "-") == 0) return STDOUT_FILENO;
+    struct stat st;
+    if (stat(path, &st) < 0) return -errno;
+    if (S_ISSOCK(st.st_mode)) {
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        if (strlen(path) >= sizeof(sa.sun_path)) return -ENAMETOOLONG;
+        memcpy(sa.sun_path, path, strlen(path) + 1);
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) return -errno;
+        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+            int r = -errno;
+            close(fd);
+            return r;
+        }
+        return fd;
+    }
+    int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) return -errno;
+    if (fstat(fd, &st) < 0 || S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) {
+        close(fd);
+        return -ESTALE; /* it became a file since it was looked at: not written through */
+    }
+    return fd;
+}
+
+static int commit_direct(struct v12_out *o)
+{
+    if (lseek(o->fd, 0, SEEK_SET) < 0) return -errno;
+    int dst = open_direct(o->path);
+    if (dst < 0) return dst;
+    uint8_t buf[65536];
+    int r = 0;
+    for (;;) {
+        ssize_t n = read(o->fd, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            r = n < 0 ? -errno : 0;
+            break;
+        }
+        if ((r = write_all(dst, buf, (size_t)n)) != 0) break;
+    }
+    if (dst != STDOUT_FILENO && close(dst) < 0 && !r) r = -errno;
+    return r;
+}
+
+static int commit_file(struct v12_out *o)
+{
+    struct stat st;
+    if (o->replace) {
+        /* The replaced file keeps its mode and owner; a new file stays 0600. */
+        if (fchmod(o->fd, o->mode) < 0) return -errno;
+        if (geteuid() == 0 && fchown(o->fd, o->uid, o->gid) < 0) return -errno;
+        if (lstat(o->target, &st) < 0) return -errno;
+        if (!S_ISREG(st.st_mode)) return -ESTALE; /* no longer a regular file: never renamed over */
+    }
+    if (fsync(o->fd) < 0) return -errno;
+    int r = close(o->fd) < 0 ? -errno : 0;
+    o->fd = -1;
+    if (r) return r;
+    if (o->replace) {
+        if (rename(o->tmp, o->target) < 0) return -errno;
+    } else if (renameat2(AT_FDCWD, o->tmp, AT_FDCWD, o->target, RENAME_NOREPLACE) < 0) {
+        /* Something appeared at the target since it was looked at: it is not ours to replace. */
+        if (errno != EINVAL) return -errno;
+        if (link(o->tmp, o->target) < 0) return -errno; /* a filesystem without RENAME_NOREPLACE */
+        (void)unlink(o->tmp);
+    }
+    o->tmp[0] = 0;
+    return fsync_dir_of(o->target);
+}
+
+int v12_out_commit(struct v12_out *o)
+{
+    int r = o->direct ? commit_direct(o) : commit_file(o);
+    v12_out_abort(o);
+    return r;
+}
+
 int v12_write_output(const char *path, const void *data, size_t len)
 {
-    if (strcmp(path, "-") == 0) {
-        int r = write_all(STDOUT_FILENO, data, len);
-        return r;
-    }
-    char tmp[PATH_MAX];
-    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= sizeof(tmp)) return -ENAMETOOLONG;
-    int fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0) return -errno;
-    int r = write_all(fd, data, len);
-    if (!r && fchmod(fd, 0644) < 0) r = -errno;
-    if (!r && fsync(fd) < 0) r = -errno;
-    if (close(fd) < 0 && !r) r = -errno;
-    if (!r && rename(tmp, path) < 0) r = -errno;
-    if (r) {
-        (void)unlink(tmp);
-        return r;
-    }
-    return fsync_dir_of(path);
+    struct v12_out o;
+    int r = v12_out_begin(&o, path);
+    if (!r) r = v12_out_write(&o, data, len);
+    if (!r) return v12_out_commit(&o);
+    v12_out_abort(&o);
+    return r;
 }
 
 int v12_check_distinct(const char *in, const char *out)
