@@ -9,13 +9,18 @@ W=$(mktemp -d /tmp/v12it.XXXXXX)
 PIDS=()
 pass=0
 fail=0
+# Runs on every exit, also under set -e: it must neither fail on processes that have already
+# exited nor change the script's exit status.
 cleanup() {
+    local rc=$?
+    set +e
     for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
     wait 2>/dev/null
-    if [ "$fail" != 0 ]; then
-        for f in "$W"/*.log; do echo "---- $f" >&2; tail -30 "$f" >&2; done
+    if [ "$fail" != 0 ] || [ "$rc" != 0 ]; then
+        for f in "$W"/*.log; do [ -e "$f" ] && { echo "---- $f" >&2; tail -30 "$f" >&2; }; done
     fi
-    [ -n "${KEEP:-}" ] && echo "kept $W" >&2 || rm -rf "$W"
+    if [ -n "${KEEP:-}" ]; then echo "kept $W" >&2; else rm -rf "$W"; fi
+    exit "$rc"
 }
 trap cleanup EXIT
 
