@@ -131,12 +131,13 @@ int send_main(int argc, char **argv)
         v12_errorf("%s: %s [%s]", vm, reply->ack->message, reply->ack->error);
     } else {
         const Vmcs12d__V1__Ack *a = reply->ack;
-        printf("%s vcpu %u seq %" PRIu64 ": stored by %s as %s%s", vm, a->vcpu, a->seq, peer, a->stored_as,
-               a->duplicate ? " (already stored: duplicate)" : "");
+        char conv[256] = "";
         if (a->conversion && a->conversion->regions)
-            printf(", converted %s -> %s, %u regions, %u fields, %u padding bytes dropped", a->conversion->from,
-                   a->conversion->to, a->conversion->regions, a->conversion->fields, a->conversion->bytes_dropped);
-        printf("\n");
+            snprintf(conv, sizeof(conv), ", converted %s -> %s, %u regions, %u fields, %u padding bytes dropped",
+                     a->conversion->from, a->conversion->to, a->conversion->regions, a->conversion->fields,
+                     a->conversion->bytes_dropped);
+        v12_linef(stdout, "%s vcpu %u seq %" PRIu64 ": stored by %s as %s%s%s", vm, a->vcpu, a->seq, peer, a->stored_as,
+                  a->duplicate ? " (already stored: duplicate)" : "", conv);
         ret = V12_EXIT_OK;
     }
     v12_envelope_free(reply);
@@ -197,8 +198,8 @@ int recv_main(int argc, char **argv)
         r = v12_write_output(out, b->data.data, b->data.len);
         if (r) v12_errorf("%s: cannot write output: %s [%s]", v12_out_name(out), v12_strerror(r), v12_err_name(r));
         else {
-            fprintf(stderr, "%s vcpu %u: migration %s seq %" PRIu64 ", %zu bytes (%s)\n", b->vm, b->vcpu, b->migration_id,
-                    b->seq, b->data.len, reply->recv_reply->stored_as);
+            v12_linef(stderr, "%s vcpu %u: migration %s seq %" PRIu64 ", %zu bytes (%s)", b->vm, b->vcpu, b->migration_id,
+                      b->seq, b->data.len, reply->recv_reply->stored_as);
             ret = V12_EXIT_OK;
         }
     }
@@ -286,27 +287,27 @@ int status_main(int argc, char **argv)
         }
         printf("}}\n");
     } else {
-        printf("node %s, layout %s, up %" PRIu64 " s, %u connections\n", s->node, layout_str(s->layout, s->profile),
+        v12_linef(stdout, "node %s, layout %s, up %" PRIu64 " s, %u connections", s->node, layout_str(s->layout, s->profile),
                s->uptime_s, s->connections);
-        printf("blobs: %" PRIu64 " relayed, %" PRIu64 " converted, %" PRIu64 " stored, %" PRIu64 " duplicate; bytes: %" PRIu64
-               " in, %" PRIu64 " out\n",
+        v12_linef(stdout, "blobs: %" PRIu64 " relayed, %" PRIu64 " converted, %" PRIu64 " stored, %" PRIu64 " duplicate; bytes: %" PRIu64
+               " in, %" PRIu64 " out",
                s->blobs_relayed, s->blobs_converted, s->blobs_stored, s->blobs_duplicate, s->bytes_in, s->bytes_out);
         for (size_t i = 0; i < s->n_peers; i++) {
             const Vmcs12d__V1__PeerStatus *p = s->peers[i];
-            printf("peer %s (%s): %s, layout %s, %" PRIu64 " blobs sent, %u inbound%s%s\n", p->name, p->address, p->state,
+            v12_linef(stdout, "peer %s (%s): %s, layout %s, %" PRIu64 " blobs sent, %u inbound%s%s", p->name, p->address, p->state,
                    layout_str(p->layout, p->profile), p->blobs_sent, p->inbound, p->last_error[0] ? "; last error: " : "",
                    p->last_error);
         }
         for (size_t i = 0; i < s->n_streams; i++) {
             const Vmcs12d__V1__StreamStatus *t = s->streams[i];
             double mib = (double)t->bytes / 1048576.0;
-            printf("stream %s peer %s migration %s channel %u (%s, %s): %.1f MiB, %" PRIu64 " RAM pages, %u regions "
-                   "converted, %" PRIu64 " s, %.1f MiB/s\n",
+            v12_linef(stdout, "stream %s peer %s migration %s channel %u (%s, %s): %.1f MiB, %" PRIu64 " RAM pages, %u regions "
+                   "converted, %" PRIu64 " s, %.1f MiB/s",
                    strcmp(t->direction, "out") == 0 ? "to" : "from", t->peer, t->migration_id, t->channel, t->kind,
                    t->target, mib, t->ram_pages, t->regions, t->seconds, t->seconds ? mib / (double)t->seconds : mib);
         }
         for (size_t i = 0; i < s->n_rejected; i++)
-            printf("rejected %s: %" PRIu64 "\n", s->rejected[i]->name, s->rejected[i]->value);
+            v12_linef(stdout, "rejected %s: %" PRIu64, s->rejected[i]->name, s->rejected[i]->value);
     }
     v12_envelope_free(reply);
     return V12_EXIT_OK;

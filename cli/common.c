@@ -12,7 +12,7 @@ void v12_json_str(FILE *f, const char *s)
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         if (*p == '"' || *p == '\\')
             fprintf(f, "\\%c", *p);
-        else if (*p < 0x20)
+        else if (*p < 0x20 || *p >= 0x7f) /* control bytes, and bytes that need not be UTF-8 */
             fprintf(f, "\\u%04x", *p);
         else
             fputc(*p, f);

@@ -18,14 +18,31 @@
 
 const char *v12_prog = "vmcs12ctl";
 
+/* Format one line, escape it (names and messages may quote input), write it whole. */
+static void vline(FILE *f, const char *prefix, const char *fmt, va_list ap)
+{
+    char line[2048], out[sizeof(line) * 4];
+    vsnprintf(line, sizeof(line), fmt, ap);
+    v12_escape(out, sizeof(out), line);
+    fprintf(f, "%s%s\n", prefix, out);
+}
+
 void v12_errorf(const char *fmt, ...)
 {
+    char prefix[64];
     va_list ap;
-    fprintf(stderr, "%s: ", v12_prog);
+    snprintf(prefix, sizeof(prefix), "%s: ", v12_prog);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vline(stderr, prefix, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+}
+
+void v12_linef(FILE *f, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vline(f, "", fmt, ap);
+    va_end(ap);
 }
 
 const char *v12_in_name(const char *path)

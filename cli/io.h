@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "v12/errors.h"
@@ -16,8 +17,10 @@
 /* The program name for messages: "vmcs12ctl convert". */
 extern const char *v12_prog;
 
-/* One line on stderr: "<prog>: <message>". */
+/* One line on stderr: "<prog>: <message>", escaped as v12_escape does. */
 void v12_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* One escaped line on f (the newline is added): for lines that quote names or messages. */
+void v12_linef(FILE *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /*
  * Read all of path ("-" = stdin) into a new buffer of at most max bytes. More than max is

@@ -50,6 +50,32 @@ const char *v12_err_name(int code)
     return s ? s : "UNKNOWN";
 }
 
+size_t v12_escape(char *dst, size_t size, const char *src)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = 0;
+    if (!size) return 0;
+    for (const unsigned char *p = (const unsigned char *)src; *p; p++) {
+        unsigned char c = *p;
+        if (c >= 0x20 && c < 0x7f && c != '\\') {
+            if (n + 1 >= size) break;
+            dst[n++] = (char)c;
+        } else if (c == '\\') {
+            if (n + 2 >= size) break;
+            dst[n++] = '\\';
+            dst[n++] = '\\';
+        } else {
+            if (n + 4 >= size) break;
+            dst[n++] = '\\';
+            dst[n++] = 'x';
+            dst[n++] = hex[c >> 4];
+            dst[n++] = hex[c & 15];
+        }
+    }
+    dst[n] = 0;
+    return n;
+}
+
 int v12_diag_format(const struct v12_diag *d, char *buf, size_t size)
 {
     const char *where = d->where ? d->where : "input";

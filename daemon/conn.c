@@ -325,7 +325,10 @@ static int on_plain(void *arg, const uint8_t *data, size_t len)
         len -= used;
         if (r < 0) {
             char why[160];
-            snprintf(why, sizeof(why), "%s (limit %u bytes)", v12_strerror(r), c->rd.max);
+            if (r == V12_E_FRAME_TOO_LARGE)
+                snprintf(why, sizeof(why), "%s (limit %u bytes)", v12_strerror(r), c->rd.max);
+            else
+                snprintf(why, sizeof(why), "%s", v12_strerror(r));
             v12_count_reject(c->d, r);
             if (c->kind == V12_CONN_CONTROL) {
                 /* Tell the client why before hanging up. */

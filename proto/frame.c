@@ -23,8 +23,68 @@ size_t v12_frame_reader_buffered(const struct v12_frame_reader *r)
     return r->buf ? r->len : 0;
 }
 
+/* A varint at p[*pos..end): 0, or -1 when it runs past the end or past 10 bytes. */
+static int varint(const uint8_t *p, size_t end, size_t *pos, uint64_t *ret)
+{
+    uint64_t v = 0;
+    for (unsigned shift = 0; shift < 70; shift += 7) {
+        if (*pos >= end) return -1;
+        uint8_t b = p[(*pos)++];
+        v |= (uint64_t)(b & 0x7f) << (shift < 64 ? shift : 63);
+        if (!(b & 0x80)) {
+            *ret = v;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/*
+ * protobuf-c hands a string field over NUL-terminated, so a NUL inside it would silently cut
+ * the value ("vm\0../x" read as "vm"). Every string field of msg, nested messages included, is
+ * looked at on the wire before unpacking: a NUL anywhere in one refuses the frame.
+ */
+static int check_strings(const ProtobufCMessageDescriptor *desc, const uint8_t *p, size_t len, unsigned depth)
+{
+    if (depth > 8) return V12_E_FRAME_MALFORMED; /* the schema nests three deep */
+    size_t pos = 0;
+    while (pos < len) {
+        uint64_t tag, n;
+        if (varint(p, len, &pos, &tag)) return V12_E_FRAME_MALFORMED;
+        switch (tag & 7) {
+        case 0:
+            if (varint(p, len, &pos, &n)) return V12_E_FRAME_MALFORMED;
+            break;
+        case 1:
+        case 5: {
+            size_t w = (tag & 7) == 1 ? 8 : 4;
+            if (len - pos < w) return V12_E_FRAME_MALFORMED;
+            pos += w;
+            break;
+        }
+        case 2: {
+            if (varint(p, len, &pos, &n) || n > len - pos) return V12_E_FRAME_MALFORMED;
+            const ProtobufCFieldDescriptor *f =
+                tag >> 3 <= UINT32_MAX ? protobuf_c_message_descriptor_get_field(desc, (unsigned)(tag >> 3)) : NULL;
+            if (f && f->type == PROTOBUF_C_TYPE_STRING && memchr(p + pos, 0, (size_t)n)) return V12_E_STRING_NUL;
+            if (f && f->type == PROTOBUF_C_TYPE_MESSAGE) {
+                int r = check_strings(f->descriptor, p + pos, (size_t)n, depth + 1);
+                if (r) return r;
+            }
+            pos += (size_t)n;
+            break;
+        }
+        default:
+            return V12_E_FRAME_MALFORMED; /* groups (3, 4) and wire types 6, 7 */
+        }
+    }
+    return 0;
+}
+
 static int unpack(const uint8_t *data, uint32_t len, V12Envelope **ret)
 {
+    int r = check_strings(&vmcs12d__v1__envelope__descriptor, data, len, 0);
+    if (r) return r;
     V12Envelope *env = vmcs12d__v1__envelope__unpack(NULL, len, data);
     if (!env) return V12_E_FRAME_MALFORMED;
     if (env->msg_case == VMCS12D__V1__ENVELOPE__MSG__NOT_SET) {

@@ -246,6 +246,9 @@ def bad(outdir):
         ("encoded-tertiary.bin", "tertiary_vm_exec_control", "--to legacy", None),
         ("config-sub.bin", "unknown configuration subsection 'configuration/frob'", "--to encoded",
          good[:23] + sub("configuration/frob") + good[23:]),
+        # A name that carries an ESC sequence, a newline and a forged log priority: quoted escaped.
+        ("config-sub-control.bin", "unknown configuration subsection 'conf\\x1b[2J\\x0a<3>forged'", "--to encoded",
+         good[:23] + sub("conf\x1b[2J\n<3>forged") + good[23:]),
         ("malformed-nested.bin", "cpu/nested_state subsection is malformed", "--to encoded",
          good[:nested + 22 + 4] + struct.pack(">I", 4224) + good[nested + 22 + 8:]),
         ("cpu-version.bin", "cpu section version 13", "--to encoded", None),

@@ -9,6 +9,8 @@
   hold SOCK N SECONDS             open N control connections with half a frame each, hold them
   silentunix SOCK SECONDS         connect to the control socket and say nothing
   idle SOCK N SECONDS             open N control connections, send nothing, hold them
+  blob SOCK PEER MIG VM FILE      send FILE as a Blob with these names (Python escapes allowed in
+                                  MIG and VM: \x00, \x1b, \n); prints the answer's code and message
 """
 import socket
 import ssl
@@ -30,6 +32,63 @@ def until_closed(s, limit=5.0):
         return "open", data
     except (ConnectionResetError, ssl.SSLError, OSError) as e:
         return "closed (%s)" % type(e).__name__, data
+
+
+def varint(n):
+    out = b""
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out += bytes([b | (0x80 if n else 0)])
+        if not n:
+            return out
+
+
+def field(num, payload):
+    """A length-delimited protobuf field (wire type 2)."""
+    return varint(num << 3 | 2) + varint(len(payload)) + payload
+
+
+def blob_frame(peer, mig, vm, data):
+    """Envelope{blob: Blob{migration_id, vm, vcpu 0, data, peer}}, framed, built by hand so that
+    names can hold any byte."""
+    blob = field(1, mig) + field(2, vm) + field(5, data) + field(6, peer)
+    env = field(2, blob)
+    return struct.pack(">I", len(env)) + env
+
+
+def answer_fields(data):
+    """code (field 5, int32) and message (field 7) of an Ack frame."""
+    env = data[4:]
+    pos, code, msg = 0, 0, b""
+    # Envelope: field 3 (ack)
+    _, pos = env[0], 1
+    n, pos = read_varint(env, pos)
+    ack = env[pos:pos + n]
+    pos = 0
+    while pos < len(ack):
+        tag, pos = read_varint(ack, pos)
+        if tag & 7 == 0:
+            v, pos = read_varint(ack, pos)
+            if tag >> 3 == 5:
+                code = v - (1 << 64) if v >= 1 << 63 else v
+        else:
+            n, pos = read_varint(ack, pos)
+            if tag >> 3 == 7:
+                msg = ack[pos:pos + n]
+            pos += n
+    return code, msg
+
+
+def read_varint(b, pos):
+    v, shift = 0, 0
+    while True:
+        c = b[pos]
+        pos += 1
+        v |= (c & 0x7F) << shift
+        shift += 7
+        if not c & 0x80:
+            return v, pos
 
 
 def main():
@@ -70,6 +129,17 @@ def main():
             s.sendall(struct.pack(">I", 0))
         state, data = until_closed(s)
         print(state, "error-reply" if b"FRAME_" in data else "no-reply")
+    elif mode == "blob":
+        unesc = lambda t: t.encode().decode("unicode_escape").encode("latin-1")
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(sys.argv[2])
+        s.sendall(blob_frame(sys.argv[3].encode(), unesc(sys.argv[4]), unesc(sys.argv[5]), open(sys.argv[6], "rb").read()))
+        _, data = until_closed(s, 5)
+        if len(data) < 6:
+            print("no answer")
+        else:
+            code, msg = answer_fields(data)
+            print(code, msg.decode("latin-1"))
     elif mode == "silentunix":
         s = socket.socket(socket.AF_UNIX)
         s.connect(sys.argv[2])

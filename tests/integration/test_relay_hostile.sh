@@ -71,6 +71,24 @@ for m in oversize garbage zero; do
     [ "$out" = "closed error-reply" ] && ok || bad "control $m: $out"
 done
 
+# Names from a client: a NUL (that protobuf would cut the name at), a path, control bytes. Each is
+# refused with its own error and nothing is stored; the log quotes them escaped, one line each.
+for name in 'vm\x00x' '../../etc/x' 'vm\x1b[31m\n<0>forged' 'a/b'; do
+    for which in vm mig; do
+        if [ $which = vm ]; then out=$($H blob "$W/hostb.sock" hosta mig-1 "$name" "$DATA/samples/vmx-l1-legacy.bin")
+        else out=$($H blob "$W/hostb.sock" hosta "$name" vm-1 "$DATA/samples/vmx-l1-legacy.bin"); fi
+        case $out in
+        -1048*"NUL byte"*) [[ $name == *x00* ]] && ok || bad "$which '$name': $out" ;;
+        -1033*"is not allowed"*) [[ $name != *x00* ]] && ok || bad "$which '$name': $out" ;;
+        *) bad "$which '$name' not refused: $out" ;;
+        esac
+    done
+done
+[ -z "$(ls "$W/hostb.spool")" ] && ok || bad "a refused name stored something: $(ls -R "$W/hostb.spool")"
+! LC_ALL=C grep -q $'\x1b' "$W/hostb.log" && ok || bad "a raw ESC byte reached the log"
+grep -q '\\x1b\[31m\\x0a<0>forged' "$W/hostb.log" && ok || bad "the control-byte name is not logged escaped"
+! grep -q '^<0>' "$W/hostb.log" && ok || bad "a forged priority line in the log"
+
 # More connections than max_connections, each holding half a 60 KB frame: the extra ones are
 # refused, the daemon's memory stays bounded.
 out=$($H hold "$W/hostb.sock" 60 1)

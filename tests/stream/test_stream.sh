@@ -45,6 +45,8 @@ while IFS=$'\t' read -r f msg args; do
     "$C" stream-convert $args -o "$W/keep.bin" "$W/bad/$f" 2>"$W/err" >/dev/null
     rc=$?
     [ "$rc" = 1 ] && grep -qF -- "$msg" "$W/err" && [ "$(cat "$W/keep.bin")" = keep ] && ok || { bad "$f: exit $rc: $(cat "$W/err")"; }
+    # One line, printable ASCII only: no input byte reaches the terminal raw.
+    [ "$(wc -l <"$W/err")" = 1 ] && ! LC_ALL=C grep -q '[^[:print:]]' "$W/err" && ok || bad "$f: message is not one printable line: $(od -c "$W/err" | head -5)"
     # shellcheck disable=SC2086
     "$C" stream-convert $args "$W/bad/$f" >"$W/so" 2>/dev/null
     [ ! -s "$W/so" ] && ok || bad "$f: bytes on stdout"

@@ -117,6 +117,72 @@ static void frame_limits(void)
     CHECK_EQ(v12_frame_pack(&e, V12_FRAME_MAX, &f, &l), V12_E_FRAME_TOO_LARGE);
 }
 
+/* Replace the first occurrence of marker in buf by the same bytes with a NUL at position at. */
+static void poke_nul(uint8_t *buf, size_t len, const char *marker, size_t at)
+{
+    size_t m = strlen(marker);
+    for (size_t i = 0; i + m <= len; i++)
+        if (memcmp(buf + i, marker, m) == 0) {
+            buf[i + at] = 0;
+            return;
+        }
+    CHECK(!"marker not found");
+}
+
+/* A NUL inside any string field refuses the frame, nested messages included; bytes may hold NULs. */
+static void frame_strings(void)
+{
+    Vmcs12d__V1__Blob b = VMCS12D__V1__BLOB__INIT;
+    V12Envelope e = VMCS12D__V1__ENVELOPE__INIT, *env;
+    static uint8_t zeros[64];
+    b.migration_id = (char *)"mig-1";
+    b.vm = (char *)"vmAB..xy";
+    b.data.data = zeros;
+    b.data.len = sizeof(zeros);
+    b.peer = (char *)"hostb";
+    e.msg_case = VMCS12D__V1__ENVELOPE__MSG_BLOB;
+    e.blob = &b;
+    uint8_t *f;
+    size_t l;
+    CHECK_OK(v12_frame_pack(&e, V12_FRAME_MAX, &f, &l));
+    CHECK_OK(v12_frame_decode(f, l, V12_FRAME_MAX, &env)); /* 64 zero bytes of data are fine */
+    CHECK_EQ(env->blob->data.len, 64);
+    v12_envelope_free(env);
+    poke_nul(f, l, "vmAB..xy", 2); /* "vm\0B..xy" would have been stored as "vm" */
+    CHECK_EQ(v12_frame_decode(f, l, V12_FRAME_MAX, &env), V12_E_STRING_NUL);
+    /* The streaming reader refuses it too, in every split. */
+    for (size_t cut = 0; cut <= l; cut++) {
+        struct v12_frame_reader r;
+        v12_frame_reader_init(&r, V12_FRAME_MAX);
+        size_t used = 0, used2 = 0;
+        int rc = v12_frame_feed(&r, f, cut, &used, &env, NULL);
+        if (rc == 0) rc = v12_frame_feed(&r, f + used, l - used, &used2, &env, NULL);
+        CHECK_EQ(rc, V12_E_STRING_NUL);
+        v12_frame_reader_done(&r);
+    }
+    free(f);
+
+    /* A string two messages deep: Ack.conversion.from. */
+    Vmcs12d__V1__Ack a = VMCS12D__V1__ACK__INIT;
+    Vmcs12d__V1__ConversionSummary cs = VMCS12D__V1__CONVERSION_SUMMARY__INIT;
+    cs.from = (char *)"legacyQQ";
+    a.conversion = &cs;
+    e.msg_case = VMCS12D__V1__ENVELOPE__MSG_ACK;
+    e.ack = &a;
+    CHECK_OK(v12_frame_pack(&e, V12_FRAME_MAX, &f, &l));
+    CHECK_OK(v12_frame_decode(f, l, V12_FRAME_MAX, &env));
+    v12_envelope_free(env);
+    poke_nul(f, l, "legacyQQ", 7);
+    CHECK_EQ(v12_frame_decode(f, l, V12_FRAME_MAX, &env), V12_E_STRING_NUL);
+    free(f);
+
+    /* A nested message whose length runs past its parent, and a group wire type: malformed. */
+    const uint8_t past[] = {0, 0, 0, 4, 0x12, 0x02, 0x12, 0x05};
+    CHECK_EQ(v12_frame_decode(past, sizeof(past), V12_FRAME_MAX, &env), V12_E_FRAME_MALFORMED);
+    const uint8_t group[] = {0, 0, 0, 2, 0x13, 0x14};
+    CHECK_EQ(v12_frame_decode(group, sizeof(group), V12_FRAME_MAX, &env), V12_E_FRAME_MALFORMED);
+}
+
 /* ---- an in-memory PKI ---------------------------------------------------------------------------- */
 
 static EVP_PKEY *new_key(void)
@@ -360,6 +426,7 @@ int main(void)
 {
     RUN(frames_in_every_split);
     RUN(frame_limits);
+    RUN(frame_strings);
     RUN(tls_in_memory);
     RUN(spool_semantics);
     RUN(names_and_addresses);

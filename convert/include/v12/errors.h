@@ -2,6 +2,8 @@
 #ifndef V12_ERRORS_H
 #define V12_ERRORS_H
 
+#include <stddef.h>
+
 /*
  * One error convention for all of vmcs12d: a function returns an int, 0 on success or a
  * negative code. Project codes live in -1000..-1999 so that they never collide with -errno
@@ -57,7 +59,8 @@
     XX(CONFIG, 1044, "invalid configuration")                                                     \
     XX(BUSY, 1045, "resource limit reached")                                                      \
     XX(NOT_FOUND, 1046, "not found")                                                              \
-    XX(STREAM, 1047, "migration stream cannot be parsed")
+    XX(STREAM, 1047, "migration stream cannot be parsed")                                       \
+    XX(STRING_NUL, 1048, "a text field of the message holds a NUL byte")
 
 enum v12_err {
 #define V12_ERR_ENUM(name, num, msg) V12_E_##name = -(num),
@@ -86,5 +89,13 @@ enum v12_warning {
 const char *v12_strerror(int code);
 /* The symbolic name ("SIZE_MISMATCH", "ENOENT"), for logs and JSON. */
 const char *v12_err_name(int code);
+
+/*
+ * Every message line is written through this: a byte outside printable ASCII becomes \xHH and
+ * a backslash \\, so that a name or string quoted from input keeps the line one line, cannot
+ * drive an operator's terminal (ESC) or forge a log priority prefix. dst is always
+ * NUL-terminated (size > 0) and an escape is never cut in half; returns the length written.
+ */
+size_t v12_escape(char *dst, size_t size, const char *src);
 
 #endif
