@@ -2,17 +2,34 @@
 /* The INI configuration, read with inih. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <ini.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-struct parse_ctx {
-    struct v12_config *cfg;
-    char err[256];
-    struct v12_peer_config *peer; /* the [peer NAME] section being read */
-};
+
+/* Whole decimal numbers only: no sign, no base prefix, no leading zero. */
+static int parse_dec(const char *v, unsigned long long min, unsigned long long max, unsigned long long *ret)
+{
+    unsigned long long x = 0;
+    if (!*v || (v[0] == '0' && v[1])) return -EINVAL;
+    for (const char *p = v; *p; p++) {
+        if (*p < '0' || *p > '9') return -EINVAL;
+        if (x > (ULLONG_MAX - 9) / 10) return -ERANGE;
+        x = x * 10 + (unsigned)(*p - '0');
+    }
+    if (x < min || x > max) return -ERANGE;
+    *ret = x;
+    return 0;
+}
 
 bool v12_name_ok(const char *s)
 {
@@ -45,10 +62,8 @@ int v12_split_hostport(const char *s, char *host, size_t hostlen, char *port, si
     const char *p = colon + 1;
     size_t pl = strlen(p);
     if (hl == 0 || hl >= hostlen || pl == 0 || pl >= portlen) return -EINVAL;
-    char *end;
-    errno = 0;
-    long v = strtol(p, &end, 10);
-    if (errno || *end || v < 1 || v > 65535) return -EINVAL;
+    unsigned long long v;
+    if (parse_dec(p, 1, 65535, &v) != 0) return -EINVAL;
     memcpy(host, s, hl);
     host[hl] = 0;
     memcpy(port, p, pl + 1);
@@ -100,9 +115,9 @@ static int allow_parse(const char *s, struct v12_allow *ret)
     if (!colon) return -EINVAL;
     unsigned hi = 0;
     if (dash && dash > colon) {
-        char *end;
-        hi = (unsigned)strtoul(dash + 1, &end, 10);
-        if (*end || hi < 1 || hi > 65535) return -EINVAL;
+        unsigned long long v;
+        if (parse_dec(dash + 1, 1, 65535, &v) != 0) return -EINVAL;
+        hi = (unsigned)v;
         *dash = 0;
     }
     if (v12_split_hostport(buf, ret->host, sizeof(ret->host), port, sizeof(port)) != 0) return -EINVAL;
@@ -125,11 +140,61 @@ bool v12_stream_allowed(const struct v12_allow *rules, unsigned n, const struct 
     return false;
 }
 
+/* ---- reading the file ----------------------------------------------------------------------------- */
+
+enum section_kind { SEC_NONE, SEC_DAEMON, SEC_TLS, SEC_PEER, SEC_BAD };
+
+struct parse_ctx {
+    struct v12_config *cfg;
+    struct v12_config_errors *errs;
+    const char *p, *end; /* the file, in memory */
+    unsigned line;       /* of the line inih is working on */
+    enum section_kind kind;
+    unsigned section;    /* index for key lines: 0 [daemon], 1 [tls], 2 + i [peer i] */
+    struct v12_peer_config *peer;
+};
+
+void v12_config_error(struct v12_config_errors *e, const char *path, unsigned line, const char *fmt, ...)
+{
+    if (e->n < V12_CONFIG_MAX_ERRORS) {
+        char msg[320];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        snprintf(e->line[e->n], sizeof(e->line[e->n]), "%s:%u: %s", path, line, msg);
+    }
+    e->n++;
+}
+
+#define ERR(c, ...) v12_config_error((c)->errs, (c)->cfg->path, (c)->line, __VA_ARGS__)
+
+static unsigned *key_line(struct v12_config *cfg, unsigned section, const char *key)
+{
+    for (unsigned i = 0; i < cfg->nkeylines; i++)
+        if (cfg->keylines[i].section == section && strcmp(cfg->keylines[i].key, key) == 0) return &cfg->keylines[i].line;
+    return NULL;
+}
+
+unsigned v12_config_line(const struct v12_config *cfg, int peer, const char *key)
+{
+    unsigned section = peer == V12_CFG_DAEMON ? 0 : peer == V12_CFG_TLS ? 1 : 2 + (unsigned)peer;
+    unsigned *l = key_line((struct v12_config *)cfg, section, key);
+    if (l) return *l;
+    /* Not set: the section's own line, or the end of the file. */
+    if (peer >= 0) return cfg->peers[peer].line;
+    return cfg->section_line[section] ? cfg->section_line[section] : cfg->nlines;
+}
+
 static int set_str(struct parse_ctx *c, char *dst, size_t size, const char *key, const char *v)
 {
     size_t n = strlen(v);
+    if (n == 0) {
+        ERR(c, "%s: empty value", key);
+        return 0;
+    }
     if (n >= size) {
-        snprintf(c->err, sizeof(c->err), "%s: value is %zu bytes long, at most %zu", key, n, size - 1);
+        ERR(c, "%s: value is %zu bytes long, at most %zu", key, n, size - 1);
         return 0;
     }
     memcpy(dst, v, n + 1);
@@ -139,15 +204,9 @@ static int set_str(struct parse_ctx *c, char *dst, size_t size, const char *key,
 static int set_uint(struct parse_ctx *c, unsigned long long *dst, const char *key, const char *v,
                     unsigned long long min, unsigned long long max)
 {
-    char *end;
-    errno = 0;
-    unsigned long long x = strtoull(v, &end, 0);
-    if (!*v || *v == '-' || errno || *end || x < min || x > max) {
-        snprintf(c->err, sizeof(c->err), "%s: '%s' is not a whole number in %llu..%llu", key, v, min, max);
-        return 0;
-    }
-    *dst = x;
-    return 1;
+    if (parse_dec(v, min, max, dst) == 0) return 1;
+    ERR(c, "%s: '%s' is not a whole decimal number in %llu..%llu", key, v, min, max);
+    return 0;
 }
 
 #define UINT_KEY(field, key, min, max)                                      \
@@ -163,7 +222,7 @@ static int daemon_key(struct parse_ctx *c, const char *name, const char *value)
     struct v12_config *cfg = c->cfg;
     if (strcmp(name, "node") == 0) {
         if (!v12_name_ok(value)) {
-            snprintf(c->err, sizeof(c->err), "node: '%s' is not a valid name ([A-Za-z0-9._:-], 1..63)", value);
+            ERR(c, "node: '%s' is not a valid name ([A-Za-z0-9._:-], 1..63)", value);
             return 0;
         }
         return set_str(c, cfg->node, sizeof(cfg->node), name, value);
@@ -173,7 +232,7 @@ static int daemon_key(struct parse_ctx *c, const char *name, const char *value)
         else if (strcmp(value, "legacy") == 0) {
             if (cfg->layout == V12_LAYOUT_ENCODED || cfg->layout == V12_LAYOUT_AUTO) cfg->layout = V12_LAYOUT_LEGACY;
         } else {
-            snprintf(c->err, sizeof(c->err), "layout: '%s' is neither legacy nor encoded", value);
+            ERR(c, "layout: '%s' is neither legacy nor encoded", value);
             return 0;
         }
         return 1;
@@ -181,8 +240,7 @@ static int daemon_key(struct parse_ctx *c, const char *name, const char *value)
     if (strcmp(name, "profile") == 0) {
         enum v12_layout p;
         if (v12_profile_from_name(value, &p) != 0) {
-            snprintf(c->err, sizeof(c->err),
-                     "profile: unknown profile '%s' (linux-4.19, linux-5.13, linux-5.14, linux-6.18)", value);
+            ERR(c, "profile: unknown profile '%s' (linux-4.19, linux-5.13, linux-5.14, linux-6.18)", value);
             return 0;
         }
         cfg->layout = cfg->layout == V12_LAYOUT_ENCODED ? V12_LAYOUT_ENCODED : p;
@@ -191,22 +249,42 @@ static int daemon_key(struct parse_ctx *c, const char *name, const char *value)
     }
     if (strcmp(name, "padding") == 0) {
         if (v12_padding_from_name(value, &cfg->padding) != 0) {
-            snprintf(c->err, sizeof(c->err), "padding: '%s' is neither strict nor ignore", value);
+            ERR(c, "padding: '%s' is neither strict nor ignore", value);
             return 0;
         }
         return 1;
     }
-    if (strcmp(name, "control_socket") == 0) return set_str(c, cfg->control_socket, sizeof(cfg->control_socket), name, value);
-    if (strcmp(name, "spool_dir") == 0) return set_str(c, cfg->spool_dir, sizeof(cfg->spool_dir), name, value);
+    if (strcmp(name, "control_socket") == 0 || strcmp(name, "spool_dir") == 0) {
+        bool sock = name[0] == 'c';
+        char *dst = sock ? cfg->control_socket : cfg->spool_dir;
+        size_t size = sock ? sizeof(cfg->control_socket) : sizeof(cfg->spool_dir);
+        if (!set_str(c, dst, size, name, value)) return 0;
+        if (value[0] != '/') {
+            ERR(c, "%s: '%s' is not an absolute path", name, value);
+            return 0;
+        }
+        return 1;
+    }
     if (strcmp(name, "listen") == 0) {
         if (v12_split_hostport(value, cfg->listen_host, sizeof(cfg->listen_host), cfg->listen_port,
                                sizeof(cfg->listen_port)) != 0) {
-            snprintf(c->err, sizeof(c->err), "listen: '%s' is not host:port or [v6]:port", value);
+            ERR(c, "listen: '%s' is not host:port or [v6]:port", value);
             return 0;
         }
         return 1;
     }
-    UINT_KEY(control_mode, "control_mode", 0, 0777)
+    if (strcmp(name, "control_mode") == 0) {
+        /* Permission bits, in octal as chmod takes them: 660 or 0660. */
+        size_t n = strlen(value);
+        char *end;
+        unsigned long m = strtoul(value, &end, 8);
+        if (n == 0 || n > 4 || strspn(value, "01234567") != n || *end || m > 0777) {
+            ERR(c, "control_mode: '%s' is not octal permission bits (e.g. 0660)", value);
+            return 0;
+        }
+        cfg->control_mode = (unsigned)m;
+        return 1;
+    }
     UINT_KEY(max_connections, "max_connections", 1, 100000)
     UINT_KEY(max_frame, "max_frame", 9216, V12_FRAME_MAX_CFG)
     UINT_KEY(conn_buffer_limit, "conn_buffer_limit", 65536, 1ull << 30)
@@ -225,7 +303,7 @@ static int daemon_key(struct parse_ctx *c, const char *name, const char *value)
                 cfg->log_level = 3 + i;
                 return 1;
             }
-        snprintf(c->err, sizeof(c->err), "log_level: '%s' is not err, warning, notice, info or debug", value);
+        ERR(c, "log_level: '%s' is not err, warning, notice, info or debug", value);
         return 0;
     }
     if (strcmp(name, "stream_allow") == 0) {
@@ -234,18 +312,19 @@ static int daemon_key(struct parse_ctx *c, const char *name, const char *value)
         cfg->nallow = 0;
         for (char *save = NULL, *tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
             if (cfg->nallow == V12_MAX_ALLOW) {
-                snprintf(c->err, sizeof(c->err), "stream_allow: more than %d entries", V12_MAX_ALLOW);
+                ERR(c, "stream_allow: more than %d entries", V12_MAX_ALLOW);
                 return 0;
             }
             if (allow_parse(tok, &cfg->stream_allow[cfg->nallow]) != 0) {
-                snprintf(c->err, sizeof(c->err), "stream_allow: '%s' is not tcp:HOST:PORT[-PORT] or unix:/PATH", tok);
+                ERR(c, "stream_allow: '%s' is not tcp:HOST:PORT[-PORT] or unix:/PATH", tok);
                 return 0;
             }
             cfg->nallow++;
         }
-        return 1;
+        if (!cfg->nallow) ERR(c, "stream_allow: empty value");
+        return cfg->nallow > 0;
     }
-    snprintf(c->err, sizeof(c->err), "unknown key '%s' in [daemon]", name);
+    ERR(c, "unknown key '%s' in [daemon]", name);
     return 0;
 }
 
@@ -260,12 +339,12 @@ static int tls_key(struct parse_ctx *c, const char *name, const char *value)
         if (strcmp(value, "1.3") == 0) cfg->min_version = 13;
         else if (strcmp(value, "1.2") == 0) cfg->min_version = 12;
         else {
-            snprintf(c->err, sizeof(c->err), "min_version: '%s' is neither 1.3 nor 1.2", value);
+            ERR(c, "min_version: '%s' is neither 1.3 nor 1.2", value);
             return 0;
         }
         return 1;
     }
-    snprintf(c->err, sizeof(c->err), "unknown key '%s' in [tls]", name);
+    ERR(c, "unknown key '%s' in [tls]", name);
     return 0;
 }
 
@@ -275,7 +354,7 @@ static int peer_key(struct parse_ctx *c, const char *name, const char *value)
     if (strcmp(name, "address") == 0) {
         if (!set_str(c, p->address, sizeof(p->address), name, value)) return 0;
         if (v12_split_hostport(value, p->host, sizeof(p->host), p->port, sizeof(p->port)) != 0) {
-            snprintf(c->err, sizeof(c->err), "address: '%s' is not host:port or [v6]:port", value);
+            ERR(c, "address: '%s' is not host:port or [v6]:port", value);
             return 0;
         }
         return 1;
@@ -283,7 +362,7 @@ static int peer_key(struct parse_ctx *c, const char *name, const char *value)
     if (strcmp(name, "stream_listen") == 0 || strcmp(name, "stream_target") == 0) {
         struct v12_endpoint *e = name[7] == 'l' ? &p->stream_listen : &p->stream_target;
         if (v12_endpoint_parse(value, e) != 0) {
-            snprintf(c->err, sizeof(c->err), "%s: '%s' is not tcp:HOST:PORT or unix:/PATH", name, value);
+            ERR(c, "%s: '%s' is not tcp:HOST:PORT or unix:/PATH", name, value);
             return 0;
         }
         if (name[7] == 'l') p->has_stream = true;
@@ -293,44 +372,136 @@ static int peer_key(struct parse_ctx *c, const char *name, const char *value)
         if (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0) p->stream_passthrough = true;
         else if (strcmp(value, "no") == 0 || strcmp(value, "false") == 0) p->stream_passthrough = false;
         else {
-            snprintf(c->err, sizeof(c->err), "stream_passthrough: '%s' is neither yes nor no", value);
+            ERR(c, "stream_passthrough: '%s' is neither yes nor no", value);
             return 0;
         }
         return 1;
     }
-    snprintf(c->err, sizeof(c->err), "unknown key '%s' in [peer %s]", name, p->name);
+    ERR(c, "unknown key '%s' in [peer %s]", name, p->name);
     return 0;
 }
 
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
     struct parse_ctx *c = user;
-    if (!name) return 1; /* section start (INI_CALL_HANDLER_ON_NEW_SECTION builds) */
-    if (strcmp(section, "daemon") == 0) return daemon_key(c, name, value);
-    if (strcmp(section, "tls") == 0) return tls_key(c, name, value);
-    if (strncmp(section, "peer ", 5) == 0) {
-        const char *pname = section + 5;
-        if (!c->peer || strcmp(c->peer->name, pname) != 0) {
-            if (!v12_name_ok(pname)) {
-                snprintf(c->err, sizeof(c->err), "[peer %s]: not a valid peer name ([A-Za-z0-9._:-], 1..63)", pname);
-                return 0;
-            }
-            if (v12_config_peer(c->cfg, pname)) {
-                snprintf(c->err, sizeof(c->err), "[peer %s] appears twice", pname);
-                return 0;
-            }
-            if (c->cfg->npeers == V12_MAX_PEERS) {
-                snprintf(c->err, sizeof(c->err), "more than %d peers", V12_MAX_PEERS);
-                return 0;
-            }
-            c->peer = &c->cfg->peers[c->cfg->npeers++];
-            memset(c->peer, 0, sizeof(*c->peer));
-            memcpy(c->peer->name, pname, strlen(pname) + 1);
-        }
-        return peer_key(c, name, value);
+    struct v12_config *cfg = c->cfg;
+    if (!name) return 1;
+    if (c->kind == SEC_BAD) return 1; /* the section's header was refused: said once there */
+    if (c->kind == SEC_NONE) {
+        ERR(c, "key '%s' outside any section ([daemon], [tls] or [peer NAME])", name);
+        return 1;
     }
-    snprintf(c->err, sizeof(c->err), "unknown section [%s]", section);
-    return 0;
+    /* A key set twice would silently take the last value: refused, naming the first line. */
+    unsigned *first = key_line(cfg, c->section, name);
+    if (first) {
+        ERR(c, "%s is set twice in [%s] (first at line %u)", name, section, *first);
+        return 1;
+    }
+    if (cfg->nkeylines < V12_MAX_KEYLINES && strlen(name) < sizeof(cfg->keylines[0].key)) {
+        struct v12_keyline *k = &cfg->keylines[cfg->nkeylines++];
+        k->section = c->section;
+        k->line = c->line;
+        memcpy(k->key, name, strlen(name) + 1);
+    }
+    if (c->kind == SEC_DAEMON) daemon_key(c, name, value);
+    else if (c->kind == SEC_TLS) tls_key(c, name, value);
+    else peer_key(c, name, value);
+    return 1; /* go on: every error in the file is reported, each with its own line */
+}
+
+/* A section header [NAME] at c->line: what it is, and whether it may be there. */
+static void section_start(struct parse_ctx *c, const char *name)
+{
+    struct v12_config *cfg = c->cfg;
+    c->kind = SEC_BAD;
+    c->peer = NULL;
+    if (strcmp(name, "daemon") == 0 || strcmp(name, "tls") == 0) {
+        unsigned idx = name[0] == 'd' ? 0 : 1;
+        if (cfg->section_line[idx]) {
+            ERR(c, "[%s] appears twice (first at line %u)", name, cfg->section_line[idx]);
+            return;
+        }
+        cfg->section_line[idx] = c->line;
+        c->section = idx;
+        c->kind = idx == 0 ? SEC_DAEMON : SEC_TLS;
+        return;
+    }
+    if (strncmp(name, "peer ", 5) != 0) {
+        ERR(c, "unknown section [%s] (sections are [daemon], [tls] and [peer NAME])", name);
+        return;
+    }
+    const char *pname = name + 5;
+    if (!v12_name_ok(pname)) {
+        ERR(c, "[peer %s]: not a valid peer name ([A-Za-z0-9._:-], 1..63)", pname);
+        return;
+    }
+    const struct v12_peer_config *dup = v12_config_peer(cfg, pname);
+    if (dup) {
+        ERR(c, "[peer %s] appears twice (first at line %u)", pname, dup->line);
+        return;
+    }
+    if (cfg->npeers == V12_MAX_PEERS) {
+        ERR(c, "more than %d peers", V12_MAX_PEERS);
+        return;
+    }
+    c->peer = &cfg->peers[cfg->npeers];
+    memset(c->peer, 0, sizeof(*c->peer));
+    memcpy(c->peer->name, pname, strlen(pname) + 1);
+    c->peer->line = c->line;
+    c->section = 2 + cfg->npeers++;
+    c->kind = SEC_PEER;
+}
+
+/*
+ * inih's line reader: one line of the file per call, counted, so that every error carries its
+ * own line. Leading blanks are removed (an indented line is never a continuation), section
+ * headers are looked at here (inih says nothing of an empty section), and a line inih would
+ * misread (too long, a NUL, neither header nor key = value nor comment) is reported and handed
+ * over as an empty line.
+ */
+static char *read_line(char *str, int num, void *stream)
+{
+    struct parse_ctx *c = stream;
+    if (c->p >= c->end) return NULL;
+    const char *nl = memchr(c->p, '\n', (size_t)(c->end - c->p));
+    const char *eol = nl ? nl : c->end;
+    const char *s = c->p;
+    c->p = nl ? nl + 1 : c->end;
+    c->line++;
+    while (s < eol && (*s == ' ' || *s == '\t')) s++;
+    size_t n = (size_t)(eol - s);
+    while (n && (s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t')) n--;
+    str[0] = 0;
+    if (memchr(s, 0, n)) {
+        ERR(c, "a NUL byte in the line");
+        return str;
+    }
+    if (n + 2 > (size_t)num) {
+        ERR(c, "line is %zu characters long, at most %d", n, num - 2);
+        return str;
+    }
+    if (n == 0 || s[0] == ';' || s[0] == '#') return str;
+    memcpy(str, s, n);
+    str[n] = '\n';
+    str[n + 1] = 0;
+    if (s[0] == '[') {
+        const char *close = memchr(s, ']', n);
+        if (!close || close + 1 != s + n) {
+            ERR(c, "section header '%.*s' is not [NAME]", (int)n, s);
+            str[0] = 0;
+            c->kind = SEC_BAD;
+            return str;
+        }
+        char name[128];
+        snprintf(name, sizeof(name), "%.*s", (int)(close - s - 1), s + 1);
+        section_start(c, name);
+        return str;
+    }
+    if (!memchr(s, '=', n)) {
+        ERR(c, "'%.*s' is not key = value", (int)(n > 60 ? 60 : n), s);
+        str[0] = 0;
+    }
+    return str;
 }
 
 static void defaults(struct v12_config *cfg)
@@ -356,45 +527,183 @@ static void defaults(struct v12_config *cfg)
     cfg->min_version = 13;
 }
 
-int v12_config_load(const char *path, struct v12_config *cfg, char *err, size_t errlen)
+#define V12_CONFIG_FILE_MAX (1u << 20)
+
+/* What needs the whole file: required keys, and keys that depend on each other. */
+static void check_whole(struct v12_config *cfg, struct v12_config_errors *errs)
 {
-    struct parse_ctx c = {.cfg = cfg};
+    static const struct {
+        int section;
+        const char *key;
+        size_t off;
+    } required[] = {
+        {V12_CFG_DAEMON, "node", offsetof(struct v12_config, node)},
+        {V12_CFG_DAEMON, "listen", offsetof(struct v12_config, listen_port)},
+        {V12_CFG_TLS, "cert", offsetof(struct v12_config, cert)},
+        {V12_CFG_TLS, "key", offsetof(struct v12_config, key)},
+        {V12_CFG_TLS, "ca", offsetof(struct v12_config, ca)},
+    };
+    const char *path = cfg->path;
+    for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
+        if (((const char *)cfg)[required[i].off]) continue;
+        if (key_line(cfg, required[i].section == V12_CFG_DAEMON ? 0 : 1, required[i].key)) continue; /* refused there */
+        v12_config_error(errs, path, v12_config_line(cfg, required[i].section, required[i].key), "[%s] %s is required",
+                         required[i].section == V12_CFG_DAEMON ? "daemon" : "tls", required[i].key);
+    }
+    if (cfg->layout == V12_LAYOUT_AUTO && !key_line(cfg, 0, "layout"))
+        v12_config_error(errs, path, v12_config_line(cfg, V12_CFG_DAEMON, "layout"), "[daemon] layout is required");
+    for (unsigned i = 0; i < cfg->npeers; i++) {
+        struct v12_peer_config *p = &cfg->peers[i];
+        if (!p->address[0] && !key_line(cfg, 2 + i, "address"))
+            v12_config_error(errs, path, p->line, "[peer %s] has no address", p->name);
+        if (cfg->node[0] && strcmp(p->name, cfg->node) == 0)
+            v12_config_error(errs, path, p->line, "[peer %s] names this node itself (node = %s)", p->name, cfg->node);
+        if (key_line(cfg, 2 + i, "stream_target") && !key_line(cfg, 2 + i, "stream_listen"))
+            v12_config_error(errs, path, v12_config_line(cfg, (int)i, "stream_target"),
+                             "[peer %s] has stream_target but no stream_listen", p->name);
+        if (p->has_stream && !p->stream_target.text[0]) p->stream_target = p->stream_listen;
+    }
+    if (cfg->reconnect_max_ms < cfg->reconnect_min_ms)
+        v12_config_error(errs, path, v12_config_line(cfg, V12_CFG_DAEMON, "reconnect_max_ms"),
+                         "reconnect_max_ms (%u) is below reconnect_min_ms (%u)", cfg->reconnect_max_ms, cfg->reconnect_min_ms);
+}
+
+int v12_config_load(const char *path, struct v12_config *cfg, struct v12_config_errors *errs)
+{
     defaults(cfg);
+    memset(errs, 0, sizeof(*errs));
     snprintf(cfg->path, sizeof(cfg->path), "%s", path);
     FILE *f = fopen(path, "r");
     if (!f) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return -errno;
+        int r = -errno;
+        v12_config_error(errs, path, 0, "cannot open: %s", strerror(-r));
+        return r;
     }
-    int line = ini_parse_file(f, handler, &c);
+    static char text[V12_CONFIG_FILE_MAX + 1];
+    size_t len = fread(text, 1, sizeof(text), f);
+    int rerr = ferror(f);
     fclose(f);
-    if (line != 0) {
-        snprintf(err, errlen, "%s:%d: %s", path, line, c.err[0] ? c.err : "syntax error");
+    if (rerr || len > V12_CONFIG_FILE_MAX) {
+        v12_config_error(errs, path, 0, rerr ? "cannot read" : "larger than %u bytes", V12_CONFIG_FILE_MAX);
         return V12_E_CONFIG;
     }
-    const char *missing = !cfg->node[0] ? "[daemon] node" : cfg->layout == V12_LAYOUT_AUTO ? "[daemon] layout"
-                          : !cfg->listen_port[0] ? "[daemon] listen" : !cfg->cert[0] ? "[tls] cert"
-                          : !cfg->key[0] ? "[tls] key" : !cfg->ca[0] ? "[tls] ca" : NULL;
-    if (missing) {
-        snprintf(err, errlen, "%s: %s is required", path, missing);
-        return V12_E_CONFIG;
-    }
-    for (unsigned i = 0; i < cfg->npeers; i++) {
-        struct v12_peer_config *p = &cfg->peers[i];
-        if (!p->address[0]) {
-            snprintf(err, errlen, "%s: [peer %s] has no address", path, p->name);
-            return V12_E_CONFIG;
-        }
-        if (p->stream_target.text[0] && !p->has_stream) {
-            snprintf(err, errlen, "%s: [peer %s] has stream_target but no stream_listen", path, p->name);
-            return V12_E_CONFIG;
-        }
-        if (p->has_stream && !p->stream_target.text[0]) p->stream_target = p->stream_listen;
-    }
-    if (cfg->reconnect_max_ms < cfg->reconnect_min_ms) {
-        snprintf(err, errlen, "%s: reconnect_max_ms (%u) is below reconnect_min_ms (%u)", path, cfg->reconnect_max_ms,
-                 cfg->reconnect_min_ms);
-        return V12_E_CONFIG;
+    struct parse_ctx c = {.cfg = cfg, .errs = errs, .p = text, .end = text + len};
+    int line = ini_parse_stream(read_line, &c, handler, &c);
+    cfg->nlines = c.line;
+    if (line > 0 && !errs->n) v12_config_error(errs, path, (unsigned)line, "syntax error");
+    check_whole(cfg, errs);
+    return errs->n ? V12_E_CONFIG : 0;
+}
+
+/* ---- what the file names on this host -------------------------------------------------------------- */
+
+/* Resolve host:port for listening: 0 with *ret (freeaddrinfo), or an error with msg. */
+int v12_resolve_listen(const char *host, const char *port, struct addrinfo **ret, char *msg, size_t msglen)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    int r = getaddrinfo(host, port, &hints, ret);
+    if (r) {
+        snprintf(msg, msglen, "cannot resolve '%s': %s", host, gai_strerror(r));
+        return -EINVAL;
     }
     return 0;
+}
+
+static bool is_loopback(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+    if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        return IN6_IS_ADDR_LOOPBACK(a) ||
+               (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+    }
+    return false;
+}
+
+/* A directory the daemon will create if missing: it must be one, or be creatable as one. */
+static void check_dir(struct v12_config_errors *errs, const struct v12_config *cfg, const char *key, const char *dir)
+{
+    struct stat st;
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s", dir);
+    unsigned line = v12_config_line(cfg, V12_CFG_DAEMON, key);
+    if (stat(path, &st) == 0) {
+        if (!S_ISDIR(st.st_mode)) v12_config_error(errs, cfg->path, line, "%s: %s exists and is not a directory", key, dir);
+        return;
+    }
+    /* The nearest existing ancestor must be a directory. */
+    for (char *slash = strrchr(path, '/'); slash; slash = strrchr(path, '/')) {
+        *slash = 0;
+        if (stat(path[0] ? path : "/", &st) == 0) {
+            if (!S_ISDIR(st.st_mode))
+                v12_config_error(errs, cfg->path, line, "%s: %s cannot be created: %s is not a directory", key, dir, path);
+            return;
+        }
+    }
+}
+
+/* A unix socket path the daemon binds (after removing a stale socket, and nothing else). */
+static void check_socket_path(struct v12_config_errors *errs, const struct v12_config *cfg, unsigned line,
+                              const char *key, const char *path, bool own_dir)
+{
+    struct stat st;
+    if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+        v12_config_error(errs, cfg->path, line, "%s: %s exists and is not a socket; it is never removed", key, path);
+        return;
+    }
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir) return;
+    *slash = 0;
+    if (own_dir) {
+        check_dir(errs, cfg, key, dir);
+    } else if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        v12_config_error(errs, cfg->path, line, "%s: directory %s does not exist", key, dir);
+    }
+}
+
+int v12_config_check_host(const struct v12_config *cfg, struct v12_config_errors *errs)
+{
+    unsigned before = errs->n;
+    char msg[300];
+    struct addrinfo *res;
+    if (cfg->listen_host[0]) {
+        if (v12_resolve_listen(cfg->listen_host, cfg->listen_port, &res, msg, sizeof(msg)) == 0) freeaddrinfo(res);
+        else v12_config_error(errs, cfg->path, v12_config_line(cfg, V12_CFG_DAEMON, "listen"), "listen: %s", msg);
+    }
+    check_dir(errs, cfg, "spool_dir", cfg->spool_dir);
+    check_socket_path(errs, cfg, v12_config_line(cfg, V12_CFG_DAEMON, "control_socket"), "control_socket",
+                      cfg->control_socket, true);
+    for (unsigned i = 0; i < cfg->npeers; i++) {
+        const struct v12_peer_config *p = &cfg->peers[i];
+        if (!p->has_stream) continue;
+        const struct v12_endpoint *e = &p->stream_listen;
+        unsigned line = v12_config_line(cfg, (int)i, "stream_listen");
+        if (e->unix_socket) {
+            check_socket_path(errs, cfg, line, "stream_listen", e->path, false);
+            continue;
+        }
+        if (v12_resolve_listen(e->host, e->port, &res, msg, sizeof(msg)) != 0) {
+            v12_config_error(errs, cfg->path, line, "[peer %s] stream_listen: %s", p->name, msg);
+            continue;
+        }
+        for (struct addrinfo *a = res; a; a = a->ai_next)
+            if (!is_loopback(a->ai_addr)) {
+                v12_config_error(errs, cfg->path, line,
+                                 "[peer %s] stream_listen: '%s' is not a loopback address: QEMU's unencrypted stream "
+                                 "must not be reachable from the network (use 127.0.0.1, [::1] or unix:/PATH)",
+                                 p->name, e->text);
+                break;
+            }
+        freeaddrinfo(res);
+    }
+    return errs->n > before ? V12_E_CONFIG : 0;
+}
+
+void v12_unlink_stale_socket(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) (void)unlink(path);
 }

@@ -11,6 +11,7 @@
 #define V12_MAX_PEERS 64
 #define V12_NAME_MAX 64
 #define V12_FRAME_MAX_CFG 65536u /* = V12_FRAME_MAX in proto/frame.h */
+#define V12_MAX_KEYLINES 512
 
 /* A stream endpoint: "tcp:HOST:PORT" or "unix:PATH". */
 struct v12_endpoint {
@@ -34,6 +35,7 @@ bool v12_stream_allowed(const struct v12_allow *rules, unsigned n, const struct 
 
 struct v12_peer_config {
     char name[V12_NAME_MAX];
+    unsigned line;     /* of its [peer NAME] header */
     char address[256]; /* host:port or [v6]:port */
     char host[256];
     char port[8];
@@ -77,13 +79,52 @@ struct v12_config {
     /* [peer NAME] */
     struct v12_peer_config peers[V12_MAX_PEERS];
     unsigned npeers;
+    /* Where each key was set, for messages about it: section 0 [daemon], 1 [tls], 2 + i peer i. */
+    struct v12_keyline {
+        unsigned section;
+        unsigned line;
+        char key[32];
+    } keylines[V12_MAX_KEYLINES];
+    unsigned nkeylines;
+    unsigned section_line[2]; /* [daemon], [tls] */
+    unsigned nlines;
 };
 
+/* Every error found, each one line "FILE:LINE: what is wrong" (n counts past the array too). */
+#define V12_CONFIG_MAX_ERRORS 32
+struct v12_config_errors {
+    unsigned n;
+    char line[V12_CONFIG_MAX_ERRORS][400];
+};
+void v12_config_error(struct v12_config_errors *e, const char *path, unsigned line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* The line a key was set on (peer: its index, or V12_CFG_DAEMON / V12_CFG_TLS); when it was not
+ * set, the line of its section's header, or the file's last line. */
+#define V12_CFG_DAEMON (-1)
+#define V12_CFG_TLS (-2)
+unsigned v12_config_line(const struct v12_config *cfg, int peer, const char *key);
+
 /*
- * Read an INI file. On error, err holds one line: "FILE:LINE: what is wrong". Every key is
- * documented in docs/configuration.md.
+ * Read an INI file: 0, or V12_E_CONFIG / -errno with every error in errs. Every key is documented
+ * in docs/configuration.md.
  */
-int v12_config_load(const char *path, struct v12_config *cfg, char *err, size_t errlen);
+int v12_config_load(const char *path, struct v12_config *cfg, struct v12_config_errors *errs);
+
+/*
+ * What the configuration names on this host, as the daemon will use it at start: the listen
+ * address resolves; spool_dir and control_socket's directory are directories or can be made;
+ * control_socket and unix stream_listen paths are sockets or absent (nothing else is ever
+ * removed); tcp stream_listen addresses are loopback. Errors are appended to errs.
+ */
+int v12_config_check_host(const struct v12_config *cfg, struct v12_config_errors *errs);
+
+/* Remove path if it is a unix socket (left by an earlier run); anything else is left alone. */
+void v12_unlink_stale_socket(const char *path);
+
+/* Resolve a listening host:port (numeric port): 0 and *ret to freeaddrinfo, or -EINVAL and msg. */
+struct addrinfo;
+int v12_resolve_listen(const char *host, const char *port, struct addrinfo **ret, char *msg, size_t msglen);
 
 /* Split "host:port" / "[v6]:port"; 0 or -EINVAL. */
 int v12_split_hostport(const char *s, char *host, size_t hostlen, char *port, size_t portlen);

@@ -94,11 +94,12 @@ static void on_control_conn(uv_stream_t *server, int status)
 
 static int listen_peers(struct v12_daemon *d)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res;
-    int r = getaddrinfo(d->cfg.listen_host, d->cfg.listen_port, &hints, &res);
+    struct addrinfo *res;
+    char msg[300];
+    int r = v12_resolve_listen(d->cfg.listen_host, d->cfg.listen_port, &res, msg, sizeof(msg));
     if (r) {
-        log_err("listen %s:%s: %s", d->cfg.listen_host, d->cfg.listen_port, gai_strerror(r));
-        return -EINVAL;
+        log_err("listen %s:%s: %s", d->cfg.listen_host, d->cfg.listen_port, msg);
+        return r;
     }
     uv_tcp_init(d->loop, &d->listener);
     d->listener.data = d;
@@ -119,7 +120,7 @@ static int listen_control(struct v12_daemon *d)
         *slash = 0;
         if (v12_mkdirs(dir, 0755) != 0) log_warn("control socket directory %s: %s", dir, strerror(errno));
     }
-    (void)unlink(d->cfg.control_socket); /* a stale socket from an earlier run */
+    v12_unlink_stale_socket(d->cfg.control_socket); /* from an earlier run; nothing but a socket */
     uv_pipe_init(d->loop, &d->control, 0);
     d->control.data = d;
     d->control_open = true;
@@ -144,7 +145,7 @@ static void begin_stop(struct v12_daemon *d, const char *why)
     if (d->control_open) {
         uv_close((uv_handle_t *)&d->control, NULL);
         d->control_open = false;
-        (void)unlink(d->cfg.control_socket);
+        v12_unlink_stale_socket(d->cfg.control_socket);
     }
 }
 
@@ -168,7 +169,7 @@ static void on_closed_quietly(uv_handle_t *h)
 static void reload_tls(struct v12_daemon *d)
 {
     char err[512];
-    SSL_CTX *ctx = v12_tls_ctx_new(&d->cfg, err, sizeof(err));
+    SSL_CTX *ctx = v12_tls_ctx_new(&d->cfg, NULL, err, sizeof(err));
     if (!ctx) {
         log_err("SIGHUP: keeping the current certificate: %s", err);
         return;
@@ -201,20 +202,33 @@ static void on_tick(uv_timer_t *t)
     }
 }
 
-static int check_config(const char *path, struct v12_config *cfg)
+/*
+ * Everything the daemon needs from its configuration before it starts, for --check-config and
+ * for the start alike, so that the two never disagree: the file, what it names on this host,
+ * and the TLS files. Every error is printed, each with its own FILE:LINE. 0 or 1.
+ */
+static int check_config(const char *path, struct v12_config *cfg, bool to_log)
 {
-    char err[512];
-    if (v12_config_load(path, cfg, err, sizeof(err)) != 0) {
-        fprintf(stderr, "vmcs12d: %s\n", err);
-        return 1;
+    static struct v12_config_errors errs;
+    int r = v12_config_load(path, cfg, &errs);
+    if (r == 0 || r == V12_E_CONFIG) (void)v12_config_check_host(cfg, &errs); /* all problems in one go */
+    if (r == 0) {
+        char err[512];
+        const char *key;
+        SSL_CTX *ctx = v12_tls_ctx_new(cfg, &key, err, sizeof(err));
+        if (ctx) SSL_CTX_free(ctx);
+        else v12_config_error(&errs, path, v12_config_line(cfg, V12_CFG_TLS, key), "%s", err);
     }
-    SSL_CTX *ctx = v12_tls_ctx_new(cfg, err, sizeof(err));
-    if (!ctx) {
-        fprintf(stderr, "vmcs12d: %s: %s\n", path, err);
-        return 1;
+    if (!errs.n) return 0;
+    for (unsigned i = 0; i < errs.n && i < V12_CONFIG_MAX_ERRORS; i++) {
+        if (to_log) log_err("%s", errs.line[i]);
+        else fprintf(stderr, "vmcs12d: %s\n", errs.line[i]);
     }
-    SSL_CTX_free(ctx);
-    return 0;
+    if (errs.n > V12_CONFIG_MAX_ERRORS) {
+        if (to_log) log_err("%s: %u more errors", path, errs.n - V12_CONFIG_MAX_ERRORS);
+        else fprintf(stderr, "vmcs12d: %s: %u more errors\n", path, errs.n - V12_CONFIG_MAX_ERRORS);
+    }
+    return 1;
 }
 
 int main(int argc, char **argv)
@@ -245,7 +259,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     static struct v12_daemon daemon;
     struct v12_daemon *d = &daemon;
-    if (check_config(config, &d->cfg)) return 1;
+    if (check_config(config, &d->cfg, !check)) return 1;
     if (check) {
         printf("%s: configuration valid: node %s, layout %s, %u peer%s, listen %s:%s\n", config, d->cfg.node,
                v12_layout_name(d->cfg.layout), d->cfg.npeers, d->cfg.npeers == 1 ? "" : "s", d->cfg.listen_host,
@@ -260,7 +274,7 @@ int main(int argc, char **argv)
         (void)setrlimit(RLIMIT_NOFILE, &rl);
     }
     char err[512];
-    d->tls_ctx = v12_tls_ctx_new(&d->cfg, err, sizeof(err));
+    d->tls_ctx = v12_tls_ctx_new(&d->cfg, NULL, err, sizeof(err));
     if (!d->tls_ctx) {
         log_err("%s", err);
         return 1;

@@ -48,12 +48,13 @@ int v12_stream_listen(struct v12_daemon *d)
         int r;
         if (e->unix_socket) {
             uv_pipe_init(d->loop, &l->h.pipe, 0);
-            (void)unlink(e->path);
+            v12_unlink_stale_socket(e->path);
             r = uv_pipe_bind(&l->h.pipe, e->path);
         } else {
-            struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res;
+            struct addrinfo *res;
+            char msg[300];
             uv_tcp_init(d->loop, &l->h.tcp);
-            r = getaddrinfo(e->host, e->port, &hints, &res) ? UV_EINVAL : 0;
+            r = v12_resolve_listen(e->host, e->port, &res, msg, sizeof(msg));
             if (!r) {
                 r = uv_tcp_bind(&l->h.tcp, res->ai_addr, 0);
                 freeaddrinfo(res);
@@ -79,7 +80,7 @@ void v12_stream_stop_listening(struct v12_daemon *d)
         if (!l->open) continue;
         uv_close(&l->h.handle, NULL);
         l->open = false;
-        if (d->cfg.peers[i].stream_listen.unix_socket) (void)unlink(d->cfg.peers[i].stream_listen.path);
+        if (d->cfg.peers[i].stream_listen.unix_socket) v12_unlink_stale_socket(d->cfg.peers[i].stream_listen.path);
     }
 }
 

@@ -21,8 +21,11 @@ const char *v12_tls_error(char *buf, size_t len)
     return buf;
 }
 
-SSL_CTX *v12_tls_ctx_new(const struct v12_config *cfg, char *err, size_t errlen)
+SSL_CTX *v12_tls_ctx_new(const struct v12_config *cfg, const char **ret_key, char *err, size_t errlen)
 {
+    const char *unused;
+    if (!ret_key) ret_key = &unused;
+    *ret_key = "cert";
     char e[256];
     SSL_CTX *ctx = SSL_CTX_new(TLS_method());
     if (!ctx) {
@@ -38,6 +41,7 @@ SSL_CTX *v12_tls_ctx_new(const struct v12_config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "[tls] cert %s: %s", cfg->cert, v12_tls_error(e, sizeof(e)));
         goto fail;
     }
+    *ret_key = "key";
     if (SSL_CTX_use_PrivateKey_file(ctx, cfg->key, SSL_FILETYPE_PEM) != 1) {
         snprintf(err, errlen, "[tls] key %s: %s", cfg->key, v12_tls_error(e, sizeof(e)));
         goto fail;
@@ -46,10 +50,12 @@ SSL_CTX *v12_tls_ctx_new(const struct v12_config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "[tls] key %s does not match cert %s", cfg->key, cfg->cert);
         goto fail;
     }
+    *ret_key = "ca";
     if (SSL_CTX_load_verify_locations(ctx, cfg->ca, NULL) != 1) {
         snprintf(err, errlen, "[tls] ca %s: %s", cfg->ca, v12_tls_error(e, sizeof(e)));
         goto fail;
     }
+    *ret_key = "crl";
     if (cfg->crl[0]) {
         X509_STORE *store = SSL_CTX_get_cert_store(ctx);
         if (X509_STORE_load_file(store, cfg->crl) != 1) {

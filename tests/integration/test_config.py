@@ -1,0 +1,216 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""vmcs12d --check-config is the truth about a configuration file.
+
+For each file of a set (a valid one, and variants that each break one thing), both
+`vmcs12d --check-config` and a real start of `vmcs12d --config` are run: the check exits 0
+exactly when the daemon starts (its control socket appears) and 1 exactly when the daemon
+refuses to start; every error is printed with its own FILE:LINE, and a file holding several
+errors reports each one. Nothing the configuration names is removed or replaced: a regular file
+named as a socket is still there afterwards.
+
+usage: test_config.py VMCS12D
+"""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+D = sys.argv[1]
+W = tempfile.mkdtemp(prefix="v12cfg.")
+passed = failed = 0
+
+
+def ok():
+    global passed
+    passed += 1
+
+
+def bad(msg):
+    global failed
+    failed += 1
+    print("FAIL: " + msg, file=sys.stderr)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def sh(*args):
+    subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def pki():
+    sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+       "-keyout", W + "/ca.key", "-out", W + "/ca.pem", "-days", "2", "-subj", "/CN=ca")
+    sh("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+       "-keyout", W + "/hosta.key", "-out", W + "/hosta.csr", "-subj", "/CN=hosta")
+    with open(W + "/ext", "w") as f:
+        f.write("subjectAltName=DNS:hosta\nextendedKeyUsage=serverAuth,clientAuth\n")
+    sh("openssl", "x509", "-req", "-in", W + "/hosta.csr", "-CA", W + "/ca.pem", "-CAkey", W + "/ca.key",
+       "-CAcreateserial", "-out", W + "/hosta.pem", "-days", "2", "-extfile", W + "/ext")
+
+
+def base(name):
+    """The valid file, as a list of lines (line N is lines[N - 1])."""
+    return [
+        "[daemon]",                                   # 1
+        "node = hosta",                               # 2
+        "layout = legacy",                            # 3
+        "profile = linux-6.18",                       # 4
+        "control_socket = %s/%s.sock" % (W, name),    # 5
+        "spool_dir = %s/%s.spool" % (W, name),        # 6
+        "listen = 127.0.0.1:%d" % free_port(),        # 7
+        "shutdown_timeout_ms = 500",                  # 8
+        "[tls]",                                      # 9
+        "cert = %s/hosta.pem" % W,                    # 10
+        "key = %s/hosta.key" % W,                     # 11
+        "ca = %s/ca.pem" % W,                         # 12
+        "[peer hostb]",                               # 13
+        "address = 127.0.0.1:%d" % free_port(),       # 14
+    ]
+
+
+def variant(name, edits):
+    """edits: {line: new text (None removes it)} and 'append': [lines]."""
+    lines = base(name)
+    for n, text in sorted(((k, v) for k, v in edits.items() if k != "append"), reverse=True):
+        if text is None:
+            del lines[n - 1]
+        else:
+            lines[n - 1] = text
+    lines += edits.get("append", [])
+    path = "%s/%s.ini" % (W, name)
+    with open(path, "wb") as f:
+        f.write(("\n".join(lines) + "\n").encode("latin-1"))
+    return path
+
+
+def start(path, name):
+    """Start the daemon: 'started' once its control socket answers, or 'exit N'."""
+    sock = "%s/%s.sock" % (W, name)
+    log = open("%s/%s.log" % (W, name), "wb")
+    p = subprocess.Popen([D, "--config", path], stdout=log, stderr=log)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        if p.poll() is not None:
+            return "exit %d" % p.returncode
+        if os.path.exists(sock) and os.path.isfile(sock) is False:
+            try:
+                s = socket.socket(socket.AF_UNIX)
+                s.connect(sock)
+                s.close()
+                p.send_signal(signal.SIGTERM)
+                p.wait(10)
+                return "started"
+            except OSError:
+                pass
+        time.sleep(0.05)
+    p.kill()
+    p.wait()
+    return "hung"
+
+
+F = "%s/file" % W  # a regular file that must survive everything
+
+
+def cases():
+    p1, p2 = free_port(), free_port()
+    yield "valid", {}, []
+    yield "valid-octal-mode", {"append": []} | {8: "control_mode = 0600"}, []
+    yield "valid-stream", {"append": ["stream_listen = tcp:127.0.0.1:%d" % p1, "stream_target = tcp:127.0.0.1:%d" % p2]}, []
+    yield "valid-stream-v6", {"append": ["stream_listen = tcp:[::1]:%d" % free_port()]}, []
+    yield "valid-stream-unix", {"append": ["stream_listen = unix:%s/valid-stream-unix.qemu" % W]}, []
+    yield "valid-indented", {2: "   node = hosta", 3: "\tlayout = legacy   ; a comment"}, []
+    # Two errors: each with its own line and its own message.
+    yield "two-errors", {3: "layout = sideways", 8: "bogus = 1"}, [
+        ":3: layout: 'sideways' is neither legacy nor encoded", ":8: unknown key 'bogus' in [daemon]"]
+    yield "listen-unresolvable", {7: "listen = 999.1.1.1:%d" % free_port()}, [":7: listen: cannot resolve '999.1.1.1'"]
+    yield "control-socket-empty", {5: "control_socket ="}, [":5: control_socket: empty value"]
+    yield "spool-empty", {6: "spool_dir ="}, [":6: spool_dir: empty value"]
+    yield "spool-relative", {6: "spool_dir = spool"}, [":6: spool_dir: 'spool' is not an absolute path"]
+    yield "spool-is-file", {6: "spool_dir = %s" % F}, [":6: spool_dir: %s exists and is not a directory" % F]
+    yield "spool-under-file", {6: "spool_dir = %s/sub/dir" % F}, [":6: spool_dir: %s/sub/dir cannot be created: %s is not a directory" % (F, F)]
+    yield "control-socket-is-file", {5: "control_socket = %s" % F}, [":5: control_socket: %s exists and is not a socket" % F]
+    yield "stream-listen-any", {"append": ["stream_listen = tcp:0.0.0.0:%d" % free_port()]}, [
+        ":15: [peer hostb] stream_listen: 'tcp:0.0.0.0:", "is not a loopback address"]
+    yield "stream-listen-unix-file", {"append": ["stream_listen = unix:%s" % F]}, [":15: stream_listen: %s exists and is not a socket" % F]
+    yield "stream-target-alone", {"append": ["stream_target = tcp:127.0.0.1:%d" % p2]}, [":15: [peer hostb] has stream_target but no stream_listen"]
+    yield "peer-twice", {"append": ["[peer hostb]", "address = 127.0.0.1:9"]}, [":15: [peer hostb] appears twice (first at line 13)"]
+    yield "daemon-twice", {"append": ["[daemon]", "log_level = debug"]}, [":15: [daemon] appears twice (first at line 1)"]
+    yield "key-twice", {8: "node = other"}, [":8: node is set twice in [daemon] (first at line 2)"]
+    yield "tls-key-twice", {"append": []} | {12: "cert = %s/hosta.pem" % W}, [":12: cert is set twice in [tls] (first at line 10)"]
+    yield "unknown-empty-section", {"append": ["[frob]"]}, [":15: unknown section [frob]"]
+    yield "leading-zero", {8: "max_frame = 010000"}, [":8: max_frame: '010000' is not a whole decimal number"]
+    yield "hex-number", {8: "max_inflight = 0x10"}, [":8: max_inflight: '0x10' is not a whole decimal number"]
+    yield "signed-number", {8: "max_inflight = +5"}, [":8: max_inflight: '+5' is not a whole decimal number"]
+    yield "bad-octal-mode", {8: "control_mode = 0999"}, [":8: control_mode: '0999' is not octal"]
+    yield "peer-is-self", {13: "[peer hosta]"}, [":13: [peer hosta] names this node itself"]
+    yield "port-leading-zero", {14: "address = 127.0.0.1:080"}, [":14: address: '127.0.0.1:080' is not host:port"]
+    yield "missing-node", {2: None}, [":1: [daemon] node is required"]
+    yield "missing-tls-section", {9: None, 10: None, 11: None, 12: None}, ["[tls] cert is required", "[tls] key is required", "[tls] ca is required"]
+    yield "cert-unreadable", {10: "cert = %s/none.pem" % W}, [":10: [tls] cert %s/none.pem" % W]
+    yield "key-mismatch", {11: "key = %s/ca.key" % W}, [":11: "]
+    yield "key-outside-section", {1: "node = x", 2: "[daemon]"}, [":1: key 'node' outside any section"]
+    yield "long-line", {8: "log_level = " + "x" * 250}, [":8: line is 262 characters long"]
+    yield "nul-byte", {8: "log_level = in\0fo"}, [":8: a NUL byte in the line"]
+    yield "not-key-value", {8: "just words"}, [":8: 'just words' is not key = value"]
+    yield "bad-header", {13: "[peer hostb"}, [":13: section header '[peer hostb' is not [NAME]"]
+    yield "many-errors", {3: "layout = x", 4: "profile = y", 8: "padding = z"}, [":3: layout", ":4: profile", ":8: padding"]
+
+
+def main():
+    pki()
+    with open(F, "w") as f:
+        f.write("precious\n")
+    for name, edits, want in cases():
+        path = variant(name, edits)
+        chk = subprocess.run([D, "--check-config", "--config", path], capture_output=True, text=True,
+                             errors="replace")
+        got = start(path, name)
+        if want:
+            if chk.returncode == 1 and got == "exit 1":
+                ok()
+            else:
+                bad("%s: check exit %d, daemon %s (want both to refuse): %s" % (name, chk.returncode, got, chk.stderr))
+            for w in want:
+                if any((path + w) in line or (w in line and path in line) for line in chk.stderr.splitlines()):
+                    ok()
+                else:
+                    bad("%s: no error line with '%s%s': %s" % (name, path, w, chk.stderr))
+            # Every line is FILE:LINE: message, and the daemon logged the same errors.
+            lines = chk.stderr.splitlines()
+            if lines and all(l.startswith("vmcs12d: %s:" % path) and l.split(":")[2].strip().isdigit() for l in lines):
+                ok()
+            else:
+                bad("%s: error lines without FILE:LINE: %s" % (name, chk.stderr))
+            log = open("%s/%s.log" % (W, name), errors="replace").read()
+            if sorted(l.split("vmcs12d: ", 1)[1] for l in lines) == sorted(
+                    l[3:] for l in log.splitlines() if l.startswith("<3>%s:" % path)):
+                ok()
+            else:
+                bad("%s: the daemon's errors differ from the check's:\n%s\n%s" % (name, chk.stderr, log))
+        else:
+            if chk.returncode == 0 and got == "started":
+                ok()
+            else:
+                bad("%s: check exit %d, daemon %s (want both to accept): %s" % (name, chk.returncode, got, chk.stderr))
+    if open(F).read() == "precious\n" and os.path.isfile(F) and not os.path.islink(F):
+        ok()
+    else:
+        bad("the regular file named in the configuration was changed")
+    print("%d passed, %d failed" % (passed, failed))
+    shutil.rmtree(W)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
