@@ -86,6 +86,9 @@ struct v12_transfer {
     uint32_t vcpu;
     uint64_t seq;
     uint64_t deadline_ms;
+    uint8_t *raw;  /* the client's blob, until it is converted and sent */
+    size_t len;
+    bool sent;     /* on the wire: only an Ack (or its absence) ends it now */
     Vmcs12d__V1__ConversionSummary summary;
     char sum_from[16], sum_to[16];
     struct v12_transfer *next;
@@ -217,6 +220,7 @@ void v12_peer_start(struct v12_peer *p);
 void v12_peer_link_up(struct v12_peer *p, struct v12_conn *c, const Vmcs12d__V1__Hello *hello);
 void v12_peer_link_down(struct v12_peer *p, const char *why);
 void v12_peer_stop(struct v12_peer *p);
+void v12_peer_kick(struct v12_peer *p); /* a blob waits: connect now rather than after the backoff */
 void v12_hello_fill(struct v12_daemon *d, Vmcs12d__V1__Hello *h);
 int v12_hello_layout(const Vmcs12d__V1__Hello *h, enum v12_layout *ret, char *err, size_t errlen);
 const char *v12_peer_state_name(enum v12_peer_state s);
@@ -225,6 +229,7 @@ const char *v12_peer_state_name(enum v12_peer_state s);
 void v12_relay_on_frame(struct v12_conn *c, V12Envelope *env);
 void v12_relay_conn_gone(struct v12_conn *c);
 void v12_relay_peer_down(struct v12_peer *p, const char *why);
+void v12_relay_peer_up(struct v12_peer *p);
 void v12_relay_tick(struct v12_daemon *d);
 bool v12_relay_busy(const struct v12_daemon *d);
 void v12_count_reject(struct v12_daemon *d, int code);

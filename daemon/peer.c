@@ -154,6 +154,7 @@ void v12_peer_link_up(struct v12_peer *p, struct v12_conn *c, const Vmcs12d__V1_
     log_notice("peer %s (%s): connected, node %.64s, layout %s", p->cfg->name, p->cfg->address, hello->node,
                v12_layout_name(l));
     v12_notify_status(p->d);
+    v12_relay_peer_up(p);
 }
 
 void v12_peer_link_down(struct v12_peer *p, const char *why)
@@ -170,6 +171,14 @@ void v12_peer_link_down(struct v12_peer *p, const char *why)
 static void on_backoff(uv_timer_t *t)
 {
     v12_peer_start(t->data);
+}
+
+void v12_peer_kick(struct v12_peer *p)
+{
+    if (p->d->stopping || (p->state != V12_PEER_BACKOFF && p->state != V12_PEER_IDLE)) return;
+    uv_timer_stop(&p->timer);
+    p->backoff_ms = 0;
+    v12_peer_start(p);
 }
 
 void v12_peer_stop(struct v12_peer *p)

@@ -77,6 +77,74 @@ static int check_key(const char *mig, const char *vm, char *msg, size_t len)
     return 0;
 }
 
+static void finish_transfer(struct v12_transfer **link, int code, const char *message, const Vmcs12d__V1__Ack *ack);
+
+static void fail_transfer(struct v12_transfer *t, int code, const char *message)
+{
+    for (struct v12_transfer **link = &t->d->transfers; *link; link = &(*link)->next)
+        if (*link == t) {
+            finish_transfer(link, code, message, NULL);
+            return;
+        }
+}
+
+/* The peer's link is up: validate and convert for the layout it announced, then send. */
+static void transfer_start(struct v12_transfer *t)
+{
+    struct v12_daemon *d = t->d;
+    struct v12_peer *p = t->peer;
+    char msg[1024];
+    struct v12_report rep;
+    struct v12_convert_opts o;
+    struct v12_diag diag;
+    v12_convert_opts_init(&o);
+    o.legacy_profile = d->cfg.layout == V12_LAYOUT_ENCODED ? V12_LAYOUT_LEGACY : d->cfg.layout;
+    o.to = p->layout;
+    o.padding = d->cfg.padding;
+    uint8_t *out = malloc(t->len ? t->len : 1);
+    if (!out) {
+        fail_transfer(t, -ENOMEM, NULL);
+        return;
+    }
+    int code = v12_blob_convert(t->raw, t->len, out, t->len, &o, &rep, &diag);
+    if (code) {
+        int n = snprintf(msg, sizeof(msg), "not relayed to %s (layout %s): ", p->cfg->name, v12_layout_name(p->layout));
+        v12_diag_format(&diag, msg + n, sizeof(msg) - (size_t)n);
+        log_warn("%s: migration %s vm %s vcpu %u seq %llu: refused: %s", t->client ? t->client->name : "control",
+                 t->migration_id, t->vm, t->vcpu, (unsigned long long)t->seq, msg);
+        free(out);
+        fail_transfer(t, code, msg);
+        return;
+    }
+    snprintf(t->sum_from, sizeof(t->sum_from), "%s", v12_layout_name(rep.from));
+    snprintf(t->sum_to, sizeof(t->sum_to), "%s", v12_layout_name(rep.to));
+    t->summary.regions = rep.nregions;
+    t->summary.fields = rep.fields_converted;
+    t->summary.bytes_dropped = rep.bytes_dropped;
+    free(t->raw);
+    t->raw = NULL;
+    t->sent = true;
+
+    Vmcs12d__V1__Blob fwd = VMCS12D__V1__BLOB__INIT;
+    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;
+    fwd.migration_id = t->migration_id;
+    fwd.vm = t->vm;
+    fwd.vcpu = t->vcpu;
+    fwd.seq = t->seq;
+    fwd.data.data = out;
+    fwd.data.len = t->len;
+    fwd.peer = (char *)"";
+    env.msg_case = VMCS12D__V1__ENVELOPE__MSG_BLOB;
+    env.blob = &fwd;
+    int r = v12_conn_send(p->conn, &env);
+    free(out);
+    if (rep.nregions && rep.from != rep.to) d->blobs_converted++;
+    log_debug("peer %s: migration %s vm %s vcpu %u seq %llu: %zu bytes sent", p->cfg->name, t->migration_id, t->vm,
+              t->vcpu, (unsigned long long)t->seq, t->len);
+    if (r) v12_conn_close(p->conn, v12_strerror(r)); /* fails this transfer through peer_down */
+    else p->blobs_sent++, p->bytes_sent += t->len;
+}
+
 static void control_blob(struct v12_conn *c, const Vmcs12d__V1__Blob *b)
 {
     struct v12_daemon *d = c->d;
@@ -89,88 +157,61 @@ static void control_blob(struct v12_conn *c, const Vmcs12d__V1__Blob *b)
         if (!p) {
             code = V12_E_PEER_UNKNOWN;
             snprintf(msg, sizeof(msg), "peer '%.64s' is not configured here", b->peer);
-        } else if (p->state != V12_PEER_READY || !p->conn) {
-            code = V12_E_PEER_DOWN;
-            snprintf(msg, sizeof(msg), "peer %s (%s) is not connected (%s)%s%s", p->cfg->name, p->cfg->address,
-                     v12_peer_state_name(p->state), p->last_error[0] ? ": " : "", p->last_error);
         } else if (d->stopping) {
             code = V12_E_BUSY;
             snprintf(msg, sizeof(msg), "daemon is shutting down");
-        }
-    }
-    uint8_t *out = NULL;
-    struct v12_report rep;
-    if (!code) {
-        /* Validate and convert for the layout the destination announced, before sending anything. */
-        struct v12_convert_opts o;
-        struct v12_diag diag;
-        v12_convert_opts_init(&o);
-        o.legacy_profile = d->cfg.layout == V12_LAYOUT_ENCODED ? V12_LAYOUT_LEGACY : d->cfg.layout;
-        o.to = p->layout;
-        o.padding = d->cfg.padding;
-        out = malloc(b->data.len ? b->data.len : 1);
-        if (!out) code = -ENOMEM;
-        else if (b->data.len > V12_BLOB_MAX) {
+        } else if (b->data.len > V12_BLOB_MAX) {
             code = V12_E_INPUT_TOO_LARGE;
             snprintf(msg, sizeof(msg), "blob is %zu bytes, at most %u", b->data.len, V12_BLOB_MAX);
-        } else if ((code = v12_blob_convert(b->data.data, b->data.len, out, b->data.len, &o, &rep, &diag)) != 0) {
-            int n = snprintf(msg, sizeof(msg), "not relayed to %s (layout %s): ", p->cfg->name, v12_layout_name(p->layout));
-            v12_diag_format(&diag, msg + n, sizeof(msg) - (size_t)n);
         }
+    }
+    struct v12_transfer *t = code ? NULL : calloc(1, sizeof(*t));
+    uint8_t *raw = t ? malloc(b->data.len ? b->data.len : 1) : NULL;
+    if (!code && !raw) {
+        free(t);
+        code = -ENOMEM;
     }
     if (code) {
         v12_count_reject(d, code);
         log_warn("%s: migration %.64s vm %.64s vcpu %u seq %llu: refused: %s", c->name, b->migration_id, b->vm, b->vcpu,
                  (unsigned long long)b->seq, msg[0] ? msg : v12_strerror(code));
         send_ack(c, b->migration_id, b->vm, b->vcpu, b->seq, code, msg[0] ? msg : NULL, false, NULL, NULL);
-        free(out);
         return;
     }
-
-    struct v12_transfer *t = calloc(1, sizeof(*t));
-    if (!t) {
-        free(out);
-        send_ack(c, b->migration_id, b->vm, b->vcpu, b->seq, -ENOMEM, NULL, false, NULL, NULL);
-        return;
-    }
+    memcpy(raw, b->data.data, b->data.len);
     t->d = d;
     t->client = c;
     t->peer = p;
+    t->raw = raw;
+    t->len = b->data.len;
     snprintf(t->migration_id, sizeof(t->migration_id), "%s", b->migration_id);
     snprintf(t->vm, sizeof(t->vm), "%s", b->vm);
     t->vcpu = b->vcpu;
     t->seq = b->seq;
     t->deadline_ms = v12_now_ms(d) + (b->timeout_ms ? b->timeout_ms : V12_DEFAULT_SEND_TIMEOUT_MS);
     vmcs12d__v1__conversion_summary__init(&t->summary);
-    snprintf(t->sum_from, sizeof(t->sum_from), "%s", v12_layout_name(rep.from));
-    snprintf(t->sum_to, sizeof(t->sum_to), "%s", v12_layout_name(rep.to));
     t->summary.from = t->sum_from;
     t->summary.to = t->sum_to;
-    t->summary.regions = rep.nregions;
-    t->summary.fields = rep.fields_converted;
-    t->summary.bytes_dropped = rep.bytes_dropped;
     t->next = d->transfers;
     d->transfers = t;
     c->inflight++;
+    if (p->state == V12_PEER_READY && p->conn) {
+        transfer_start(t);
+        return;
+    }
+    /* The link is down or still coming up: the blob waits for it within its timeout, and a link
+     * waiting out its reconnect backoff tries again now. */
+    log_info("%s: migration %s vm %s vcpu %u seq %llu: waiting for peer %s (%s)", c->name, t->migration_id, t->vm,
+             t->vcpu, (unsigned long long)t->seq, p->cfg->name, v12_peer_state_name(p->state));
+    v12_peer_kick(p);
+}
 
-    Vmcs12d__V1__Blob fwd = VMCS12D__V1__BLOB__INIT;
-    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;
-    fwd.migration_id = b->migration_id;
-    fwd.vm = b->vm;
-    fwd.vcpu = b->vcpu;
-    fwd.seq = b->seq;
-    fwd.data.data = out;
-    fwd.data.len = b->data.len;
-    fwd.peer = (char *)"";
-    env.msg_case = VMCS12D__V1__ENVELOPE__MSG_BLOB;
-    env.blob = &fwd;
-    int r = v12_conn_send(p->conn, &env);
-    free(out);
-    if (rep.nregions && rep.from != rep.to) d->blobs_converted++;
-    log_debug("%s -> peer %s: migration %s vm %s vcpu %u seq %llu: %zu bytes sent", c->name, p->cfg->name,
-              t->migration_id, t->vm, t->vcpu, (unsigned long long)t->seq, b->data.len);
-    if (r) v12_conn_close(p->conn, v12_strerror(r)); /* fails this transfer through peer_down */
-    else p->blobs_sent++, p->bytes_sent += b->data.len;
+void v12_relay_peer_up(struct v12_peer *p)
+{
+    for (struct v12_transfer *t = p->d->transfers, *next; t; t = next) {
+        next = t->next; /* transfer_start may finish t (and only t) */
+        if (t->peer == p && !t->sent && p->state == V12_PEER_READY) transfer_start(t);
+    }
 }
 
 static void finish_transfer(struct v12_transfer **link, int code, const char *message, const Vmcs12d__V1__Ack *ack)
@@ -188,11 +229,14 @@ static void finish_transfer(struct v12_transfer **link, int code, const char *me
     }
     /* One line per transfer: who, which migration, what conversion, and how it ended. */
     int prio = code ? V12_LOG_WARNING : V12_LOG_INFO;
-    v12_log(prio, "peer %s: migration %s vm %s vcpu %u seq %llu: %s -> %s, %u regions, %u fields%s: %s%s%s",
-            t->peer->cfg->name, t->migration_id, t->vm, t->vcpu, (unsigned long long)t->seq, t->summary.from,
-            t->summary.to, t->summary.regions, t->summary.fields, t->summary.bytes_dropped ? ", padding dropped" : "",
-            code ? "failed: " : "acknowledged, stored at destination", code ? message : "",
-            ack && ack->duplicate ? " (duplicate)" : "");
+    char conv[128] = "not sent";
+    if (t->sent)
+        snprintf(conv, sizeof(conv), "%s -> %s, %u regions, %u fields%s", t->summary.from, t->summary.to,
+                 t->summary.regions, t->summary.fields, t->summary.bytes_dropped ? ", padding dropped" : "");
+    v12_log(prio, "peer %s: migration %s vm %s vcpu %u seq %llu: %s: %s%s%s", t->peer->cfg->name, t->migration_id,
+            t->vm, t->vcpu, (unsigned long long)t->seq, conv, code ? "failed: " : "acknowledged, stored at destination",
+            code ? (message ? message : v12_strerror(code)) : "", ack && ack->duplicate ? " (duplicate)" : "");
+    free(t->raw);
     free(t);
 }
 
@@ -217,8 +261,10 @@ void v12_relay_peer_down(struct v12_peer *p, const char *why)
 {
     char msg[320];
     snprintf(msg, sizeof(msg), "connection to peer %s lost before it acknowledged: %s", p->cfg->name, why ? why : "closed");
+    /* What was sent may or may not have arrived: those fail. What waits for the link keeps
+     * waiting, within its own timeout. */
     for (struct v12_transfer **link = &p->d->transfers; *link;) {
-        if ((*link)->peer == p) finish_transfer(link, V12_E_PEER_DOWN, msg, NULL);
+        if ((*link)->peer == p && (*link)->sent) finish_transfer(link, V12_E_PEER_DOWN, msg, NULL);
         else link = &(*link)->next;
     }
 }
@@ -561,14 +607,26 @@ void v12_relay_tick(struct v12_daemon *d)
 {
     uint64_t now = v12_now_ms(d);
     for (struct v12_transfer **link = &d->transfers; *link;) {
-        if ((*link)->deadline_ms <= now) {
-            char msg[200];
-            snprintf(msg, sizeof(msg), "no acknowledgement from peer %s in time; the blob may or may not be stored there "
-                                       "(resending it is safe)", (*link)->peer->cfg->name);
-            finish_transfer(link, V12_E_TIMEOUT, msg, NULL);
+        struct v12_transfer *t = *link;
+        const struct v12_peer *p = t->peer;
+        char msg[1024];
+        if (!t->sent && d->stopping) {
+            finish_transfer(link, V12_E_BUSY, "daemon is shutting down; nothing was sent", NULL);
             continue;
         }
-        link = &(*link)->next;
+        if (t->deadline_ms > now) {
+            link = &t->next;
+            continue;
+        }
+        if (!t->sent) {
+            snprintf(msg, sizeof(msg), "peer %s (%s) did not connect in time (%s)%s%s; nothing was sent", p->cfg->name,
+                     p->cfg->address, v12_peer_state_name(p->state), p->last_error[0] ? ": " : "", p->last_error);
+            finish_transfer(link, V12_E_PEER_DOWN, msg, NULL);
+            continue;
+        }
+        snprintf(msg, sizeof(msg), "no acknowledgement from peer %s in time; the blob may or may not be stored there "
+                                   "(resending it is safe)", p->cfg->name);
+        finish_transfer(link, V12_E_TIMEOUT, msg, NULL);
     }
     for (struct v12_waiter **link = &d->waiters; *link;) {
         struct v12_waiter *w = *link;

@@ -97,9 +97,12 @@ cp "$W/hosta.pem.orig" "$W/hosta.pem"
 # --- a peer that is down: a clear error within the timeout -----------------------------------------
 kill -9 "$PID_hostc"
 wait_peer hosta hostc backoff 10 || wait_peer hosta hostc connecting 2 || true
+# The send waits for the link within its timeout (the daemon keeps trying), then fails naming
+# the last connection error; it never hangs past the timeout.
 t0=$(date +%s%N)
-expect 1 'peer hostc .* is not connected .*\[PEER_DOWN\]' -- "$C" send --socket "$W/hosta.sock" --peer hostc --vm down --vcpu 0 --timeout 5 "$DATA/samples/vmx-l1-linux-5.14-legacy.bin"
-[ $(( ($(date +%s%N) - t0) / 1000000 )) -lt 5000 ] && ok || bad "send to a down peer took too long"
+expect 1 'peer hostc .* did not connect in time .*connection refused.*nothing was sent \[PEER_DOWN\]' -- "$C" send --socket "$W/hosta.sock" --peer hostc --vm down --vcpu 0 --timeout 2 "$DATA/samples/vmx-l1-linux-5.14-legacy.bin"
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+[ "$ms" -ge 1200 ] && [ "$ms" -lt 2500 ] && ok || bad "send to a down peer with --timeout 2 ended after $ms ms"
 
 # --- a peer killed mid-transfer: never a false ack ----------------------------------------------
 kill -STOP "$PID_hostb"
@@ -120,6 +123,24 @@ echo '<domain/>' | VMCS12D_SOCKET="$W/hosta.sock" PATH="$(dirname "$C"):$PATH" "
 echo '<domain/>' | VMCS12D_SOCKET="$W/none.sock" PATH="$(dirname "$C"):$PATH" "$HERE/../../contrib/libvirt/qemu" dom1 migrate begin - 2>"$W/hook.err" && bad "hook allowed without vmcs12d" || ok
 grep -q 'refusing incoming migration of dom1' "$W/hook.err" && ok || bad "hook message"
 echo '<domain/>' | VMCS12D_SOCKET="$W/none.sock" "$HERE/../../contrib/libvirt/qemu" dom1 started begin - && ok || bad "hook blocked an unrelated operation"
+
+# --- the first send after start: a link waiting out its backoff connects now ---------------------
+# "early" starts alone, so its link to "late" fails and waits out a 20 s backoff; "late" starts,
+# and a send with time left makes the link try again at once instead of failing (PEER_DOWN).
+mkcert early ca DNS:early
+mkcert late ca DNS:late
+PE=$(free_port) PL=$(free_port)
+RECONNECT_MIN_MS=20000 RECONNECT_MAX_MS=20000 config early legacy linux-6.18 "$PE" early ca late "$PL"
+config late encoded "" "$PL" late ca early "$PE"
+start early
+wait_peer early late backoff 10 && ok || bad "early's link did not back off"
+start late
+t0=$(date +%s%N)
+expect 0 'stored by late' -- sh -c "'$C' send --socket '$W/early.sock' --peer late --vm first --vcpu 0 --timeout 30 '$DATA/samples/vmx-l1-legacy.bin' >&2"
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+[ "$ms" -lt 10000 ] && ok || bad "the first send waited $ms ms (the backoff was not cut short)"
+cmp -s "$W/late.spool/default/first/vcpu-0.seq-0.bin" "$DATA/samples/vmx-l1-encoded.bin" && ok || bad "first send not stored as encoded"
+grep -q 'waiting for peer late (backoff)' "$W/early.log" && ok || bad "early did not log the waiting send"
 
 # --- the daemon survived all of it, and SIGTERM ends it with 0 ------------------------------------
 alive "$PID_hosta" && ok || bad "hosta died"
