@@ -63,6 +63,19 @@ waiter=$!
 sleep 0.3
 expect 0 '' -- "$C" send --socket "$W/hosta.sock" --peer hostb --vm late --vcpu 3 "$DATA/samples/vmx-l1-legacy.bin"
 wait $waiter && cmp -s "$W/late.bin" "$DATA/samples/vmx-l1-encoded.bin" && ok || bad "recv --wait"
+# recv -o: a new file is 0600 (guest CPU state) under any umask; a FIFO is written, not replaced;
+# a symbolic link's target is replaced and the link kept.
+rm -f "$W/late.bin"
+(umask 000 && "$C" recv --socket "$W/hostb.sock" --vm late --vcpu 3 -o "$W/late.bin" 2>/dev/null)
+[ "$(stat -c %a "$W/late.bin")" = 600 ] && ok || bad "recv -o made a $(stat -c %a "$W/late.bin") file"
+mkfifo "$W/recv.fifo"
+timeout 20 cat "$W/recv.fifo" >"$W/from-fifo" &
+"$C" recv --socket "$W/hostb.sock" --vm late --vcpu 3 -o "$W/recv.fifo" 2>/dev/null && wait $! &&
+    [ -p "$W/recv.fifo" ] && cmp -s "$W/from-fifo" "$DATA/samples/vmx-l1-encoded.bin" && ok || bad "recv -o FIFO"
+echo old >"$W/recv-target.bin" && chmod 640 "$W/recv-target.bin" && ln -s recv-target.bin "$W/recv-link"
+"$C" recv --socket "$W/hostb.sock" --vm late --vcpu 3 -o "$W/recv-link" 2>/dev/null && [ -L "$W/recv-link" ] &&
+    cmp -s "$W/recv-target.bin" "$DATA/samples/vmx-l1-encoded.bin" && [ "$(stat -c %a "$W/recv-target.bin")" = 640 ] && ok ||
+    bad "recv -o symlink"
 
 # --- status --------------------------------------------------------------------------------------
 "$C" status --socket "$W/hosta.sock" --json >"$W/st.json" && python3 - "$W/st.json" <<'PY' && ok || bad "status counters"
