@@ -291,6 +291,7 @@ static int daemon_key(struct parse_ctx *c, const char *name, const char *value)
     UINT_KEY(global_buffer_limit, "global_buffer_limit", 1ull << 20, 1ull << 34)
     UINT_KEY(max_inflight, "max_inflight", 1, 4096)
     UINT_KEY(spool_threads, "spool_threads", 1, 64)
+    UINT_KEY(workers, "workers", 1, V12_MAX_WORKERS_CFG)
     UINT_KEY(handshake_timeout_ms, "handshake_timeout_ms", 100, 600000)
     UINT_KEY(idle_timeout_ms, "idle_timeout_ms", 1000, 86400000)
     UINT_KEY(shutdown_timeout_ms, "shutdown_timeout_ms", 0, 600000)
@@ -518,6 +519,8 @@ static void defaults(struct v12_config *cfg)
     cfg->global_buffer_limit = 64u << 20;
     cfg->max_inflight = 64;
     cfg->spool_threads = 16;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    cfg->workers = cpus < 1 ? 1 : cpus > V12_MAX_WORKERS_CFG ? V12_MAX_WORKERS_CFG : (unsigned)cpus;
     cfg->handshake_timeout_ms = 10000;
     cfg->idle_timeout_ms = 120000;
     cfg->shutdown_timeout_ms = 10000;

@@ -12,6 +12,7 @@
 #define V12_NAME_MAX 64
 #define V12_FRAME_MAX_CFG 65536u /* = V12_FRAME_MAX in proto/frame.h */
 #define V12_MAX_KEYLINES 512
+#define V12_MAX_WORKERS_CFG 16
 
 /* A stream endpoint: "tcp:HOST:PORT" or "unix:PATH". */
 struct v12_endpoint {
@@ -62,6 +63,7 @@ struct v12_config {
     size_t global_buffer_limit;
     unsigned max_inflight; /* per connection: blobs being stored or relayed */
     unsigned spool_threads; /* threads storing blobs in parallel */
+    unsigned workers;       /* loops (threads) for migration channels' data path */
     unsigned handshake_timeout_ms;
     unsigned idle_timeout_ms;
     unsigned shutdown_timeout_ms;

@@ -1,326 +1,613 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Connections: the libuv glue (thin callbacks) and the core that turns bytes into frames,
- * through TLS for peer links. Memory is freed only once every handle's close callback ran.
+ * The transport (conn.h): a socket, optionally TLS on it, frames or raw bytes, a write queue,
+ * deadlines. Memory is freed only from the poll handle's close callback, never while a caller
+ * may still hold the connection on its stack.
  */
+#define _GNU_SOURCE
+#include "conn.h"
+
 #include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <openssl/err.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
 
-#include "daemon.h"
-#include "log.h"
+#include "tls.h"
 
-struct write_req {
-    uv_write_t req;
-    uv_buf_t buf;
-    struct v12_conn *c;
+enum state {
+    ST_RESOLVING,  /* getaddrinfo in flight */
+    ST_CONNECTING, /* non-blocking connect() in flight */
+    ST_HANDSHAKE,  /* TLS handshake */
+    ST_OPEN,
+    ST_CLOSING,    /* the owner is gone: flushing the queue, then close_notify */
+    ST_LINGER,     /* our side shut: reading and dropping until the other side's EOF */
+    ST_DEAD,       /* the poll handle is closing; freed in its callback */
 };
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
-static void after_write(uv_write_t *req, int status);
-static void after_shutdown(uv_shutdown_t *req, int status);
-static void on_timer(uv_timer_t *t);
-static void on_close(uv_handle_t *h);
+struct v12_conn {
+    struct v12_loop *l;
+    const struct v12_conn_ops *ops;
+    void *owner;
+    int fd;
+    uv_poll_t poll;
+    bool poll_open;  /* poll initialised on l */
+    int events;      /* what poll waits for now */
+    SSL *ssl;
+    enum state state;
+    bool raw, ready, unix_sock;
+    bool tls_wants_write; /* SSL_read or the handshake needs the socket writable */
+    bool tls_wants_read;  /* SSL_write needs the socket readable (never in TLS 1.3 in practice) */
+    bool shutdown_sent;
+    bool listed;          /* on l->ready */
+    bool announce;        /* established() is still to be called (from the loop) */
+    bool gai_pending;     /* the resolver still holds c */
+    int fail_code;        /* a write failed: closed() is reported from the loop, not the writer's stack */
+    char fail_why[400];
+    struct v12_frame_reader rd;
+    size_t rd_accounted;
+    uint8_t *wq;          /* bytes (plaintext for TLS) the socket did not take yet */
+    size_t wq_off, wq_len, wq_cap;
+    uint64_t deadline_ms; /* handshake, then close */
+    uint64_t last_rx_ms, next_tick_ms;
+    uv_getaddrinfo_t gai;
+    char host[256], port[8], sni[256];
+    SSL_CTX *connect_ctx;
+    void (*detach_done)(struct v12_conn *c, void *arg);
+    void *detach_arg;
+    char name[128];
+    struct v12_conn *next, *prev, *next_ready;
+};
 
-/* One read buffer for every connection: the loop is single-threaded and read data is
- * consumed before on_read returns, so idle connections hold no buffer at all. */
-static uint8_t read_buf[65536];
+static void update_poll(struct v12_conn *c);
+static void finish(struct v12_conn *c);
+static void on_poll(uv_poll_t *p, int status, int events);
 
-static struct v12_conn *conn_new(struct v12_daemon *d, enum v12_conn_kind kind, bool unix_socket)
+uint64_t v12_clock_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* ---- the loop ------------------------------------------------------------------------------------ */
+
+static void on_tick(uv_timer_t *t);
+static void on_pending(uv_idle_t *i);
+
+int v12_loop_init(struct v12_loop *l, uv_loop_t *uv, unsigned index, struct v12_conn_limits *limits)
+{
+    l->uv = uv;
+    l->index = index;
+    l->limits = limits;
+    l->conns = NULL;
+    l->nconns = 0;
+    l->ready = NULL;
+    int r = uv_timer_init(uv, &l->tick);
+    if (!r) r = uv_idle_init(uv, &l->pending);
+    if (r) return r;
+    l->tick.data = l;
+    l->pending.data = l;
+    return uv_timer_start(&l->tick, on_tick, 100, 100);
+}
+
+void v12_loop_close(struct v12_loop *l)
+{
+    uv_timer_stop(&l->tick);
+    uv_idle_stop(&l->pending);
+    uv_close((uv_handle_t *)&l->tick, NULL);
+    uv_close((uv_handle_t *)&l->pending, NULL);
+}
+
+static void list_ready(struct v12_conn *c)
+{
+    if (c->listed || c->state == ST_DEAD) return;
+    c->listed = true;
+    c->next_ready = c->l->ready;
+    c->l->ready = c;
+    uv_idle_start(&c->l->pending, on_pending);
+}
+
+static void unlist_ready(struct v12_conn *c)
+{
+    if (!c->listed) return;
+    for (struct v12_conn **p = &c->l->ready; *p; p = &(*p)->next_ready)
+        if (*p == c) {
+            *p = c->next_ready;
+            break;
+        }
+    c->listed = false;
+}
+
+static void conn_free(struct v12_conn *c);
+
+static void on_pending(uv_idle_t *i)
+{
+    struct v12_loop *l = i->data;
+    struct v12_conn *list = l->ready;
+    l->ready = NULL;
+    uv_idle_stop(&l->pending);
+    for (struct v12_conn *d = l->dead, *next; d; d = next) {
+        next = d->next_ready;
+        conn_free(d);
+    }
+    l->dead = NULL;
+    while (list) {
+        struct v12_conn *c = list;
+        list = c->next_ready;
+        c->listed = false;
+        v12_conn_on_events(c, 0);
+    }
+}
+
+/* ---- accounting ------------------------------------------------------------------------------- */
+
+static void account(struct v12_conn *c, size_t add, size_t sub)
+{
+    if (add) atomic_fetch_add(&c->l->limits->global_bytes, add);
+    if (sub) atomic_fetch_sub(&c->l->limits->global_bytes, sub);
+}
+
+static void account_reader(struct v12_conn *c)
+{
+    size_t now = v12_frame_reader_buffered(&c->rd);
+    if (now > c->rd_accounted) account(c, now - c->rd_accounted, 0);
+    else account(c, 0, c->rd_accounted - now);
+    c->rd_accounted = now;
+}
+
+/* A failure found where the owner may be on the stack (inside a call it made): closed() is
+ * reported from the loop instead. */
+static int fail_later(struct v12_conn *c, int code, const char *why)
+{
+    if (!c->fail_code) {
+        c->fail_code = code ? code : -EIO;
+        snprintf(c->fail_why, sizeof(c->fail_why), "%s", why);
+        list_ready(c);
+    }
+    return c->fail_code;
+}
+
+/* ---- creation ------------------------------------------------------------------------------------ */
+
+static struct v12_conn *conn_new(struct v12_loop *l, const struct v12_conn_ops *ops, void *owner)
 {
     struct v12_conn *c = calloc(1, sizeof(*c));
     if (!c) return NULL;
-    c->d = d;
-    c->kind = kind;
-    c->id = ++d->next_conn_id;
-    c->use_tls = kind == V12_CONN_PEER_IN || kind == V12_CONN_PEER_OUT;
-    c->unix_socket = unix_socket;
-    v12_frame_reader_init(&c->rd, d->cfg.max_frame);
-    if (unix_socket) uv_pipe_init(d->loop, &c->h.pipe, 0);
-    else uv_tcp_init(d->loop, &c->h.tcp);
-    uv_timer_init(d->loop, &c->timer);
-    c->open_handles = 2;
-    c->h.handle.data = c;
-    c->timer.data = c;
-    snprintf(c->name, sizeof(c->name), "%s#%llu",
-             kind == V12_CONN_CONTROL ? "control" : kind == V12_CONN_PEER_IN ? "peer-in" : kind == V12_CONN_PEER_OUT ? "peer-out" : "stream",
-             (unsigned long long)c->id);
-    c->next = d->conns;
-    if (d->conns) d->conns->prev = c;
-    d->conns = c;
-    d->nconns++;
+    c->l = l;
+    c->ops = ops;
+    c->owner = owner;
+    c->fd = -1;
+    c->last_rx_ms = v12_clock_ms();
+    c->deadline_ms = c->last_rx_ms + l->limits->handshake_timeout_ms;
+    v12_frame_reader_init(&c->rd, l->limits->max_frame);
+    snprintf(c->name, sizeof(c->name), "conn#%p", (void *)c);
+    c->next = l->conns;
+    if (l->conns) l->conns->prev = c;
+    l->conns = c;
+    l->nconns++;
     return c;
 }
 
-struct v12_conn *v12_conn_new(struct v12_daemon *d, enum v12_conn_kind kind)
+static int open_poll(struct v12_conn *c)
 {
-    return conn_new(d, kind, kind == V12_CONN_CONTROL);
-}
-
-struct v12_conn *v12_conn_new_local(struct v12_daemon *d, bool unix_socket)
-{
-    return conn_new(d, V12_CONN_STREAM_LOCAL, unix_socket);
-}
-
-static void flush_tls(struct v12_conn *c);
-
-void v12_conn_start(struct v12_conn *c)
-{
-    struct v12_daemon *d = c->d;
-    c->last_rx_ms = v12_now_ms(d);
-    if (c->use_tls) {
-        const char *sni = c->kind == V12_CONN_PEER_OUT ? c->peer->cfg->host : NULL;
-        if (v12_tls_init(&c->tls, d->tls_ctx, c->kind == V12_CONN_PEER_IN, sni) != 0) {
-            v12_conn_close(c, "cannot create a TLS session");
-            return;
-        }
-        if (c->kind == V12_CONN_PEER_OUT) {
-            char err[256];
-            if (v12_tls_start(&c->tls, err, sizeof(err)) != 0) {
-                v12_conn_close(c, err);
-                return;
-            }
-            flush_tls(c);
-        }
-        uv_timer_start(&c->timer, on_timer, d->cfg.handshake_timeout_ms, 0);
-    } else {
-        c->ready = true;
-        uv_timer_start(&c->timer, on_timer, d->cfg.idle_timeout_ms, d->cfg.idle_timeout_ms / 2);
-    }
-    v12_conn_update_reading(c);
-}
-
-static void queue_write(struct v12_conn *c, uint8_t *data, size_t len)
-{
-    struct write_req *w = malloc(sizeof(*w));
-    if (!w) {
-        free(data);
-        v12_conn_close(c, "out of memory");
-        return;
-    }
-    w->buf = uv_buf_init((char *)data, (unsigned)len);
-    w->c = c;
-    int r = uv_write(&w->req, &c->h.stream, &w->buf, 1, after_write);
-    if (r) {
-        free(data);
-        free(w);
-        c->closing = true; /* the stream is gone; close without flushing */
-        return;
-    }
-    c->write_bytes += len;
-    c->d->global_bytes += len;
-    c->d->bytes_out += len;
-    v12_conn_update_reading(c);
-}
-
-static void flush_tls(struct v12_conn *c)
-{
-    size_t len;
-    uint8_t *buf;
-    while ((buf = v12_tls_take(&c->tls, &len))) queue_write(c, buf, len);
-}
-
-int v12_conn_write_raw(struct v12_conn *c, const uint8_t *data, size_t len)
-{
-    if (c->closing) return V12_E_PEER_DOWN;
-    if (c->use_tls) {
-        int r = v12_tls_write(&c->tls, data, len);
-        if (r) return r;
-        flush_tls(c);
-        return 0;
-    }
-    uint8_t *copy = malloc(len);
-    if (!copy) return -ENOMEM;
-    memcpy(copy, data, len);
-    queue_write(c, copy, len);
+    int r = uv_poll_init(c->l->uv, &c->poll, c->fd);
+    if (r) return r;
+    c->poll.data = c;
+    c->poll_open = true;
+    c->events = 0;
     return 0;
+}
+
+/* Ends a connection that never reached the owner's hands or failed: closed() first, no flushing. */
+static void fail(struct v12_conn *c, int code, const char *why)
+{
+    if (c->state >= ST_CLOSING) return;
+    const struct v12_conn_ops *ops = c->ops;
+    void *owner = c->owner;
+    c->ops = NULL;
+    c->state = ST_CLOSING; /* nothing the owner does from closed() reaches this connection */
+    if (ops && ops->closed) ops->closed(owner, c, code, why);
+    finish(c);
+}
+
+static void start_tls(struct v12_conn *c, SSL_CTX *ctx, bool server, const char *sni)
+{
+    char err[256];
+    c->ssl = v12_tls_new(ctx, server, sni, c->fd, err, sizeof(err));
+    if (!c->ssl) {
+        fail(c, V12_E_TLS, err);
+        return;
+    }
+    c->state = ST_HANDSHAKE;
+    c->tls_wants_write = true; /* a client's first flight; a server just waits for it */
+}
+
+static void established(struct v12_conn *c)
+{
+    c->state = ST_OPEN;
+    c->last_rx_ms = v12_clock_ms();
+    X509 *cert = c->ssl ? SSL_get1_peer_certificate(c->ssl) : NULL;
+    if (c->ops && c->ops->established) c->ops->established(c->owner, c, cert);
+    X509_free(cert);
+}
+
+struct v12_conn *v12_conn_adopt(struct v12_loop *l, int fd, SSL_CTX *ctx, const struct v12_conn_ops *ops, void *owner)
+{
+    struct v12_conn *c = conn_new(l, ops, owner);
+    if (!c) {
+        close(fd);
+        return NULL;
+    }
+    c->fd = fd;
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || open_poll(c) != 0) {
+        fail_later(c, errno ? -errno : -EINVAL, "cannot set up the socket");
+        return c;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    c->unix_sock = getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 && ss.ss_family == AF_UNIX;
+    if (!c->unix_sock) (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
+    if (ctx) {
+        start_tls(c, ctx, true, NULL);
+    } else {
+        c->state = ST_OPEN;
+        c->announce = true; /* from the loop: no callback runs inside this call */
+        list_ready(c);
+    }
+    if (c->state < ST_CLOSING) update_poll(c);
+    return c;
+}
+
+/* "cannot connect to HOST:PORT: reason" (or the unix path). */
+static void connect_error(struct v12_conn *c, int e)
+{
+    char why[sizeof(c->host) + sizeof(c->port) + 96];
+    if (c->unix_sock) snprintf(why, sizeof(why), "cannot connect to %s: %s", c->host, strerror(e));
+    else snprintf(why, sizeof(why), "cannot connect to %s:%s: %s", c->host, c->port, strerror(e));
+    fail_later(c, -e, why);
+}
+
+static void begin_connect(struct v12_conn *c, const struct sockaddr *sa, socklen_t len)
+{
+    c->fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c->fd < 0 || open_poll(c) != 0) {
+        fail_later(c, errno ? -errno : -EINVAL, "cannot create a socket");
+        return;
+    }
+    if (!c->unix_sock) (void)setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
+    c->state = ST_CONNECTING;
+    if (connect(c->fd, sa, len) == 0 || errno == EINPROGRESS || errno == EAGAIN) {
+        update_poll(c); /* writable: connected, or the error in SO_ERROR */
+        return;
+    }
+    connect_error(c, errno);
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    struct v12_conn *c = req->data;
+    c->gai_pending = false;
+    if (c->state != ST_RESOLVING) { /* closed while resolving */
+        if (res) uv_freeaddrinfo(res);
+        finish(c);
+        return;
+    }
+    if (status < 0) {
+        char why[400];
+        snprintf(why, sizeof(why), "cannot resolve %s: %s", c->host, uv_strerror(status));
+        fail(c, status, why);
+        return;
+    }
+    begin_connect(c, res->ai_addr, res->ai_addrlen);
+    uv_freeaddrinfo(res);
+}
+
+struct v12_conn *v12_conn_connect_tcp(struct v12_loop *l, const char *host, const char *port, SSL_CTX *ctx,
+                                      const char *sni, const struct v12_conn_ops *ops, void *owner)
+{
+    struct v12_conn *c = conn_new(l, ops, owner);
+    if (!c) return NULL;
+    snprintf(c->host, sizeof(c->host), "%s", host);
+    snprintf(c->port, sizeof(c->port), "%s", port);
+    snprintf(c->sni, sizeof(c->sni), "%s", sni ? sni : "");
+    c->connect_ctx = ctx;
+    if (ctx) SSL_CTX_up_ref(ctx);
+    c->state = ST_RESOLVING;
+    c->gai.data = c;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+    int r = uv_getaddrinfo(l->uv, &c->gai, on_resolved, host, port, &hints);
+    if (r) {
+        char why[400];
+        snprintf(why, sizeof(why), "cannot resolve %s: %s", host, uv_strerror(r));
+        fail_later(c, r, why);
+    } else {
+        c->gai_pending = true;
+    }
+    return c;
+}
+
+struct v12_conn *v12_conn_connect_unix(struct v12_loop *l, const char *path, const struct v12_conn_ops *ops, void *owner)
+{
+    struct v12_conn *c = conn_new(l, ops, owner);
+    if (!c) return NULL;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    c->unix_sock = true;
+    snprintf(c->host, sizeof(c->host), "%s", path);
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        fail_later(c, -ENAMETOOLONG, "socket path too long");
+        return c;
+    }
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    begin_connect(c, (struct sockaddr *)&sa, sizeof(sa));
+    return c;
+}
+
+/* ---- small accessors ------------------------------------------------------------------------------ */
+
+void v12_conn_set_name(struct v12_conn *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->name, sizeof(c->name), fmt, ap);
+    va_end(ap);
+}
+
+const char *v12_conn_name(const struct v12_conn *c)
+{
+    return c->name;
+}
+
+void v12_conn_set_owner(struct v12_conn *c, const struct v12_conn_ops *ops, void *owner)
+{
+    c->ops = ops;
+    c->owner = owner;
+}
+
+void v12_conn_set_raw(struct v12_conn *c)
+{
+    c->raw = true;
+}
+
+void v12_conn_set_ready(struct v12_conn *c)
+{
+    c->ready = true;
+    c->last_rx_ms = v12_clock_ms();
+    c->next_tick_ms = c->last_rx_ms + c->l->limits->idle_timeout_ms / 3;
+}
+
+void v12_conn_touch(struct v12_conn *c)
+{
+    c->last_rx_ms = v12_clock_ms();
+}
+
+bool v12_conn_is_tls(const struct v12_conn *c)
+{
+    return c->ssl != NULL;
+}
+
+bool v12_conn_is_unix(const struct v12_conn *c)
+{
+    return c->unix_sock;
+}
+
+size_t v12_conn_queued(const struct v12_conn *c)
+{
+    return c->wq_len - c->wq_off;
+}
+
+/* ---- writing ---------------------------------------------------------------------------------------- */
+
+/* A write failed: the connection is finished from the loop, the writer gets the code now. */
+#define write_failed fail_later
+
+static int queue(struct v12_conn *c, const uint8_t *p, size_t n)
+{
+    if (!n) return 0;
+    if (c->wq_off && c->wq_off == c->wq_len) c->wq_off = c->wq_len = 0;
+    if (c->wq_len + n > c->wq_cap) {
+        if (c->wq_off) { /* reclaim what was written */
+            memmove(c->wq, c->wq + c->wq_off, c->wq_len - c->wq_off);
+            c->wq_len -= c->wq_off;
+            c->wq_off = 0;
+        }
+        if (c->wq_len + n > c->wq_cap) {
+            size_t cap = c->wq_cap ? c->wq_cap : 65536;
+            while (cap < c->wq_len + n) cap *= 2;
+            uint8_t *nb = realloc(c->wq, cap);
+            if (!nb) return write_failed(c, -ENOMEM, "out of memory");
+            c->wq = nb;
+            c->wq_cap = cap;
+        }
+    }
+    memcpy(c->wq + c->wq_len, p, n);
+    c->wq_len += n;
+    account(c, n, 0);
+    return 0;
+}
+
+/* Plaintext through TLS: how much OpenSSL took (whole records), or an error; 0 when it would block. */
+static ssize_t tls_send(struct v12_conn *c, const uint8_t *p, size_t n)
+{
+    size_t done = 0;
+    while (done < n) {
+        size_t chunk = n - done > (1u << 30) ? (1u << 30) : n - done;
+        ERR_clear_error();
+        int k = SSL_write(c->ssl, p + done, (int)chunk);
+        if (k > 0) {
+            done += (size_t)k;
+            continue;
+        }
+        int e = SSL_get_error(c->ssl, k);
+        if (e == SSL_ERROR_WANT_WRITE) break;
+        if (e == SSL_ERROR_WANT_READ) {
+            c->tls_wants_read = true;
+            break;
+        }
+        char why[256];
+        v12_tls_describe(c->ssl, k, "write", why, sizeof(why));
+        return write_failed(c, e == SSL_ERROR_SYSCALL && errno ? -errno : V12_E_TLS, why);
+    }
+    return (ssize_t)done;
+}
+
+static ssize_t plain_sendv(struct v12_conn *c, const struct iovec *iov, int n)
+{
+    struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
+    for (;;) {
+        ssize_t k = sendmsg(c->fd, &m, MSG_NOSIGNAL);
+        if (k >= 0) return k;
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+        char why[160];
+        int e = errno;
+        snprintf(why, sizeof(why), "write: %s", strerror(e));
+        return write_failed(c, -e, why);
+    }
+}
+
+/* Send what the queue holds. 0, or an error (the connection is failing). */
+static int flush(struct v12_conn *c)
+{
+    while (c->wq_off < c->wq_len) {
+        ssize_t k;
+        if (c->ssl) {
+            k = tls_send(c, c->wq + c->wq_off, c->wq_len - c->wq_off);
+        } else {
+            struct iovec v = {c->wq + c->wq_off, c->wq_len - c->wq_off};
+            k = plain_sendv(c, &v, 1);
+        }
+        if (k < 0) return (int)k;
+        if (k == 0) return 0;
+        c->wq_off += (size_t)k;
+        account(c, 0, (size_t)k);
+    }
+    /* Empty: an idle connection holds no buffer. */
+    free(c->wq);
+    c->wq = NULL;
+    c->wq_off = c->wq_len = c->wq_cap = 0;
+    return 0;
+}
+
+int v12_conn_writev(struct v12_conn *c, const struct iovec *iov, int n)
+{
+    if (c->fail_code) return c->fail_code;
+    if (c->state != ST_OPEN) return V12_E_PEER_DOWN;
+    int i = 0;
+    size_t skip = 0; /* of iov[i], already sent */
+    if (c->wq_off == c->wq_len) {
+        if (c->ssl) {
+            for (; i < n; i++) {
+                ssize_t k = tls_send(c, iov[i].iov_base, iov[i].iov_len);
+                if (k < 0) return (int)k;
+                if ((size_t)k < iov[i].iov_len) {
+                    skip = (size_t)k;
+                    break;
+                }
+            }
+        } else {
+            ssize_t k = plain_sendv(c, iov, n);
+            if (k < 0) return (int)k;
+            size_t left = (size_t)k;
+            while (i < n && left >= iov[i].iov_len) left -= iov[i++].iov_len;
+            skip = left;
+        }
+    }
+    for (; i < n; i++, skip = 0) {
+        int r = queue(c, (const uint8_t *)iov[i].iov_base + skip, iov[i].iov_len - skip);
+        if (r) return r;
+    }
+    update_poll(c);
+    return 0;
+}
+
+int v12_conn_write(struct v12_conn *c, const void *data, size_t len)
+{
+    struct iovec v = {(void *)data, len};
+    return v12_conn_writev(c, &v, 1);
 }
 
 int v12_conn_send(struct v12_conn *c, const V12Envelope *env)
 {
-    if (c->closing) return V12_E_PEER_DOWN;
     uint8_t *frame;
     size_t len;
-    int r = v12_frame_pack(env, c->d->cfg.max_frame, &frame, &len);
+    int r = v12_frame_pack(env, c->l->limits->max_frame, &frame, &len);
     if (r) return r;
-    if (!c->use_tls) {
-        queue_write(c, frame, len);
+    r = v12_conn_write(c, frame, len);
+    free(frame);
+    return r;
+}
+
+/* ---- reading ------------------------------------------------------------------------------------------ */
+
+static bool may_read(const struct v12_conn *c)
+{
+    if (c->state != ST_OPEN || c->fail_code) return false;
+    if (c->ops && c->ops->may_read) return c->ops->may_read(c->owner, c);
+    const struct v12_conn_limits *lim = c->l->limits;
+    return v12_conn_queued(c) < lim->conn_buffer_limit && atomic_load(&lim->global_bytes) < lim->global_buffer_limit;
+}
+
+#define READ_AGAIN (-1000000)
+
+/* Read into buf: bytes, READ_AGAIN, or 0 after the connection was ended (EOF or error). */
+static ssize_t read_some(struct v12_conn *c, uint8_t *buf, size_t cap)
+{
+    if (!c->ssl) {
+        for (;;) {
+            ssize_t n = read(c->fd, buf, cap);
+            if (n > 0) return n;
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return READ_AGAIN;
+            if (n == 0) {
+                fail(c, 0, "closed by the other side");
+            } else {
+                int e = errno;
+                fail(c, -e, strerror(e));
+            }
+            return 0;
+        }
+    }
+    ERR_clear_error();
+    int n = SSL_read(c->ssl, buf, cap > INT32_MAX ? INT32_MAX : (int)cap);
+    if (n > 0) return n;
+    int e = SSL_get_error(c->ssl, n);
+    if (e == SSL_ERROR_WANT_READ) return READ_AGAIN;
+    if (e == SSL_ERROR_WANT_WRITE) {
+        c->tls_wants_write = true;
+        return READ_AGAIN;
+    }
+    if (e == SSL_ERROR_ZERO_RETURN) {
+        fail(c, 0, "closed by the other side (close_notify)");
         return 0;
     }
-    r = v12_tls_write(&c->tls, frame, len);
-    free(frame);
-    if (r) return r;
-    flush_tls(c);
+    unsigned long err = ERR_peek_error();
+    if ((e == SSL_ERROR_SYSCALL && errno == 0) ||
+        (e == SSL_ERROR_SSL && ERR_GET_REASON(err) == SSL_R_UNEXPECTED_EOF_WHILE_READING)) {
+        fail(c, V12_E_TLS, "connection closed without TLS close_notify (truncated)");
+        return 0;
+    }
+    char why[256];
+    v12_tls_describe(c->ssl, n, "record", why, sizeof(why));
+    fail(c, e == SSL_ERROR_SYSCALL && errno ? -errno : V12_E_TLS, why);
     return 0;
 }
 
-static bool should_read(const struct v12_conn *c)
+static void feed_frames(struct v12_conn *c, const uint8_t *data, size_t len)
 {
-    const struct v12_config *cfg = &c->d->cfg;
-    if (c->closing || c->eof) return false;
-    /* A migration channel has its own flow control: each direction waits only for the side it
-     * writes to (a full queue towards QEMU must not stop the acknowledgement coming back). */
-    if (c->pipe) return v12_stream_may_read(c);
-    if (c->write_bytes >= cfg->conn_buffer_limit) return false; /* the other side is not reading */
-    if (c->inflight >= cfg->max_inflight) return false;
-    if (c->d->global_bytes >= cfg->global_buffer_limit) return false;
-    return true;
-}
-
-void v12_conn_update_reading(struct v12_conn *c)
-{
-    bool want = should_read(c);
-    if (want == c->reading) return;
-    if (want) {
-        if (uv_read_start(&c->h.stream, on_alloc, on_read) == 0) c->reading = true;
-    } else {
-        uv_read_stop(&c->h.stream);
-        c->reading = false;
-    }
-}
-
-void v12_conns_update_reading(struct v12_daemon *d)
-{
-    for (struct v12_conn *c = d->conns; c; c = c->next) v12_conn_update_reading(c);
-}
-
-static void close_handles(struct v12_conn *c)
-{
-    if (!uv_is_closing(&c->h.handle)) uv_close(&c->h.handle, on_close);
-    if (!uv_is_closing((uv_handle_t *)&c->timer)) uv_close((uv_handle_t *)&c->timer, on_close);
-}
-
-void v12_conn_close(struct v12_conn *c, const char *why)
-{
-    if (c->closing && (uv_is_closing(&c->h.handle) || c->shutdown_req.data)) return;
-    bool was_closing = c->closing;
-    c->closing = true;
-    if (!was_closing && why) {
-        int prio = c->kind == V12_CONN_CONTROL ? V12_LOG_DEBUG : V12_LOG_NOTICE;
-        v12_log(prio, "%s: closing: %s", c->name, why);
-    }
-    if (c->reading) {
-        uv_read_stop(&c->h.stream);
-        c->reading = false;
-    }
-    uv_timer_stop(&c->timer);
-    v12_relay_conn_gone(c);
-    if (c->kind == V12_CONN_PEER_OUT && c->peer && c->peer->conn == c) v12_peer_link_down(c->peer, why ? why : "closed");
-    if (c->use_tls && c->tls.ssl && c->tls.established && !c->tls.failed) {
-        v12_tls_shutdown(&c->tls); /* close_notify, always */
-        flush_tls(c);
-    }
-    /* Let queued writes (acks, close_notify) reach the socket, then close. */
-    if (!uv_is_closing(&c->h.handle) && uv_is_writable(&c->h.stream) && c->write_bytes) {
-        c->shutdown_req.data = c;
-        if (uv_shutdown(&c->shutdown_req, &c->h.stream, after_shutdown) == 0) {
-            uv_timer_start(&c->timer, on_timer, 2000, 0); /* bounded: a peer that never reads */
-            return;
-        }
-        c->shutdown_req.data = NULL;
-    }
-    close_handles(c);
-}
-
-static void after_shutdown(uv_shutdown_t *req, int status)
-{
-    struct v12_conn *c = req->data;
-    close_handles(c);
-}
-
-static void conn_free(struct v12_conn *c)
-{
-    struct v12_daemon *d = c->d;
-    d->global_bytes -= v12_frame_reader_buffered(&c->rd);
-    v12_frame_reader_done(&c->rd);
-    if (c->use_tls) v12_tls_done(&c->tls);
-    if (c->prev) c->prev->next = c->next;
-    else d->conns = c->next;
-    if (c->next) c->next->prev = c->prev;
-    d->nconns--;
-    free(c);
-    v12_conns_update_reading(d);
-}
-
-static void on_close(uv_handle_t *h)
-{
-    struct v12_conn *c = h->data;
-    if (--c->open_handles > 0) return;
-    /* A spool write still running holds this connection; the last one frees it. */
-    if (c->works) return;
-    conn_free(c);
-}
-
-void v12_conn_work_done(struct v12_conn *c)
-{
-    c->works--;
-    if (c->open_handles == 0 && c->works == 0) {
-        conn_free(c);
-        return;
-    }
-    if (!c->closing) v12_conn_update_reading(c);
-}
-
-static void after_write(uv_write_t *req, int status)
-{
-    struct write_req *w = (struct write_req *)req;
-    struct v12_conn *c = w->c;
-    c->write_bytes -= w->buf.len;
-    c->d->global_bytes -= w->buf.len;
-    free(w->buf.base);
-    free(w);
-    if (status < 0 && status != UV_ECANCELED && !c->closing) {
-        v12_conn_close(c, uv_strerror(status));
-        return;
-    }
-    v12_conns_update_reading(c->d);
-}
-
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-    *buf = uv_buf_init((char *)read_buf, sizeof(read_buf));
-}
-
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
-{
-    struct v12_conn *c = s->data;
-    if (nread > 0) {
-        v12_conn_on_bytes(c, (const uint8_t *)buf->base, (size_t)nread);
-        return;
-    }
-    if (nread == 0) return;
-    c->eof = true;
-    if (nread != UV_EOF) {
-        v12_conn_close(c, uv_strerror((int)nread));
-        return;
-    }
-    if (c->use_tls && c->tls.established && !c->tls.close_notify_seen)
-        v12_conn_close(c, "connection closed without TLS close_notify (truncated)");
-    else
-        v12_conn_close(c, "closed by the other side");
-}
-
-/* Plaintext from TLS (or the socket, for control connections): frames out of it. */
-static bool on_established(struct v12_conn *c);
-
-static int on_plain(void *arg, const uint8_t *data, size_t len)
-{
-    struct v12_conn *c = arg;
-    /* TLS 1.3 can deliver the first frame in the same read that completes the handshake:
-     * nothing is processed before the certificate has named a configured peer. */
-    if (c->use_tls && !c->identified && !on_established(c)) return 0;
-    if (c->raw) {
-        v12_stream_bytes(c, data, len);
-        return 0;
-    }
-    while (len && !c->closing) {
+    while (len && c->state == ST_OPEN && !c->raw) {
         V12Envelope *env = NULL;
         size_t used = 0;
-        size_t before = v12_frame_reader_buffered(&c->rd);
         int r = v12_frame_feed(&c->rd, data, len, &used, &env, NULL);
-        c->d->global_bytes += v12_frame_reader_buffered(&c->rd);
-        c->d->global_bytes -= before;
+        account_reader(c);
         data += used;
         len -= used;
         if (r < 0) {
@@ -329,135 +616,375 @@ static int on_plain(void *arg, const uint8_t *data, size_t len)
                 snprintf(why, sizeof(why), "%s (limit %u bytes)", v12_strerror(r), c->rd.max);
             else
                 snprintf(why, sizeof(why), "%s", v12_strerror(r));
-            v12_count_reject(c->d, r);
-            if (c->kind == V12_CONN_CONTROL) {
-                /* Tell the client why before hanging up. */
-                Vmcs12d__V1__Ack ack = VMCS12D__V1__ACK__INIT;
-                V12Envelope env2 = VMCS12D__V1__ENVELOPE__INIT;
-                ack.code = r;
-                ack.error = (char *)v12_err_name(r);
-                ack.message = why;
-                env2.msg_case = VMCS12D__V1__ENVELOPE__MSG_ACK;
-                env2.ack = &ack;
-                (void)v12_conn_send(c, &env2);
-            }
-            v12_conn_close(c, why);
-            return 0;
+            if (c->ops && c->ops->frame_error) c->ops->frame_error(c->owner, c, r, why);
+            v12_conn_close(c, r, why);
+            return;
         }
         if (r == 0) break;
-        v12_relay_on_frame(c, env);
+        if (c->ops && c->ops->frame) c->ops->frame(c->owner, c, env);
         v12_envelope_free(env);
-        if (c->raw && !c->closing) { /* the frame switched the connection to stream mode */
-            if (len) v12_stream_bytes(c, data, len);
-            return 0;
+    }
+    /* A frame switched the connection to raw bytes: what followed it in this read is raw. */
+    if (len && c->state == ST_OPEN && c->raw && c->ops && c->ops->raw_buf) {
+        while (len && c->state == ST_OPEN && c->ops) {
+            uint8_t *buf = NULL;
+            size_t cap = 0;
+            c->ops->raw_buf(c->owner, c, &buf, &cap);
+            if (!cap) {
+                v12_conn_close(c, V12_E_BUSY, "no room for bytes that arrived with the switch to raw mode");
+                return;
+            }
+            size_t take = cap < len ? cap : len;
+            memcpy(buf, data, take);
+            data += take;
+            len -= take;
+            c->ops->raw_read(c->owner, c, take);
         }
     }
+}
+
+#define READ_BUDGET (4u << 20) /* per event: others on the loop get their turn */
+
+static void do_read(struct v12_conn *c)
+{
+    size_t budget = READ_BUDGET;
+    bool got_raw = false;
+    while (c->state == ST_OPEN && may_read(c)) {
+        if (!budget) {
+            list_ready(c); /* more may be waiting: come back after the others */
+            break;
+        }
+        uint8_t *buf;
+        size_t cap;
+        bool raw = c->raw;
+        if (raw) {
+            buf = NULL;
+            cap = 0;
+            if (!c->ops || !c->ops->raw_buf) break;
+            c->ops->raw_buf(c->owner, c, &buf, &cap);
+            if (!cap) break;
+        } else {
+            buf = c->l->scratch;
+            cap = sizeof(c->l->scratch);
+        }
+        ssize_t n = read_some(c, buf, cap);
+        if (n == READ_AGAIN || n == 0) break;
+        c->last_rx_ms = v12_clock_ms();
+        budget = (size_t)n >= budget ? 0 : budget - (size_t)n;
+        if (raw) {
+            got_raw = true;
+            if (c->ops) c->ops->raw_read(c->owner, c, (size_t)n);
+        } else {
+            feed_frames(c, buf, (size_t)n);
+        }
+    }
+    /* The end of a batch of raw bytes: the owner may now process what it has. */
+    if (got_raw && c->state == ST_OPEN && c->ops && c->ops->raw_read) c->ops->raw_read(c->owner, c, 0);
+}
+
+/* ---- events ------------------------------------------------------------------------------------------------ */
+
+static void do_handshake(struct v12_conn *c)
+{
+    ERR_clear_error();
+    int r = SSL_do_handshake(c->ssl);
+    c->tls_wants_write = false;
+    if (r == 1) {
+        established(c);
+        return;
+    }
+    int e = SSL_get_error(c->ssl, r);
+    if (e == SSL_ERROR_WANT_READ) return;
+    if (e == SSL_ERROR_WANT_WRITE) {
+        c->tls_wants_write = true;
+        return;
+    }
+    char why[320];
+    v12_tls_describe(c->ssl, r, "handshake", why, sizeof(why));
+    fail(c, V12_E_TLS, why);
+}
+
+static void continue_close(struct v12_conn *c);
+
+static void linger_read(struct v12_conn *c)
+{
+    uint8_t *buf = c->l->scratch;
+    for (;;) {
+        ssize_t n = read(c->fd, buf, sizeof(c->l->scratch));
+        if (n > 0) continue;
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+        finish(c); /* EOF or an error: done */
+        return;
+    }
+}
+
+void v12_conn_on_events(struct v12_conn *c, int events)
+{
+    if (c->state == ST_DEAD) return;
+    if (c->fail_code && c->state < ST_CLOSING) {
+        fail(c, c->fail_code, c->fail_why);
+        return;
+    }
+    if (c->announce) {
+        c->announce = false;
+        established(c);
+    }
+    if (c->state == ST_CONNECTING) {
+        if (!(events & UV_WRITABLE)) return;
+        int err = 0;
+        socklen_t el = sizeof(err);
+        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0) err = errno;
+        if (err) {
+            connect_error(c, err);
+            fail(c, c->fail_code, c->fail_why);
+            return;
+        }
+        if (c->connect_ctx) {
+            SSL_CTX *ctx = c->connect_ctx;
+            c->connect_ctx = NULL;
+            start_tls(c, ctx, false, c->sni);
+            SSL_CTX_free(ctx);
+            return;
+        }
+        established(c);
+    } else if (c->state == ST_HANDSHAKE) {
+        do_handshake(c);
+    }
+    if (c->state == ST_OPEN) {
+        bool had_queue = c->wq_off < c->wq_len;
+        c->tls_wants_write = false;
+        if (had_queue && flush(c) < 0) {
+            fail(c, c->fail_code, c->fail_why);
+            return;
+        }
+        /* The queue emptied: the owner may feed it again (its other side may read). */
+        if (had_queue && c->wq_off == c->wq_len && c->ops && c->ops->drained) c->ops->drained(c->owner, c);
+        c->tls_wants_read = false;
+        if (c->state == ST_OPEN) do_read(c);
+        if (c->fail_code && c->state < ST_CLOSING) {
+            fail(c, c->fail_code, c->fail_why);
+            return;
+        }
+    } else if (c->state == ST_CLOSING) {
+        continue_close(c);
+    } else if (c->state == ST_LINGER) {
+        linger_read(c);
+    }
+    if (c->state < ST_DEAD) update_poll(c);
+}
+
+static void on_poll(uv_poll_t *p, int status, int events)
+{
+    struct v12_conn *c = p->data;
+    if (status < 0) events = UV_READABLE | UV_WRITABLE; /* let read/write find the error */
+    v12_conn_on_events(c, events);
+}
+
+static void update_poll(struct v12_conn *c)
+{
+    if (!c->poll_open || c->state == ST_DEAD || c->detach_done) return;
+    int ev = 0;
+    switch (c->state) {
+    case ST_CONNECTING: ev = UV_WRITABLE; break;
+    case ST_HANDSHAKE: ev = UV_READABLE | (c->tls_wants_write ? UV_WRITABLE : 0); break;
+    case ST_OPEN:
+        if (may_read(c) || c->tls_wants_read) ev |= UV_READABLE;
+        if (c->wq_off < c->wq_len || c->tls_wants_write) ev |= UV_WRITABLE;
+        /* Plaintext already inside OpenSSL never makes the socket readable: look at it now. */
+        if ((ev & UV_READABLE) && c->ssl && SSL_has_pending(c->ssl)) list_ready(c);
+        break;
+    case ST_CLOSING: ev = UV_WRITABLE; break;
+    case ST_LINGER: ev = UV_READABLE; break;
+    default: break;
+    }
+    if (ev == c->events) return;
+    c->events = ev;
+    if (ev) uv_poll_start(&c->poll, ev, on_poll);
+    else uv_poll_stop(&c->poll);
+}
+
+void v12_conn_update_reading(struct v12_conn *c)
+{
+    if (c->state == ST_OPEN) update_poll(c);
+}
+
+/* ---- closing --------------------------------------------------------------------------------------------- */
+
+static void conn_free(struct v12_conn *c)
+{
+    struct v12_loop *l = c->l;
+    if (c->fd >= 0) close(c->fd);
+    if (c->ssl) SSL_free(c->ssl);
+    if (c->connect_ctx) SSL_CTX_free(c->connect_ctx);
+    account(c, 0, c->wq_len - c->wq_off);
+    free(c->wq);
+    if (c->rd_accounted) account(c, 0, c->rd_accounted);
+    v12_frame_reader_done(&c->rd);
+    if (c->prev) c->prev->next = c->next;
+    else l->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    l->nconns--;
+    free(c);
+}
+
+static void on_poll_closed(uv_handle_t *h)
+{
+    struct v12_conn *c = h->data;
+    c->poll_open = false;
+    if (c->detach_done) { /* moving to another loop: not freed */
+        void (*done)(struct v12_conn *, void *) = c->detach_done;
+        c->detach_done = NULL;
+        done(c, c->detach_arg);
+        return;
+    }
+    conn_free(c);
+}
+
+/* The socket is done with: close the poll handle; the rest is freed in its callback (or from
+ * the loop's idle callback when there is no handle), never on a caller's stack. */
+static void finish(struct v12_conn *c)
+{
+    if (c->state == ST_DEAD) return;
+    if (c->gai_pending) { /* the resolver's callback comes back here */
+        c->state = ST_CLOSING;
+        return;
+    }
+    c->state = ST_DEAD;
+    unlist_ready(c);
+    if (c->poll_open) {
+        uv_poll_stop(&c->poll);
+        uv_close((uv_handle_t *)&c->poll, on_poll_closed);
+        return;
+    }
+    c->next_ready = c->l->dead;
+    c->l->dead = c;
+    uv_idle_start(&c->l->pending, on_pending);
+}
+
+static void continue_close(struct v12_conn *c)
+{
+    if (c->wq_off < c->wq_len) {
+        if (flush(c) < 0 || c->fail_code) {
+            finish(c);
+            return;
+        }
+        if (c->wq_off < c->wq_len) return; /* wait for writable (bounded by the close deadline) */
+    }
+    if (c->ssl && !c->shutdown_sent) {
+        ERR_clear_error();
+        int r = SSL_shutdown(c->ssl); /* close_notify, always */
+        if (r < 0 && SSL_get_error(c->ssl, r) == SSL_ERROR_WANT_WRITE) return;
+        c->shutdown_sent = true;
+    }
+    /* Our side is done; read and drop until the other side closes too, so that a reset never
+     * destroys the last bytes we sent. */
+    if (shutdown(c->fd, SHUT_WR) < 0) {
+        finish(c);
+        return;
+    }
+    c->state = ST_LINGER;
+    linger_read(c);
+    if (c->state == ST_LINGER) update_poll(c);
+}
+
+void v12_conn_close(struct v12_conn *c, int code, const char *why)
+{
+    if (c->state >= ST_CLOSING) return;
+    enum state was = c->state;
+    const struct v12_conn_ops *ops = c->ops;
+    void *owner = c->owner;
+    c->ops = NULL;
+    c->state = ST_CLOSING;
+    c->deadline_ms = v12_clock_ms() + c->l->limits->close_timeout_ms;
+    if (ops && ops->closed) ops->closed(owner, c, code, why);
+    if (was != ST_OPEN || c->fail_code) {
+        finish(c);
+        return;
+    }
+    continue_close(c);
+    if (c->state == ST_CLOSING) update_poll(c);
+}
+
+/* ---- moving between loops -------------------------------------------------------------------------------- */
+
+void v12_conn_detach(struct v12_conn *c, void (*done)(struct v12_conn *c, void *arg), void *arg)
+{
+    struct v12_loop *l = c->l;
+    unlist_ready(c);
+    /* Off this loop's list now: its tick no longer looks at it. */
+    if (c->prev) c->prev->next = c->next;
+    else l->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    l->nconns--;
+    c->next = c->prev = NULL;
+    c->detach_done = done;
+    c->detach_arg = arg;
+    uv_poll_stop(&c->poll);
+    uv_close((uv_handle_t *)&c->poll, on_poll_closed);
+}
+
+int v12_conn_attach(struct v12_conn *c, struct v12_loop *l)
+{
+    c->l = l;
+    c->next = l->conns;
+    if (l->conns) l->conns->prev = c;
+    l->conns = c;
+    l->nconns++;
+    int r = open_poll(c);
+    if (r) return r;
+    list_ready(c); /* look at it once on its new loop: bytes may be buffered */
+    update_poll(c);
     return 0;
 }
 
-static bool identify_peer(struct v12_conn *c)
-{
-    char err[320];
-    X509 *cert = SSL_get1_peer_certificate(c->tls.ssl);
-    int only = c->kind == V12_CONN_PEER_OUT ? c->peer->idx : -1;
-    int idx = v12_tls_match_peer(cert, &c->d->cfg, only, err, sizeof(err));
-    X509_free(cert);
-    if (idx < 0) {
-        v12_count_reject(c->d, V12_E_PEER_UNKNOWN);
-        log_warn("%s: refusing TLS peer: %s", c->name, err);
-        if (c->kind == V12_CONN_PEER_OUT) snprintf(c->peer->last_error, sizeof(c->peer->last_error), "%s", err);
-        v12_conn_close(c, NULL);
-        return false;
-    }
-    if (c->kind == V12_CONN_PEER_IN) {
-        c->peer = &c->d->peers[idx];
-        snprintf(c->name, sizeof(c->name), "peer %s in#%llu", c->peer->cfg->name, (unsigned long long)c->id);
-    }
-    return true;
-}
+/* ---- deadlines ---------------------------------------------------------------------------------------------- */
 
-/* TLS is up: check whom the certificate names, and (outbound) say hello. Once. */
-static bool on_established(struct v12_conn *c)
+static void on_tick(uv_timer_t *t)
 {
-    if (c->identified) return true;
-    if (!identify_peer(c)) return false;
-    c->identified = true;
-    if (c->kind == V12_CONN_PEER_OUT) {
-        Vmcs12d__V1__Hello hello = VMCS12D__V1__HELLO__INIT;
-        V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;
-        v12_hello_fill(c->d, &hello);
-        env.msg_case = VMCS12D__V1__ENVELOPE__MSG_HELLO;
-        env.hello = &hello;
-        if (v12_conn_send(c, &env) != 0) {
-            v12_conn_close(c, "cannot send hello");
-            return false;
+    struct v12_loop *l = t->data;
+    uint64_t now = v12_clock_ms();
+    const struct v12_conn_limits *lim = l->limits;
+    for (struct v12_conn *c = l->conns, *next; c; c = next) {
+        next = c->next;
+        switch (c->state) {
+        case ST_RESOLVING:
+        case ST_CONNECTING:
+        case ST_HANDSHAKE:
+            if (now >= c->deadline_ms)
+                fail(c, V12_E_TIMEOUT, c->state == ST_HANDSHAKE ? "TLS handshake or hello not completed in time"
+                                                                 : "cannot connect: timed out");
+            break;
+        case ST_OPEN:
+            if (!c->ready) {
+                if (now >= c->deadline_ms) {
+                    const struct v12_conn_ops *ops = c->ops;
+                    v12_conn_close(c, V12_E_TIMEOUT, "TLS handshake or hello not completed in time");
+                    (void)ops;
+                }
+                break;
+            }
+            if (now - c->last_rx_ms >= lim->idle_timeout_ms && !(c->ops && c->ops->busy && c->ops->busy(c->owner, c))) {
+                v12_conn_close(c, V12_E_TIMEOUT, "idle timeout");
+                break;
+            }
+            if (now >= c->next_tick_ms) {
+                c->next_tick_ms = now + lim->idle_timeout_ms / 3;
+                if (c->ops && c->ops->tick) c->ops->tick(c->owner, c);
+            }
+            break;
+        case ST_CLOSING:
+        case ST_LINGER:
+            if (now >= c->deadline_ms) finish(c); /* the other side never read, or never closed */
+            break;
+        default:
+            break;
         }
     }
-    return true;
 }
 
-void v12_conn_on_bytes(struct v12_conn *c, const uint8_t *data, size_t len)
+void v12_loop_close_all(struct v12_loop *l, const char *why)
 {
-    c->last_rx_ms = v12_now_ms(c->d);
-    c->d->bytes_in += len;
-    if (!c->use_tls) {
-        (void)on_plain(c, data, len);
-        return;
-    }
-    char err[320];
-    int r = v12_tls_feed(&c->tls, data, len, on_plain, c, err, sizeof(err));
-    if (!c->closing) flush_tls(c);
-    if (r) {
-        v12_count_reject(c->d, V12_E_TLS);
-        if (c->kind == V12_CONN_PEER_OUT) snprintf(c->peer->last_error, sizeof(c->peer->last_error), "%s", err);
-        log_warn("%s: TLS: %s", c->name, err);
-        v12_conn_close(c, NULL);
-        return;
-    }
-    if (c->tls.established && !c->closing && !on_established(c)) return;
-    if (c->tls.close_notify_seen && !c->closing) v12_conn_close(c, "closed by the other side (close_notify)");
-}
-
-/* A connection became ready (Hello exchanged): from the handshake deadline to idle checks. */
-void v12_conn_ready(struct v12_conn *c)
-{
-    c->ready = true;
-    uv_timer_stop(&c->timer);
-    unsigned idle = c->d->cfg.idle_timeout_ms;
-    uv_timer_start(&c->timer, on_timer, idle / 3, idle / 3);
-}
-
-static void on_timer(uv_timer_t *t)
-{
-    struct v12_conn *c = t->data;
-    if (c->closing) {
-        /* The shutdown deadline: the other side never read what we queued. */
-        close_handles(c);
-        return;
-    }
-    if (!c->ready) {
-        v12_count_reject(c->d, V12_E_TIMEOUT);
-        v12_conn_close(c, "TLS handshake or hello not completed in time");
-        return;
-    }
-    uint64_t last = c->last_rx_ms;
-    if (c->pipe) { /* a migration channel is idle only when neither side moves */
-        const struct v12_conn *o = c->pipe->local == c ? c->pipe->remote : c->pipe->local;
-        if (o && o->last_rx_ms > last) last = o->last_rx_ms;
-    }
-    uint64_t idle = v12_now_ms(c->d) - last;
-    bool busy = c->inflight > 0;
-    if (idle >= c->d->cfg.idle_timeout_ms && !busy) {
-        v12_conn_close(c, "idle timeout");
-        return;
-    }
-    if (c->kind == V12_CONN_PEER_OUT && !c->pipe) {
-        /* Keepalive: the inbound side's idle timer sees it, and our own sees its reply. */
-        Vmcs12d__V1__Ping ping = VMCS12D__V1__PING__INIT;
-        V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;
-        ping.nonce = v12_now_ms(c->d);
-        env.msg_case = VMCS12D__V1__ENVELOPE__MSG_PING;
-        env.ping = &ping;
-        (void)v12_conn_send(c, &env);
-    }
+    for (struct v12_conn *c = l->conns; c; c = c->next)
+        if (c->state < ST_CLOSING) v12_conn_close(c, 0, why);
 }

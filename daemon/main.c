@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* vmcs12d: start-up, signals, systemd notification, listeners, shutdown. */
+/* vmcs12d: wiring (configuration, loops, listeners, handlers), signals, systemd, shutdown. */
 #include <errno.h>
 #include <getopt.h>
 #include <openssl/ssl.h>
@@ -15,27 +15,59 @@
 #include "daemon.h"
 #include "log.h"
 #include "spool.h"
+#include "worker.h"
 
 _Static_assert(V12_FRAME_MAX_CFG == V12_FRAME_MAX, "config and protocol frame ceilings differ");
 
-static void on_peer_conn(uv_stream_t *server, int status);
-static void on_control_conn(uv_stream_t *server, int status);
-static void on_signal(uv_signal_t *s, int signum);
-static void on_tick(uv_timer_t *t);
-static void on_closed_quietly(uv_handle_t *h);
+static struct v12_daemon daemon_state;
 
-uint64_t v12_now_ms(const struct v12_daemon *d)
+struct runtime {
+    uv_signal_t sig_term, sig_int, sig_hup;
+    uv_timer_t tick;
+    uint64_t watchdog_usec, last_watchdog_ms;
+    uint64_t stop_deadline_ms;
+    bool stopped; /* handlers stopped; waiting for the last connections to go */
+};
+static struct runtime rt;
+
+void v12_count_reject(struct v12_stats *s, int code)
 {
-    return uv_now(d->loop);
+    uv_mutex_lock(&s->mu);
+    for (int i = 0; i < V12_MAX_REJECT_KINDS; i++) {
+        if (s->rejected[i].code == code || s->rejected[i].code == 0) {
+            s->rejected[i].code = code;
+            s->rejected[i].count++;
+            break;
+        }
+    }
+    uv_mutex_unlock(&s->mu);
+}
+
+SSL_CTX *v12_tls_ctx_get(struct v12_daemon *d)
+{
+    uv_mutex_lock(&d->ctx_mu);
+    SSL_CTX *ctx = d->tls_ctx;
+    SSL_CTX_up_ref(ctx);
+    uv_mutex_unlock(&d->ctx_mu);
+    return ctx;
 }
 
 void v12_notify_status(struct v12_daemon *d)
 {
     unsigned up = 0;
-    for (unsigned i = 0; i < d->cfg.npeers; i++) up += d->peers[i].state == V12_PEER_READY;
+    for (unsigned i = 0; i < d->cfg.npeers; i++) up += d->links[i].state == V12_LINK_READY;
     sd_notifyf(0, "STATUS=%s: %u/%u peers connected, %llu relayed, %llu stored, %u connections%s", d->cfg.node, up,
-               d->cfg.npeers, (unsigned long long)d->blobs_relayed, (unsigned long long)d->blobs_stored, d->nconns,
-               d->stopping ? ", stopping" : "");
+               d->cfg.npeers, (unsigned long long)atomic_load(&d->stats.blobs_relayed),
+               (unsigned long long)atomic_load(&d->stats.blobs_stored), d->main.nconns,
+               atomic_load(&d->stopping) ? ", stopping" : "");
+}
+
+bool v12_relay_busy(const struct v12_daemon *d)
+{
+    if (d->spool_inflight) return true;
+    for (unsigned i = 0; i < d->cfg.npeers; i++)
+        if (d->links[i].transfers) return true;
+    return false;
 }
 
 static const char usage[] =
@@ -50,69 +82,39 @@ static const char usage[] =
     "  -h, --help          this text\n"
     "      --version\n";
 
-static int accept_into(struct v12_daemon *d, uv_stream_t *server, enum v12_conn_kind kind)
+static void on_peer_accept(struct v12_listener *l, int fd)
 {
-    struct v12_conn *c = v12_conn_new(d, kind);
-    if (!c) return -ENOMEM;
-    int r = uv_accept(server, &c->h.stream);
-    if (r) {
-        v12_conn_close(c, NULL);
-        return r;
-    }
-    if (d->nconns > d->cfg.max_connections || d->stopping) {
-        v12_count_reject(d, V12_E_BUSY);
-        log_warn("%s: refused: %s", c->name, d->stopping ? "shutting down" : "max_connections reached");
-        v12_conn_close(c, NULL);
-        return 0;
-    }
-    if (kind == V12_CONN_PEER_IN) uv_tcp_nodelay(&c->h.tcp, 1);
-    v12_conn_start(c);
-    return 0;
-}
-
-static void on_peer_conn(uv_stream_t *server, int status)
-{
-    struct v12_daemon *d = server->data;
-    if (status < 0) {
-        log_warn("listener: %s", uv_strerror(status));
+    struct v12_daemon *d = l->arg;
+    if (d->main.nconns >= d->cfg.max_connections || atomic_load(&d->stopping)) {
+        v12_count_reject(&d->stats, V12_E_BUSY);
+        log_warn("peer connection refused: %s", atomic_load(&d->stopping) ? "shutting down" : "max_connections reached");
+        close(fd);
         return;
     }
-    int r = accept_into(d, server, V12_CONN_PEER_IN);
-    if (r) log_warn("listener: accept: %s", uv_strerror(r));
+    v12_peer_accept(d, fd);
 }
 
-static void on_control_conn(uv_stream_t *server, int status)
+static void on_control_accept(struct v12_listener *l, int fd)
 {
-    struct v12_daemon *d = server->data;
-    if (status < 0) {
-        log_warn("control socket: %s", uv_strerror(status));
+    struct v12_daemon *d = l->arg;
+    if (d->main.nconns >= d->cfg.max_connections || atomic_load(&d->stopping)) {
+        v12_count_reject(&d->stats, V12_E_BUSY);
+        log_warn("control connection refused: %s", atomic_load(&d->stopping) ? "shutting down" : "max_connections reached");
+        close(fd);
         return;
     }
-    int r = accept_into(d, server, V12_CONN_CONTROL);
-    if (r) log_warn("control socket: accept: %s", uv_strerror(r));
+    v12_control_accept(d, fd);
 }
 
-static int listen_peers(struct v12_daemon *d)
+static int listen_all(struct v12_daemon *d)
 {
-    struct addrinfo *res;
-    char msg[300];
-    int r = v12_resolve_listen(d->cfg.listen_host, d->cfg.listen_port, &res, msg, sizeof(msg));
-    if (r) {
-        log_err("listen %s:%s: %s", d->cfg.listen_host, d->cfg.listen_port, msg);
-        return r;
+    char err[300];
+    d->peer_listener.on_accept = on_peer_accept;
+    d->peer_listener.arg = d;
+    if (v12_listen_tcp(&d->peer_listener, d->uv, d->cfg.listen_host, d->cfg.listen_port, 128, err, sizeof(err))) {
+        log_err("listen %s:%s: %s", d->cfg.listen_host, d->cfg.listen_port, err);
+        return -1;
     }
-    uv_tcp_init(d->loop, &d->listener);
-    d->listener.data = d;
-    d->listener_open = true;
-    r = uv_tcp_bind(&d->listener, res->ai_addr, 0);
-    freeaddrinfo(res);
-    if (!r) r = uv_listen((uv_stream_t *)&d->listener, 128, on_peer_conn);
-    if (r) log_err("listen %s:%s: %s", d->cfg.listen_host, d->cfg.listen_port, uv_strerror(r));
-    return r;
-}
-
-static int listen_control(struct v12_daemon *d)
-{
     char dir[sizeof(d->cfg.control_socket)];
     snprintf(dir, sizeof(dir), "%s", d->cfg.control_socket);
     char *slash = strrchr(dir, '/');
@@ -120,50 +122,49 @@ static int listen_control(struct v12_daemon *d)
         *slash = 0;
         if (v12_mkdirs(dir, 0755) != 0) log_warn("control socket directory %s: %s", dir, strerror(errno));
     }
-    v12_unlink_stale_socket(d->cfg.control_socket); /* from an earlier run; nothing but a socket */
-    uv_pipe_init(d->loop, &d->control, 0);
-    d->control.data = d;
-    d->control_open = true;
-    int r = uv_pipe_bind(&d->control, d->cfg.control_socket);
-    if (!r && chmod(d->cfg.control_socket, d->cfg.control_mode) < 0) r = -errno;
-    if (!r) r = uv_listen((uv_stream_t *)&d->control, 128, on_control_conn);
-    if (r) log_err("control socket %s: %s", d->cfg.control_socket, uv_strerror(r));
-    return r;
+    d->control_listener.on_accept = on_control_accept;
+    d->control_listener.arg = d;
+    if (v12_listen_unix(&d->control_listener, d->uv, d->cfg.control_socket, d->cfg.control_mode, 128, err, sizeof(err))) {
+        log_err("control socket %s: %s", d->cfg.control_socket, err);
+        return -1;
+    }
+    return 0;
+}
+
+static bool streams_busy(struct v12_daemon *d)
+{
+    uv_mutex_lock(&d->streams.mu);
+    bool busy = d->streams.nchannels > 0;
+    uv_mutex_unlock(&d->streams.mu);
+    return busy;
 }
 
 static void begin_stop(struct v12_daemon *d, const char *why)
 {
-    if (d->stopping) return;
-    d->stopping = true;
-    d->stop_deadline_ms = v12_now_ms(d) + d->cfg.shutdown_timeout_ms;
+    if (atomic_load(&d->stopping)) return;
+    atomic_store(&d->stopping, true);
+    rt.stop_deadline_ms = v12_clock_ms() + d->cfg.shutdown_timeout_ms;
     log_notice("stopping (%s): no new connections; finishing %s in-flight transfers within %u ms", why,
-               v12_relay_busy(d) ? "the" : "no", d->cfg.shutdown_timeout_ms);
+               v12_relay_busy(d) || streams_busy(d) ? "the" : "no", d->cfg.shutdown_timeout_ms);
     sd_notify(0, "STOPPING=1");
     v12_notify_status(d);
-    if (d->listener_open) uv_close((uv_handle_t *)&d->listener, NULL), d->listener_open = false;
+    v12_listener_close(&d->peer_listener);
+    v12_listener_close(&d->control_listener);
     v12_stream_stop_listening(d);
-    if (d->control_open) {
-        uv_close((uv_handle_t *)&d->control, NULL);
-        d->control_open = false;
-        v12_unlink_stale_socket(d->cfg.control_socket);
-    }
 }
 
+/* In-flight work is done (or its time is up): stop every handler; the loop ends when the last
+ * connection has flushed and closed. */
 static void finish_stop(struct v12_daemon *d)
 {
-    for (unsigned i = 0; i < d->cfg.npeers; i++) v12_peer_stop(&d->peers[i]);
-    for (struct v12_conn *c = d->conns; c; c = c->next) v12_conn_close(c, "daemon stopping");
-    uv_timer_stop(&d->tick);
-    uv_close((uv_handle_t *)&d->tick, on_closed_quietly);
-    v12_writer_stop(d);
-    uv_close((uv_handle_t *)&d->sig_term, NULL);
-    uv_close((uv_handle_t *)&d->sig_int, NULL);
-    uv_close((uv_handle_t *)&d->sig_hup, NULL);
-    for (unsigned i = 0; i < d->cfg.npeers; i++) uv_close((uv_handle_t *)&d->peers[i].timer, NULL);
-}
-
-static void on_closed_quietly(uv_handle_t *h)
-{
+    rt.stopped = true;
+    v12_stream_stop_all(d);
+    for (unsigned i = 0; i < d->cfg.npeers; i++) v12_link_stop(&d->links[i]);
+    v12_loop_close_all(&d->main, "daemon stopping");
+    v12_writer_stop(&d->writer);
+    uv_close((uv_handle_t *)&rt.sig_term, NULL);
+    uv_close((uv_handle_t *)&rt.sig_int, NULL);
+    uv_close((uv_handle_t *)&rt.sig_hup, NULL);
 }
 
 static void reload_tls(struct v12_daemon *d)
@@ -175,8 +176,11 @@ static void reload_tls(struct v12_daemon *d)
         return;
     }
     /* Established sessions hold a reference to the old context and keep running. */
-    SSL_CTX_free(d->tls_ctx);
+    uv_mutex_lock(&d->ctx_mu);
+    SSL_CTX *old = d->tls_ctx;
     d->tls_ctx = ctx;
+    uv_mutex_unlock(&d->ctx_mu);
+    SSL_CTX_free(old);
     log_notice("SIGHUP: certificate, key, CA and CRL reloaded; new connections use them");
 }
 
@@ -190,14 +194,26 @@ static void on_signal(uv_signal_t *s, int signum)
 static void on_tick(uv_timer_t *t)
 {
     struct v12_daemon *d = t->data;
-    v12_relay_tick(d);
-    uint64_t now = v12_now_ms(d);
-    if (d->watchdog_usec && now - d->last_watchdog_ms >= d->watchdog_usec / 2000) {
-        sd_notify(0, "WATCHDOG=1");
-        d->last_watchdog_ms = now;
+    uint64_t now = v12_clock_ms();
+    if (rt.stopped) {
+        /* The last connections flush and close (bounded by their close timeout); the workers
+         * stop once the channels are gone. */
+        if (d->main.nconns || streams_busy(d)) return;
+        v12_workers_stop(d);
+        uv_timer_stop(t);
+        uv_close((uv_handle_t *)t, NULL);
+        v12_loop_close(&d->main);
+        return;
     }
-    if (d->stopping && ((!v12_relay_busy(d) && !d->pipes) || now >= d->stop_deadline_ms)) {
-        if (v12_relay_busy(d)) log_warn("shutdown timeout: abandoning in-flight transfers (their senders get no ack)");
+    for (unsigned i = 0; i < d->cfg.npeers; i++) v12_link_tick(&d->links[i], now);
+    v12_control_tick(d, now);
+    if (rt.watchdog_usec && now - rt.last_watchdog_ms >= rt.watchdog_usec / 2000) {
+        sd_notify(0, "WATCHDOG=1");
+        rt.last_watchdog_ms = now;
+    }
+    if (atomic_load(&d->stopping) && ((!v12_relay_busy(d) && !streams_busy(d)) || now >= rt.stop_deadline_ms)) {
+        if (v12_relay_busy(d) || streams_busy(d))
+            log_warn("shutdown timeout: abandoning in-flight transfers (their senders get no ack)");
         finish_stop(d);
     }
 }
@@ -257,8 +273,7 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
-    static struct v12_daemon daemon;
-    struct v12_daemon *d = &daemon;
+    struct v12_daemon *d = &daemon_state;
     if (check_config(config, &d->cfg, !check)) return 1;
     if (check) {
         printf("%s: configuration valid: node %s, layout %s, %u peer%s, listen %s:%s\n", config, d->cfg.node,
@@ -284,45 +299,49 @@ int main(int argc, char **argv)
         log_err("spool_dir %s: %s", d->cfg.spool_dir, v12_strerror(r));
         return 1;
     }
-    d->loop = uv_default_loop();
-    d->start_ms = uv_now(d->loop);
-    if (listen_peers(d) || listen_control(d) || v12_writer_start(d)) return 1;
+    d->limits.max_frame = d->cfg.max_frame;
+    d->limits.conn_buffer_limit = d->cfg.conn_buffer_limit;
+    d->limits.global_buffer_limit = d->cfg.global_buffer_limit;
+    d->limits.handshake_timeout_ms = d->cfg.handshake_timeout_ms;
+    d->limits.idle_timeout_ms = d->cfg.idle_timeout_ms;
+    d->limits.close_timeout_ms = 2000;
+    if (uv_mutex_init(&d->ctx_mu) || uv_mutex_init(&d->stats.mu) || uv_mutex_init(&d->streams.mu)) return 1;
+    d->uv = uv_default_loop();
+    d->start_ms = v12_clock_ms();
+    if (v12_loop_init(&d->main, d->uv, 0, &d->limits)) return 1;
+    d->main.data = d;
+    if (listen_all(d) || v12_writer_start(&d->writer, d->uv, d->cfg.spool_dir, d->cfg.spool_threads)) return 1;
+    if (v12_workers_start(d, d->cfg.workers)) return 1;
 
-    uv_signal_init(d->loop, &d->sig_term);
-    uv_signal_init(d->loop, &d->sig_int);
-    uv_signal_init(d->loop, &d->sig_hup);
-    d->sig_term.data = d->sig_int.data = d->sig_hup.data = d;
-    uv_signal_start(&d->sig_term, on_signal, SIGTERM);
-    uv_signal_start(&d->sig_int, on_signal, SIGINT);
-    uv_signal_start(&d->sig_hup, on_signal, SIGHUP);
-    uv_timer_init(d->loop, &d->tick);
-    d->tick.data = d;
-    uv_timer_start(&d->tick, on_tick, 100, 100);
-    if (sd_watchdog_enabled(0, &d->watchdog_usec) <= 0) d->watchdog_usec = 0;
+    uv_signal_init(d->uv, &rt.sig_term);
+    uv_signal_init(d->uv, &rt.sig_int);
+    uv_signal_init(d->uv, &rt.sig_hup);
+    rt.sig_term.data = rt.sig_int.data = rt.sig_hup.data = d;
+    uv_signal_start(&rt.sig_term, on_signal, SIGTERM);
+    uv_signal_start(&rt.sig_int, on_signal, SIGINT);
+    uv_signal_start(&rt.sig_hup, on_signal, SIGHUP);
+    uv_timer_init(d->uv, &rt.tick);
+    rt.tick.data = d;
+    uv_timer_start(&rt.tick, on_tick, 100, 100);
+    if (sd_watchdog_enabled(0, &rt.watchdog_usec) <= 0) rt.watchdog_usec = 0;
 
     for (unsigned i = 0; i < d->cfg.npeers; i++) {
-        d->peers[i].d = d;
-        d->peers[i].cfg = &d->cfg.peers[i];
+        d->links[i].d = d;
+        d->links[i].cfg = &d->cfg.peers[i];
+        d->links[i].idx = (int)i;
     }
     if (v12_stream_listen(d)) return 1;
-    for (unsigned i = 0; i < d->cfg.npeers; i++) {
-        struct v12_peer *p = &d->peers[i];
-        p->d = d;
-        p->cfg = &d->cfg.peers[i];
-        p->idx = (int)i;
-        uv_timer_init(d->loop, &p->timer);
-        p->timer.data = p;
-        v12_peer_start(p);
-    }
-    log_notice("vmcs12d %s: node %s, layout %s, padding %s, listening on %s:%s, control %s, spool %s, %u peer%s",
+    for (unsigned i = 0; i < d->cfg.npeers; i++) v12_link_start(&d->links[i]);
+    log_notice("vmcs12d %s: node %s, layout %s, padding %s, listening on %s:%s, control %s, spool %s, %u peer%s, "
+               "%u worker%s",
                V12_VERSION, d->cfg.node, v12_layout_name(d->cfg.layout), v12_padding_name(d->cfg.padding),
                d->cfg.listen_host, d->cfg.listen_port, d->cfg.control_socket, d->cfg.spool_dir, d->cfg.npeers,
-               d->cfg.npeers == 1 ? "" : "s");
+               d->cfg.npeers == 1 ? "" : "s", d->nworkers, d->nworkers == 1 ? "" : "s");
     sd_notify(0, "READY=1");
     v12_notify_status(d);
 
-    uv_run(d->loop, UV_RUN_DEFAULT);
-    r = uv_loop_close(d->loop);
+    uv_run(d->uv, UV_RUN_DEFAULT);
+    r = uv_loop_close(d->uv);
     if (r) log_warn("loop closed with handles still open: %s", uv_strerror(r));
     SSL_CTX_free(d->tls_ctx);
     log_notice("stopped");

@@ -4,7 +4,7 @@
  * for two flushes (its file, its directory); with several in flight the filesystem merges their
  * journal commits (measured on ext4: one thread storing batches sequentially was 4x slower than
  * parallel single stores, because each new file's fsync is its own commit). Completions go back
- * to the loop through a uv_async_t; acks are sent only from there, after the flushes.
+ * to the main loop through a uv_async_t; acks are sent only from there, after the flushes.
  */
 #include <stdlib.h>
 
@@ -13,8 +13,7 @@
 
 static void writer_main(void *arg)
 {
-    struct v12_daemon *d = arg;
-    struct v12_writer *w = &d->writer;
+    struct v12_writer *w = arg;
     struct v12_spool_item *items[1];
     for (;;) {
         uv_mutex_lock(&w->mu);
@@ -30,7 +29,7 @@ static void writer_main(void *arg)
 
         s->next = NULL;
         items[0] = &s->item;
-        v12_spool_store_batch(d->cfg.spool_dir, items, 1);
+        v12_spool_store_batch(w->dir, items, 1);
 
         uv_mutex_lock(&w->mu);
         *w->done_tail = s;
@@ -42,8 +41,7 @@ static void writer_main(void *arg)
 
 static void on_done(uv_async_t *a)
 {
-    struct v12_daemon *d = a->data;
-    struct v12_writer *w = &d->writer;
+    struct v12_writer *w = a->data;
     uv_mutex_lock(&w->mu);
     struct v12_store *list = w->done;
     w->done = NULL;
@@ -51,21 +49,22 @@ static void on_done(uv_async_t *a)
     uv_mutex_unlock(&w->mu);
     while (list) {
         struct v12_store *next = list->next;
-        v12_relay_stored(list);
+        w->inflight--;
+        list->done(list);
         list = next;
     }
 }
 
-int v12_writer_start(struct v12_daemon *d)
+int v12_writer_start(struct v12_writer *w, uv_loop_t *uv, const char *dir, unsigned threads)
 {
-    struct v12_writer *w = &d->writer;
+    w->dir = dir;
     w->pending_tail = &w->pending;
     w->done_tail = &w->done;
     if (uv_mutex_init(&w->mu) || uv_cond_init(&w->cv)) return -1;
-    if (uv_async_init(d->loop, &w->async, on_done)) return -1;
-    w->async.data = d;
-    for (unsigned i = 0; i < d->cfg.spool_threads; i++) {
-        int r = uv_thread_create(&w->threads[i], writer_main, d);
+    if (uv_async_init(uv, &w->async, on_done)) return -1;
+    w->async.data = w;
+    for (unsigned i = 0; i < threads && i < V12_MAX_SPOOL_THREADS; i++) {
+        int r = uv_thread_create(&w->threads[i], writer_main, w);
         if (r) {
             log_err("spool writer thread: %s", uv_strerror(r));
             return r;
@@ -76,10 +75,10 @@ int v12_writer_start(struct v12_daemon *d)
     return 0;
 }
 
-void v12_writer_submit(struct v12_daemon *d, struct v12_store *s)
+void v12_writer_submit(struct v12_writer *w, struct v12_store *s)
 {
-    struct v12_writer *w = &d->writer;
     s->next = NULL;
+    w->inflight++;
     uv_mutex_lock(&w->mu);
     *w->pending_tail = s;
     w->pending_tail = &s->next;
@@ -87,9 +86,8 @@ void v12_writer_submit(struct v12_daemon *d, struct v12_store *s)
     uv_mutex_unlock(&w->mu);
 }
 
-void v12_writer_stop(struct v12_daemon *d)
+void v12_writer_stop(struct v12_writer *w)
 {
-    struct v12_writer *w = &d->writer;
     if (!w->running) return;
     uv_mutex_lock(&w->mu);
     w->stop = true;

@@ -113,7 +113,7 @@ wait_peer hosta hostc backoff 10 || wait_peer hosta hostc connecting 2 || true
 # The send waits for the link within its timeout (the daemon keeps trying), then fails naming
 # the last connection error; it never hangs past the timeout.
 t0=$(date +%s%N)
-expect 1 'peer hostc .* did not connect in time .*connection refused.*nothing was sent \[PEER_DOWN\]' -- "$C" send --socket "$W/hosta.sock" --peer hostc --vm down --vcpu 0 --timeout 2 "$DATA/samples/vmx-l1-linux-5.14-legacy.bin"
+expect 1 'peer hostc .* did not connect in time .*[Cc]onnection refused.*nothing was sent \[PEER_DOWN\]' -- "$C" send --socket "$W/hosta.sock" --peer hostc --vm down --vcpu 0 --timeout 2 "$DATA/samples/vmx-l1-linux-5.14-legacy.bin"
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 [ "$ms" -ge 1200 ] && [ "$ms" -lt 2500 ] && ok || bad "send to a down peer with --timeout 2 ended after $ms ms"
 

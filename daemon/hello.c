@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+/* The Hello message: what this daemon announces, and what a peer's announcement says. */
+#include <stdio.h>
+
+#include "daemon.h"
+
+void v12_hello_fill(const struct v12_config *cfg, Vmcs12d__V1__Hello *h)
+{
+    static char software[] = "vmcs12d " V12_VERSION;
+    h->protocol_version = V12_PROTOCOL_VERSION;
+    h->node = (char *)cfg->node;
+    if (cfg->layout == V12_LAYOUT_ENCODED) {
+        h->layout = VMCS12D__V1__LAYOUT__LAYOUT_ENCODED;
+        h->profile = (char *)"";
+    } else {
+        h->layout = VMCS12D__V1__LAYOUT__LAYOUT_LEGACY;
+        h->profile = (char *)v12_layout_name(cfg->layout);
+    }
+    h->max_frame = cfg->max_frame;
+    h->max_blob = V12_BLOB_MAX;
+    h->software = software;
+}
+
+int v12_hello_layout(const Vmcs12d__V1__Hello *h, enum v12_layout *ret, char *err, size_t errlen)
+{
+    if (h->protocol_version != V12_PROTOCOL_VERSION) {
+        snprintf(err, errlen, "protocol version %u, this daemon speaks %u", h->protocol_version, V12_PROTOCOL_VERSION);
+        return V12_E_PROTOCOL;
+    }
+    if (h->layout == VMCS12D__V1__LAYOUT__LAYOUT_ENCODED) {
+        *ret = V12_LAYOUT_ENCODED;
+        return 0;
+    }
+    if (h->layout == VMCS12D__V1__LAYOUT__LAYOUT_LEGACY && v12_profile_from_name(h->profile, ret) == 0) return 0;
+    snprintf(err, errlen, "unknown layout %d / profile '%.40s'", h->layout, h->profile ? h->profile : "");
+    return V12_E_PROTOCOL;
+}

@@ -1,0 +1,307 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * An inbound peer connection. The certificate must name a configured peer; the peer says Hello
+ * first. A Blob is validated again (nothing from the network is trusted: it must be valid and
+ * in this host's layout), stored durably, and only then acknowledged. A StreamOpen hands the
+ * connection to stream mode.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+
+struct peer_in {
+    struct v12_daemon *d;
+    struct v12_conn *conn; /* NULL once closed or handed on */
+    int peer;              /* -1 until the certificate named one */
+    bool hello;
+    enum v12_layout remote_layout;
+    unsigned inflight;     /* blobs being stored for this connection */
+    char name[128];
+};
+
+static const struct v12_conn_ops peer_in_ops;
+
+static void maybe_free(struct peer_in *p)
+{
+    if (!p->conn && !p->inflight) free(p);
+}
+
+static void send_ack(struct v12_conn *c, const char *mig, const char *vm, uint32_t vcpu, uint64_t seq, int code,
+                     const char *message, bool dup, const char *stored_as)
+{
+    Vmcs12d__V1__Ack ack = VMCS12D__V1__ACK__INIT;
+    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;
+    ack.migration_id = (char *)mig;
+    ack.vm = (char *)vm;
+    ack.vcpu = vcpu;
+    ack.seq = seq;
+    ack.code = code;
+    ack.error = (char *)v12_err_name(code);
+    ack.message = (char *)(message ? message : (code ? v12_strerror(code) : "stored"));
+    ack.duplicate = dup;
+    ack.stored_as = (char *)(stored_as ? stored_as : "");
+    env.msg_case = VMCS12D__V1__ENVELOPE__MSG_ACK;
+    env.ack = &ack;
+    /* A failed write ends the connection from the loop (closed() then), not under our caller. */
+    int r = v12_conn_send(c, &env);
+    if (r && r != V12_E_PEER_DOWN) log_warn("%s: cannot acknowledge: %s", v12_conn_name(c), v12_strerror(r));
+}
+
+static void protocol_error(struct peer_in *p, struct v12_conn *c, const char *what)
+{
+    char why[256];
+    v12_count_reject(&p->d->stats, V12_E_PROTOCOL);
+    snprintf(why, sizeof(why), "protocol violation: %s", what);
+    v12_conn_close(c, V12_E_PROTOCOL, why);
+}
+
+static int check_key(const char *mig, const char *vm, char *msg, size_t len)
+{
+    if (!v12_name_ok(mig)) {
+        snprintf(msg, len, "migration id '%.64s' is not allowed (1..63 of [A-Za-z0-9._:-], not starting with '.')", mig);
+        return V12_E_INVALID_ARGUMENT;
+    }
+    if (!v12_name_ok(vm)) {
+        snprintf(msg, len, "vm name '%.64s' is not allowed (1..63 of [A-Za-z0-9._:-], not starting with '.')", vm);
+        return V12_E_INVALID_ARGUMENT;
+    }
+    return 0;
+}
+
+/* A store finished on a writer thread; we are back on the main loop. */
+static void stored(struct v12_store *s)
+{
+    struct peer_in *p = s->arg;
+    struct v12_daemon *d = p->d;
+    const struct v12_spool_item *it = &s->item;
+    atomic_fetch_sub(&d->limits.global_bytes, it->len);
+    d->spool_inflight--;
+    p->inflight--;
+    char msg[320] = "";
+    int code = it->result;
+    if (code == -EEXIST)
+        snprintf(msg, sizeof(msg), "a different blob is already stored as %s; not replaced", it->rel);
+    else if (code)
+        snprintf(msg, sizeof(msg), "cannot store %s: %s", it->rel, v12_strerror(code));
+    if (code) {
+        v12_count_reject(&d->stats, code);
+        log_err("%s: migration %s vm %s vcpu %u seq %llu: %s", p->name, s->mig, s->vm, it->vcpu,
+                (unsigned long long)it->seq, msg);
+    } else {
+        atomic_fetch_add(it->duplicate ? &d->stats.blobs_duplicate : &d->stats.blobs_stored, 1);
+        log_info("%s: migration %s vm %s vcpu %u seq %llu: stored %s (%zu bytes)%s", p->name, s->mig, s->vm, it->vcpu,
+                 (unsigned long long)it->seq, it->rel, it->len, it->duplicate ? ", duplicate of what was stored" : "");
+        v12_control_stored(d, s->mig, s->vm, it->vcpu);
+    }
+    /* The ack goes out only now that the blob is durable (or definitely not stored). */
+    if (p->conn) {
+        send_ack(p->conn, s->mig, s->vm, it->vcpu, it->seq, code, msg[0] ? msg : NULL, it->duplicate, it->rel);
+        if (p->conn) v12_conn_update_reading(p->conn);
+    }
+    free(s->data);
+    free(s);
+    maybe_free(p);
+}
+
+static void on_blob(struct peer_in *p, struct v12_conn *c, const Vmcs12d__V1__Blob *b)
+{
+    struct v12_daemon *d = p->d;
+    char msg[512] = "";
+    int code = check_key(b->migration_id, b->vm, msg, sizeof(msg));
+    if (!code && b->data.len > V12_BLOB_MAX) {
+        code = V12_E_INPUT_TOO_LARGE;
+        snprintf(msg, sizeof(msg), "blob is %zu bytes, at most %u", b->data.len, V12_BLOB_MAX);
+    }
+    if (!code) {
+        struct v12_check_opts co;
+        struct v12_diag diag;
+        size_t n;
+        v12_check_opts_init(&co);
+        co.legacy_profile = d->cfg.layout == V12_LAYOUT_ENCODED ? V12_LAYOUT_LEGACY : d->cfg.layout;
+        co.expect = d->cfg.layout;
+        co.padding = d->cfg.padding;
+        code = v12_blob_check(b->data.data, b->data.len, &co, &diag, 1, &n, NULL);
+        if (code) {
+            int k = snprintf(msg, sizeof(msg), "refused by %s: ", d->cfg.node);
+            v12_diag_format(&diag, msg + k, sizeof(msg) - (size_t)k);
+        }
+    }
+    if (code) {
+        v12_count_reject(&d->stats, code);
+        log_warn("%s: migration %.64s vm %.64s vcpu %u seq %llu: refused: %s", p->name, b->migration_id, b->vm, b->vcpu,
+                 (unsigned long long)b->seq, msg);
+        send_ack(c, b->migration_id, b->vm, b->vcpu, b->seq, code, msg, false, NULL);
+        return;
+    }
+    struct v12_store *s = calloc(1, sizeof(*s));
+    uint8_t *data = malloc(b->data.len ? b->data.len : 1);
+    if (!s || !data) {
+        free(s);
+        free(data);
+        send_ack(c, b->migration_id, b->vm, b->vcpu, b->seq, -ENOMEM, NULL, false, NULL);
+        return;
+    }
+    memcpy(data, b->data.data, b->data.len);
+    s->data = data;
+    s->done = stored;
+    s->arg = p;
+    snprintf(s->mig, sizeof(s->mig), "%s", b->migration_id);
+    snprintf(s->vm, sizeof(s->vm), "%s", b->vm);
+    s->item = (struct v12_spool_item){
+        .migration = s->mig, .vm = s->vm, .vcpu = b->vcpu, .seq = b->seq, .data = data, .len = b->data.len};
+    p->inflight++;
+    d->spool_inflight++;
+    atomic_fetch_add(&d->limits.global_bytes, b->data.len);
+    atomic_fetch_add(&d->stats.bytes_in, b->data.len);
+    v12_writer_submit(&d->writer, s);
+    v12_conn_update_reading(c);
+}
+
+static void reply_ping(struct v12_conn *c, const Vmcs12d__V1__Ping *ping)
+{
+    if (ping->reply) return;
+    Vmcs12d__V1__Ping pong = VMCS12D__V1__PING__INIT;
+    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;
+    pong.nonce = ping->nonce;
+    pong.reply = true;
+    env.msg_case = VMCS12D__V1__ENVELOPE__MSG_PING;
+    env.ping = &pong;
+    if (v12_conn_send(c, &env) != 0) return; /* the transport ends the connection and says why */
+}
+
+static void on_hello(struct peer_in *p, struct v12_conn *c, const Vmcs12d__V1__Hello *h)
+{
+    char err[160];
+    if (v12_hello_layout(h, &p->remote_layout, err, sizeof(err)) != 0) {
+        protocol_error(p, c, err);
+        return;
+    }
+    Vmcs12d__V1__Hello mine = VMCS12D__V1__HELLO__INIT;
+    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;
+    v12_hello_fill(&p->d->cfg, &mine);
+    env.msg_case = VMCS12D__V1__ENVELOPE__MSG_HELLO;
+    env.hello = &mine;
+    if (v12_conn_send(c, &env) != 0) {
+        v12_conn_close(c, V12_E_PEER_DOWN, "cannot send hello");
+        return;
+    }
+    p->hello = true;
+    p->d->links[p->peer].inbound++;
+    v12_conn_set_ready(c);
+    log_notice("%s: peer %s connected (node %.64s, layout %s)", p->name, p->d->cfg.peers[p->peer].name, h->node,
+               v12_layout_name(p->remote_layout));
+}
+
+static void on_frame(void *owner, struct v12_conn *c, const V12Envelope *env)
+{
+    struct peer_in *p = owner;
+    if (!p->hello) {
+        if (env->msg_case == VMCS12D__V1__ENVELOPE__MSG_HELLO) on_hello(p, c, env->hello);
+        else protocol_error(p, c, "expected hello");
+        return;
+    }
+    switch (env->msg_case) {
+    case VMCS12D__V1__ENVELOPE__MSG_BLOB: on_blob(p, c, env->blob); break;
+    case VMCS12D__V1__ENVELOPE__MSG_PING: reply_ping(c, env->ping); break;
+    case VMCS12D__V1__ENVELOPE__MSG_STREAM_OPEN:
+        if (p->inflight) {
+            protocol_error(p, c, "stream opened while blobs are being stored");
+            return;
+        }
+        /* The connection is the stream channel's from now on (or closed by it): nothing more
+         * of it reaches this handler. */
+        p->d->links[p->peer].inbound--;
+        p->conn = NULL;
+        v12_conn_set_owner(c, NULL, NULL);
+        v12_stream_incoming(p->d, c, p->peer, p->remote_layout, env->stream_open);
+        maybe_free(p);
+        break;
+    default: protocol_error(p, c, "unexpected message from a peer"); break;
+    }
+}
+
+static void established(void *owner, struct v12_conn *c, X509 *cert)
+{
+    struct peer_in *p = owner;
+    char err[320];
+    int idx = v12_tls_match_peer(cert, &p->d->cfg, -1, err, sizeof(err));
+    if (idx < 0) {
+        v12_count_reject(&p->d->stats, V12_E_PEER_UNKNOWN);
+        log_warn("%s: refusing TLS peer: %s", p->name, err);
+        v12_conn_close(c, V12_E_PEER_UNKNOWN, err);
+        return;
+    }
+    p->peer = idx;
+    snprintf(p->name, sizeof(p->name), "peer %s in", p->d->cfg.peers[idx].name);
+    v12_conn_set_name(c, "%s", p->name);
+}
+
+static bool may_read(void *owner, const struct v12_conn *c)
+{
+    const struct peer_in *p = owner;
+    const struct v12_config *cfg = &p->d->cfg;
+    return v12_conn_queued(c) < cfg->conn_buffer_limit && p->inflight < cfg->max_inflight &&
+           atomic_load(&p->d->limits.global_bytes) < cfg->global_buffer_limit;
+}
+
+static bool busy(void *owner, const struct v12_conn *c)
+{
+    return ((const struct peer_in *)owner)->inflight > 0;
+}
+
+static void frame_error(void *owner, struct v12_conn *c, int code, const char *why)
+{
+    struct peer_in *p = owner;
+    v12_count_reject(&p->d->stats, code);
+}
+
+static void closed(void *owner, struct v12_conn *c, int code, const char *why)
+{
+    struct peer_in *p = owner;
+    if (code == V12_E_TLS) {
+        v12_count_reject(&p->d->stats, V12_E_TLS);
+        log_warn("%s: TLS: %s", p->name, why);
+    } else if (code == V12_E_TIMEOUT && !p->hello) {
+        v12_count_reject(&p->d->stats, V12_E_TIMEOUT);
+        log_notice("%s: closing: %s", p->name, why);
+    } else if (code && code != V12_E_PEER_UNKNOWN) {
+        log_notice("%s: closing: %s", p->name, why);
+    }
+    if (p->hello && p->peer >= 0) p->d->links[p->peer].inbound--;
+    p->conn = NULL;
+    maybe_free(p);
+}
+
+static const struct v12_conn_ops peer_in_ops = {
+    .established = established,
+    .frame = on_frame,
+    .frame_error = frame_error,
+    .may_read = may_read,
+    .busy = busy,
+    .closed = closed,
+};
+
+void v12_peer_accept(struct v12_daemon *d, int fd)
+{
+    struct peer_in *p = calloc(1, sizeof(*p));
+    if (!p) {
+        close(fd);
+        return;
+    }
+    static unsigned long long n;
+    p->d = d;
+    p->peer = -1;
+    snprintf(p->name, sizeof(p->name), "peer-in#%llu", ++n);
+    SSL_CTX *ctx = v12_tls_ctx_get(d);
+    p->conn = v12_conn_adopt(&d->main, fd, ctx, &peer_in_ops, p);
+    SSL_CTX_free(ctx);
+    if (!p->conn) {
+        free(p);
+        return;
+    }
+    v12_conn_set_name(p->conn, "%s", p->name);
+}
