@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # One entry point for a fresh Debian 12 machine (run as root):
 #   contrib/run.sh demo   install what is missing, build, run the demo on the bundled samples
-#   contrib/run.sh test   install what is missing, build (plain and ASan+UBSan), run every test
+#   contrib/run.sh test   install what is missing, build (plain, ASan+UBSan, TSan), run every test
 #   contrib/run.sh deps | build
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +10,7 @@ JOBS=$(nproc 2>/dev/null || echo 2)
 
 PACKAGES=(build-essential cmake pkg-config python3 openssl
           libssl-dev libuv1-dev libprotobuf-c-dev protobuf-c-compiler libinih-dev libsystemd-dev
-          qemu-system-x86 stunnel4)
+          qemu-system-x86 stunnel4 socat)
 
 deps() {
     local missing=()
@@ -41,6 +41,10 @@ run_tests() {
     echo "== the same tests under AddressSanitizer + UndefinedBehaviorSanitizer"
     build build-asan -DV12_SANITIZE=ON
     (cd build-asan && ctest --output-on-failure -j "$JOBS")
+    echo "== the daemon's tests under ThreadSanitizer (worker loops, shared state)"
+    build build-tsan -DV12_TSAN=ON
+    (cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+        ctest --output-on-failure -j "$JOBS" -R '^(unit\.handlers|unit\.proto|integration\.|stream\.relay|demo\.)')
 }
 
 case "${1:-}" in

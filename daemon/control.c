@@ -42,24 +42,9 @@ static void send_env(struct client *cl, const V12Envelope *env)
     if (r && r != V12_E_PEER_DOWN) log_warn("%s: cannot answer: %s", v12_conn_name(cl->conn), v12_strerror(r));
 }
 
-static void send_ack(struct client *cl, const char *mig, const char *vm, uint32_t vcpu, uint64_t seq, int code,
-                     const char *message, bool dup, Vmcs12d__V1__ConversionSummary *sum, const char *stored_as)
+static void send_ack(struct client *cl, const struct v12_ack_args *a)
 {
-    Vmcs12d__V1__Ack ack = VMCS12D__V1__ACK__INIT;
-    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;
-    ack.migration_id = (char *)mig;
-    ack.vm = (char *)vm;
-    ack.vcpu = vcpu;
-    ack.seq = seq;
-    ack.code = code;
-    ack.error = (char *)v12_err_name(code);
-    ack.message = (char *)(message ? message : (code ? v12_strerror(code) : "stored"));
-    ack.duplicate = dup;
-    ack.conversion = sum;
-    ack.stored_as = (char *)(stored_as ? stored_as : "");
-    env.msg_case = VMCS12D__V1__ENVELOPE__MSG_ACK;
-    env.ack = &ack;
-    send_env(cl, &env);
+    if (cl->conn) (void)v12_send_ack(cl->conn, a);
 }
 
 /* ---- send ------------------------------------------------------------------------------------------------ */
@@ -68,30 +53,19 @@ static void transfer_done(void *arg, struct v12_transfer *t, int code, const cha
 {
     struct client *cl = arg;
     cl->inflight--;
-    send_ack(cl, t->migration_id, t->vm, t->vcpu, t->seq, code, message, ack && ack->duplicate, &t->summary,
-             ack ? ack->stored_as : NULL);
+    send_ack(cl, &(struct v12_ack_args){.mig = t->migration_id, .vm = t->vm, .vcpu = t->vcpu, .seq = t->seq,
+                                        .code = code, .message = message, .duplicate = ack && ack->duplicate,
+                                        .conversion = &t->summary, .stored_as = ack ? ack->stored_as : NULL});
     if (cl->conn) v12_conn_update_reading(cl->conn);
     maybe_free(cl);
 }
 
-static int check_key(const char *mig, const char *vm, char *msg, size_t len)
-{
-    if (!v12_name_ok(mig)) {
-        snprintf(msg, len, "migration id '%.64s' is not allowed (1..63 of [A-Za-z0-9._:-], not starting with '.')", mig);
-        return V12_E_INVALID_ARGUMENT;
-    }
-    if (!v12_name_ok(vm)) {
-        snprintf(msg, len, "vm name '%.64s' is not allowed (1..63 of [A-Za-z0-9._:-], not starting with '.')", vm);
-        return V12_E_INVALID_ARGUMENT;
-    }
-    return 0;
-}
 
 static void on_blob(struct client *cl, const Vmcs12d__V1__Blob *b)
 {
     struct v12_daemon *d = cl->d;
     char msg[1024] = "";
-    int code = check_key(b->migration_id, b->vm, msg, sizeof(msg));
+    int code = v12_check_names(b->migration_id, b->vm, msg, sizeof(msg));
     struct v12_link *k = NULL;
     if (!code) {
         for (unsigned i = 0; i < d->cfg.npeers; i++)
@@ -117,7 +91,8 @@ static void on_blob(struct client *cl, const Vmcs12d__V1__Blob *b)
         v12_count_reject(&d->stats, code);
         log_warn("%s: migration %.64s vm %.64s vcpu %u seq %llu: refused: %s", v12_conn_name(cl->conn), b->migration_id,
                  b->vm, b->vcpu, (unsigned long long)b->seq, msg[0] ? msg : v12_strerror(code));
-        send_ack(cl, b->migration_id, b->vm, b->vcpu, b->seq, code, msg[0] ? msg : NULL, false, NULL, NULL);
+        send_ack(cl, &(struct v12_ack_args){.mig = b->migration_id, .vm = b->vm, .vcpu = b->vcpu, .seq = b->seq,
+                                            .code = code, .message = msg[0] ? msg : NULL});
         return;
     }
     memcpy(raw, b->data.data, b->data.len);
@@ -318,15 +293,7 @@ static void on_frame(void *owner, struct v12_conn *c, const V12Envelope *env)
     case VMCS12D__V1__ENVELOPE__MSG_RECV: on_recv(cl, env->recv); break;
     case VMCS12D__V1__ENVELOPE__MSG_STATUS: on_status(cl); break;
     case VMCS12D__V1__ENVELOPE__MSG_PING:
-        if (!env->ping->reply) {
-            Vmcs12d__V1__Ping pong = VMCS12D__V1__PING__INIT;
-            V12Envelope out = VMCS12D__V1__ENVELOPE__INIT;
-            pong.nonce = env->ping->nonce;
-            pong.reply = true;
-            out.msg_case = VMCS12D__V1__ENVELOPE__MSG_PING;
-            out.ping = &pong;
-            send_env(cl, &out);
-        }
+        if (cl->conn) v12_reply_ping(cl->conn, env->ping);
         break;
     default:
         v12_count_reject(&cl->d->stats, V12_E_PROTOCOL);
@@ -340,14 +307,7 @@ static void frame_error(void *owner, struct v12_conn *c, int code, const char *w
 {
     struct client *cl = owner;
     v12_count_reject(&cl->d->stats, code);
-    Vmcs12d__V1__Ack ack = VMCS12D__V1__ACK__INIT;
-    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;
-    ack.code = code;
-    ack.error = (char *)v12_err_name(code);
-    ack.message = (char *)why;
-    env.msg_case = VMCS12D__V1__ENVELOPE__MSG_ACK;
-    env.ack = &ack;
-    send_env(cl, &env);
+    send_ack(cl, &(struct v12_ack_args){.mig = "", .vm = "", .code = code, .message = why});
 }
 
 static void established(void *owner, struct v12_conn *c, X509 *cert)

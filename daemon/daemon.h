@@ -188,6 +188,23 @@ void v12_stream_stop_all(struct v12_daemon *d);
 void v12_hello_fill(const struct v12_config *cfg, Vmcs12d__V1__Hello *h);
 int v12_hello_layout(const Vmcs12d__V1__Hello *h, enum v12_layout *ret, char *err, size_t errlen) V12_MUST_USE;
 
+/* ---- msg.c: what more than one handler sends ---------------------------------------------------------- */
+
+struct v12_ack_args {
+    const char *mig, *vm;
+    uint32_t vcpu;
+    uint64_t seq;
+    int code;
+    const char *message; /* NULL: the code's text, or "stored" */
+    bool duplicate;
+    Vmcs12d__V1__ConversionSummary *conversion;
+    const char *stored_as;
+};
+int v12_send_ack(struct v12_conn *c, const struct v12_ack_args *a);
+void v12_reply_ping(struct v12_conn *c, const Vmcs12d__V1__Ping *ping);
+/* A blob's migration id and vm name: 0, or INVALID_ARGUMENT with msg naming which and why. */
+int v12_check_names(const char *mig, const char *vm, char *msg, size_t len) V12_MUST_USE;
+
 /* ---- peer_in.c, control.c ------------------------------------------------------------------------------ */
 
 void v12_peer_accept(struct v12_daemon *d, int fd);
@@ -219,11 +236,16 @@ struct v12_daemon {
     unsigned nworkers;
     struct v12_worker *workers;
     atomic_uint next_worker;
+    void (*status_changed)(struct v12_daemon *d); /* set by main.c */
 };
 
 /* A new reference to the current TLS context (SSL_CTX_free when done). */
 SSL_CTX *v12_tls_ctx_get(struct v12_daemon *d);
-void v12_notify_status(struct v12_daemon *d);
+/* Peers came or went: main.c tells systemd (STATUS=). */
+static inline void v12_status_changed(struct v12_daemon *d)
+{
+    if (d->status_changed) d->status_changed(d);
+}
 bool v12_relay_busy(const struct v12_daemon *d);
 
 #endif

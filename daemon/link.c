@@ -228,17 +228,6 @@ static void established(void *owner, struct v12_conn *c, X509 *cert)
     if (v12_conn_send(c, &env) != 0) v12_conn_close(c, V12_E_PEER_DOWN, "cannot send hello");
 }
 
-static void reply_ping(struct v12_conn *c, const Vmcs12d__V1__Ping *ping)
-{
-    if (ping->reply) return;
-    Vmcs12d__V1__Ping pong = VMCS12D__V1__PING__INIT;
-    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;
-    pong.nonce = ping->nonce;
-    pong.reply = true;
-    env.msg_case = VMCS12D__V1__ENVELOPE__MSG_PING;
-    env.ping = &pong;
-    if (v12_conn_send(c, &env) != 0) return; /* the transport ends the connection and says why */
-}
 
 static void protocol_error(struct v12_link *k, struct v12_conn *c, const char *what)
 {
@@ -273,7 +262,7 @@ static void on_frame(void *owner, struct v12_conn *c, const V12Envelope *env)
         v12_conn_set_ready(c);
         log_notice("peer %s (%s): connected, node %.64s, layout %s", k->cfg->name, k->cfg->address, env->hello->node,
                    v12_layout_name(l));
-        v12_notify_status(k->d);
+        v12_status_changed(k->d);
         for (struct v12_transfer *t = k->transfers, *next; t && k->state == V12_LINK_READY; t = next) {
             next = t->next; /* send_one may finish t, and only t */
             if (!t->sent) send_one(t);
@@ -282,7 +271,7 @@ static void on_frame(void *owner, struct v12_conn *c, const V12Envelope *env)
     }
     switch (env->msg_case) {
     case VMCS12D__V1__ENVELOPE__MSG_ACK: on_ack(k, env->ack); break;
-    case VMCS12D__V1__ENVELOPE__MSG_PING: reply_ping(c, env->ping); break;
+    case VMCS12D__V1__ENVELOPE__MSG_PING: v12_reply_ping(c, env->ping); break;
     default: protocol_error(k, c, "unexpected message from a peer"); break;
     }
 }
@@ -317,7 +306,7 @@ static void closed(void *owner, struct v12_conn *c, int code, const char *why)
     if (was_ready) log_notice("peer %s (%s): disconnected: %s", k->cfg->name, k->cfg->address, why);
     link_lost(k, why);
     backoff(k, why);
-    v12_notify_status(k->d);
+    v12_status_changed(k->d);
 }
 
 static const struct v12_conn_ops link_ops = {

@@ -30,29 +30,7 @@ struct runtime {
 };
 static struct runtime rt;
 
-void v12_count_reject(struct v12_stats *s, int code)
-{
-    uv_mutex_lock(&s->mu);
-    for (int i = 0; i < V12_MAX_REJECT_KINDS; i++) {
-        if (s->rejected[i].code == code || s->rejected[i].code == 0) {
-            s->rejected[i].code = code;
-            s->rejected[i].count++;
-            break;
-        }
-    }
-    uv_mutex_unlock(&s->mu);
-}
-
-SSL_CTX *v12_tls_ctx_get(struct v12_daemon *d)
-{
-    uv_mutex_lock(&d->ctx_mu);
-    SSL_CTX *ctx = d->tls_ctx;
-    SSL_CTX_up_ref(ctx);
-    uv_mutex_unlock(&d->ctx_mu);
-    return ctx;
-}
-
-void v12_notify_status(struct v12_daemon *d)
+static void notify_status(struct v12_daemon *d)
 {
     unsigned up = 0;
     for (unsigned i = 0; i < d->cfg.npeers; i++) up += d->links[i].state == V12_LINK_READY;
@@ -60,14 +38,6 @@ void v12_notify_status(struct v12_daemon *d)
                d->cfg.npeers, (unsigned long long)atomic_load(&d->stats.blobs_relayed),
                (unsigned long long)atomic_load(&d->stats.blobs_stored), d->main.nconns,
                atomic_load(&d->stopping) ? ", stopping" : "");
-}
-
-bool v12_relay_busy(const struct v12_daemon *d)
-{
-    if (d->spool_inflight) return true;
-    for (unsigned i = 0; i < d->cfg.npeers; i++)
-        if (d->links[i].transfers) return true;
-    return false;
 }
 
 static const char usage[] =
@@ -147,7 +117,7 @@ static void begin_stop(struct v12_daemon *d, const char *why)
     log_notice("stopping (%s): no new connections; finishing %s in-flight transfers within %u ms", why,
                v12_relay_busy(d) || streams_busy(d) ? "the" : "no", d->cfg.shutdown_timeout_ms);
     sd_notify(0, "STOPPING=1");
-    v12_notify_status(d);
+    notify_status(d);
     v12_listener_close(&d->peer_listener);
     v12_listener_close(&d->control_listener);
     v12_stream_stop_listening(d);
@@ -310,6 +280,7 @@ int main(int argc, char **argv)
     d->start_ms = v12_clock_ms();
     if (v12_loop_init(&d->main, d->uv, 0, &d->limits)) return 1;
     d->main.data = d;
+    d->status_changed = notify_status;
     if (listen_all(d) || v12_writer_start(&d->writer, d->uv, d->cfg.spool_dir, d->cfg.spool_threads)) return 1;
     if (v12_workers_start(d, d->cfg.workers)) return 1;
 
@@ -338,7 +309,7 @@ int main(int argc, char **argv)
                d->cfg.listen_host, d->cfg.listen_port, d->cfg.control_socket, d->cfg.spool_dir, d->cfg.npeers,
                d->cfg.npeers == 1 ? "" : "s", d->nworkers, d->nworkers == 1 ? "" : "s");
     sd_notify(0, "READY=1");
-    v12_notify_status(d);
+    notify_status(d);
 
     uv_run(d->uv, UV_RUN_DEFAULT);
     r = uv_loop_close(d->uv);

@@ -30,26 +30,6 @@ static void maybe_free(struct peer_in *p)
     if (!p->conn && !p->inflight) free(p);
 }
 
-static void send_ack(struct v12_conn *c, const char *mig, const char *vm, uint32_t vcpu, uint64_t seq, int code,
-                     const char *message, bool dup, const char *stored_as)
-{
-    Vmcs12d__V1__Ack ack = VMCS12D__V1__ACK__INIT;
-    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;
-    ack.migration_id = (char *)mig;
-    ack.vm = (char *)vm;
-    ack.vcpu = vcpu;
-    ack.seq = seq;
-    ack.code = code;
-    ack.error = (char *)v12_err_name(code);
-    ack.message = (char *)(message ? message : (code ? v12_strerror(code) : "stored"));
-    ack.duplicate = dup;
-    ack.stored_as = (char *)(stored_as ? stored_as : "");
-    env.msg_case = VMCS12D__V1__ENVELOPE__MSG_ACK;
-    env.ack = &ack;
-    /* A failed write ends the connection from the loop (closed() then), not under our caller. */
-    int r = v12_conn_send(c, &env);
-    if (r && r != V12_E_PEER_DOWN) log_warn("%s: cannot acknowledge: %s", v12_conn_name(c), v12_strerror(r));
-}
 
 static void protocol_error(struct peer_in *p, struct v12_conn *c, const char *what)
 {
@@ -59,18 +39,6 @@ static void protocol_error(struct peer_in *p, struct v12_conn *c, const char *wh
     v12_conn_close(c, V12_E_PROTOCOL, why);
 }
 
-static int check_key(const char *mig, const char *vm, char *msg, size_t len)
-{
-    if (!v12_name_ok(mig)) {
-        snprintf(msg, len, "migration id '%.64s' is not allowed (1..63 of [A-Za-z0-9._:-], not starting with '.')", mig);
-        return V12_E_INVALID_ARGUMENT;
-    }
-    if (!v12_name_ok(vm)) {
-        snprintf(msg, len, "vm name '%.64s' is not allowed (1..63 of [A-Za-z0-9._:-], not starting with '.')", vm);
-        return V12_E_INVALID_ARGUMENT;
-    }
-    return 0;
-}
 
 /* A store finished on a writer thread; we are back on the main loop. */
 static void stored(struct v12_store *s)
@@ -99,7 +67,9 @@ static void stored(struct v12_store *s)
     }
     /* The ack goes out only now that the blob is durable (or definitely not stored). */
     if (p->conn) {
-        send_ack(p->conn, s->mig, s->vm, it->vcpu, it->seq, code, msg[0] ? msg : NULL, it->duplicate, it->rel);
+        v12_send_ack(p->conn, &(struct v12_ack_args){.mig = s->mig, .vm = s->vm, .vcpu = it->vcpu, .seq = it->seq,
+                                                     .code = code, .message = msg[0] ? msg : NULL,
+                                                     .duplicate = it->duplicate, .stored_as = it->rel});
         if (p->conn) v12_conn_update_reading(p->conn);
     }
     free(s->data);
@@ -111,7 +81,7 @@ static void on_blob(struct peer_in *p, struct v12_conn *c, const Vmcs12d__V1__Bl
 {
     struct v12_daemon *d = p->d;
     char msg[512] = "";
-    int code = check_key(b->migration_id, b->vm, msg, sizeof(msg));
+    int code = v12_check_names(b->migration_id, b->vm, msg, sizeof(msg));
     if (!code && b->data.len > V12_BLOB_MAX) {
         code = V12_E_INPUT_TOO_LARGE;
         snprintf(msg, sizeof(msg), "blob is %zu bytes, at most %u", b->data.len, V12_BLOB_MAX);
@@ -134,7 +104,8 @@ static void on_blob(struct peer_in *p, struct v12_conn *c, const Vmcs12d__V1__Bl
         v12_count_reject(&d->stats, code);
         log_warn("%s: migration %.64s vm %.64s vcpu %u seq %llu: refused: %s", p->name, b->migration_id, b->vm, b->vcpu,
                  (unsigned long long)b->seq, msg);
-        send_ack(c, b->migration_id, b->vm, b->vcpu, b->seq, code, msg, false, NULL);
+        v12_send_ack(c, &(struct v12_ack_args){.mig = b->migration_id, .vm = b->vm, .vcpu = b->vcpu, .seq = b->seq,
+                                               .code = code, .message = msg});
         return;
     }
     struct v12_store *s = calloc(1, sizeof(*s));
@@ -142,7 +113,8 @@ static void on_blob(struct peer_in *p, struct v12_conn *c, const Vmcs12d__V1__Bl
     if (!s || !data) {
         free(s);
         free(data);
-        send_ack(c, b->migration_id, b->vm, b->vcpu, b->seq, -ENOMEM, NULL, false, NULL);
+        v12_send_ack(c, &(struct v12_ack_args){.mig = b->migration_id, .vm = b->vm, .vcpu = b->vcpu, .seq = b->seq,
+                                               .code = -ENOMEM});
         return;
     }
     memcpy(data, b->data.data, b->data.len);
@@ -161,17 +133,6 @@ static void on_blob(struct peer_in *p, struct v12_conn *c, const Vmcs12d__V1__Bl
     v12_conn_update_reading(c);
 }
 
-static void reply_ping(struct v12_conn *c, const Vmcs12d__V1__Ping *ping)
-{
-    if (ping->reply) return;
-    Vmcs12d__V1__Ping pong = VMCS12D__V1__PING__INIT;
-    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;
-    pong.nonce = ping->nonce;
-    pong.reply = true;
-    env.msg_case = VMCS12D__V1__ENVELOPE__MSG_PING;
-    env.ping = &pong;
-    if (v12_conn_send(c, &env) != 0) return; /* the transport ends the connection and says why */
-}
 
 static void on_hello(struct peer_in *p, struct v12_conn *c, const Vmcs12d__V1__Hello *h)
 {
@@ -206,7 +167,7 @@ static void on_frame(void *owner, struct v12_conn *c, const V12Envelope *env)
     }
     switch (env->msg_case) {
     case VMCS12D__V1__ENVELOPE__MSG_BLOB: on_blob(p, c, env->blob); break;
-    case VMCS12D__V1__ENVELOPE__MSG_PING: reply_ping(c, env->ping); break;
+    case VMCS12D__V1__ENVELOPE__MSG_PING: v12_reply_ping(c, env->ping); break;
     case VMCS12D__V1__ENVELOPE__MSG_STREAM_OPEN:
         if (p->inflight) {
             protocol_error(p, c, "stream opened while blobs are being stored");

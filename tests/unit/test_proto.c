@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "../check.h"
+#include "pki.h"
 #include "config.h"
 #include "frame.h"
 #include "spool.h"
@@ -186,53 +187,6 @@ static void frame_strings(void)
 }
 
 /* ---- an in-memory PKI ---------------------------------------------------------------------------- */
-
-static EVP_PKEY *new_key(void)
-{
-    EVP_PKEY *k = EVP_EC_gen("P-256");
-    CHECK(k != NULL);
-    return k;
-}
-
-static X509 *new_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issuer_key, const char *san, long days)
-{
-    X509 *x = X509_new();
-    ASN1_INTEGER_set(X509_get_serialNumber(x), (long)(random() & 0x7fffffff));
-    X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-    X509_gmtime_adj(X509_getm_notAfter(x), days * 86400);
-    X509_set_pubkey(x, key);
-    X509_NAME *name = X509_get_subject_name(x);
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
-    X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name);
-    X509V3_CTX ctx;
-    X509V3_set_ctx_nodb(&ctx);
-    X509V3_set_ctx(&ctx, issuer ? issuer : x, x, NULL, NULL, 0);
-    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &ctx, san ? NID_subject_alt_name : NID_basic_constraints,
-                                              san ? san : "critical,CA:TRUE");
-    X509_add_ext(x, ext, -1);
-    X509_EXTENSION_free(ext);
-    CHECK(X509_sign(x, issuer_key ? issuer_key : key, EVP_sha256()) > 0);
-    return x;
-}
-
-static char dir[] = "/tmp/v12proto.XXXXXX";
-
-static void write_pem(const char *file, X509 *cert, EVP_PKEY *key)
-{
-    char path[256];
-    snprintf(path, sizeof(path), "%s/%s", dir, file);
-    FILE *f = fopen(path, "w");
-    CHECK(f != NULL);
-    if (cert) PEM_write_X509(f, cert);
-    if (key) PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL);
-    fclose(f);
-}
-
-static void write_new_cert(const char *file, X509 *cert)
-{
-    write_pem(file, cert, NULL);
-    X509_free(cert);
-}
 
 static void make_config(struct v12_config *cfg, const char *node, const char *peer)
 {

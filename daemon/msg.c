@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+/* Messages more than one handler sends: an Ack, a Ping's answer; the names a blob may carry. */
+#include <stdio.h>
+
+#include "daemon.h"
+#include "log.h"
+
+int v12_send_ack(struct v12_conn *c, const struct v12_ack_args *a)
+{
+    Vmcs12d__V1__Ack ack = VMCS12D__V1__ACK__INIT;
+    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;
+    ack.migration_id = (char *)a->mig;
+    ack.vm = (char *)a->vm;
+    ack.vcpu = a->vcpu;
+    ack.seq = a->seq;
+    ack.code = a->code;
+    ack.error = (char *)v12_err_name(a->code);
+    ack.message = (char *)(a->message ? a->message : (a->code ? v12_strerror(a->code) : "stored"));
+    ack.duplicate = a->duplicate;
+    ack.conversion = a->conversion;
+    ack.stored_as = (char *)(a->stored_as ? a->stored_as : "");
+    env.msg_case = VMCS12D__V1__ENVELOPE__MSG_ACK;
+    env.ack = &ack;
+    /* A failed write ends the connection from the loop (closed() then), not under our caller. */
+    int r = v12_conn_send(c, &env);
+    if (r && r != V12_E_PEER_DOWN) log_warn("%s: cannot answer: %s", v12_conn_name(c), v12_strerror(r));
+    return r;
+}
+
+void v12_reply_ping(struct v12_conn *c, const Vmcs12d__V1__Ping *ping)
+{
+    if (ping->reply) return;
+    Vmcs12d__V1__Ping pong = VMCS12D__V1__PING__INIT;
+    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;
+    pong.nonce = ping->nonce;
+    pong.reply = true;
+    env.msg_case = VMCS12D__V1__ENVELOPE__MSG_PING;
+    env.ping = &pong;
+    if (v12_conn_send(c, &env) != 0) return; /* the transport ends the connection and says why */
+}
+
+int v12_check_names(const char *mig, const char *vm, char *msg, size_t len)
+{
+    if (!v12_name_ok(mig)) {
+        snprintf(msg, len, "migration id '%.64s' is not allowed (1..63 of [A-Za-z0-9._:-], not starting with '.')", mig);
+        return V12_E_INVALID_ARGUMENT;
+    }
+    if (!v12_name_ok(vm)) {
+        snprintf(msg, len, "vm name '%.64s' is not allowed (1..63 of [A-Za-z0-9._:-], not starting with '.')", vm);
+        return V12_E_INVALID_ARGUMENT;
+    }
+    return 0;
+}

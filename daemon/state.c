@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+/* What the handlers share: counters, the current TLS context, whether the relay is busy. */
+#include "daemon.h"
+
+void v12_count_reject(struct v12_stats *s, int code)
+{
+    uv_mutex_lock(&s->mu);
+    for (int i = 0; i < V12_MAX_REJECT_KINDS; i++) {
+        if (s->rejected[i].code == code || s->rejected[i].code == 0) {
+            s->rejected[i].code = code;
+            s->rejected[i].count++;
+            break;
+        }
+    }
+    uv_mutex_unlock(&s->mu);
+}
+
+SSL_CTX *v12_tls_ctx_get(struct v12_daemon *d)
+{
+    uv_mutex_lock(&d->ctx_mu);
+    SSL_CTX *ctx = d->tls_ctx;
+    SSL_CTX_up_ref(ctx);
+    uv_mutex_unlock(&d->ctx_mu);
+    return ctx;
+}
+
+bool v12_relay_busy(const struct v12_daemon *d)
+{
+    if (d->spool_inflight) return true;
+    for (unsigned i = 0; i < d->cfg.npeers; i++)
+        if (d->links[i].transfers) return true;
+    return false;
+}
+

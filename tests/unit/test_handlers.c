@@ -1,0 +1,548 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The daemon's handlers driven without a loop, through the fake transport (fake_conn.c): frames
+ * and bytes in, frames and bytes out, closes, backpressure, deadlines. Each test plays the
+ * other side of every connection the handler under test has.
+ *
+ *   test_handlers SAMPLES_DIR
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../check.h"
+#include "daemon.h"
+#include "fake_conn.h"
+#include "log.h"
+#include "pki.h"
+
+static const char *samples;
+static struct v12_daemon D;
+static X509 *cert_hostb, *cert_hostx;
+static char spool[300];
+
+static void read_file(const char *name, uint8_t **ret, size_t *len)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", samples, name);
+    FILE *f = fopen(path, "rb");
+    CHECK(f != NULL);
+    static uint8_t bufs[4][16384];
+    static int next;
+    uint8_t *b = bufs[next++ & 3];
+    *len = fread(b, 1, sizeof(bufs[0]), f);
+    fclose(f);
+    *ret = b;
+}
+
+static X509 *read_cert(const char *file)
+{
+    char path[300];
+    snprintf(path, sizeof(path), "%s/%s", dir, file);
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL);
+    X509 *x = PEM_read_X509(f, NULL, NULL, NULL);
+    fclose(f);
+    CHECK(x != NULL);
+    return x;
+}
+
+/* hosta (encoded layout) with one peer, hostb; streams to 127.0.0.1:5000 are allowed. */
+static void setup(void)
+{
+    CHECK(mkdtemp(dir) != NULL);
+    EVP_PKEY *cak = new_key(), *ak = new_key(), *bk = new_key(), *xk = new_key();
+    X509 *ca = new_cert(cak, "ca", NULL, NULL, NULL, 2);
+    write_pem("ca.pem", ca, NULL);
+    write_new_cert("hosta.pem", new_cert(ak, "a", ca, cak, "DNS:hosta", 2));
+    write_pem("hosta.key", NULL, ak);
+    write_new_cert("hostb.pem", new_cert(bk, "b", ca, cak, "DNS:hostb", 2));
+    write_new_cert("hostx.pem", new_cert(xk, "x", ca, cak, "DNS:hostx", 2));
+    X509_free(ca);
+    EVP_PKEY_free(cak), EVP_PKEY_free(ak), EVP_PKEY_free(bk), EVP_PKEY_free(xk);
+    cert_hostb = read_cert("hostb.pem");
+    cert_hostx = read_cert("hostx.pem");
+    snprintf(spool, sizeof(spool), "%s/spool", dir);
+    char ini[300], text[2048];
+    snprintf(ini, sizeof(ini), "%s/hosta.ini", dir);
+    snprintf(text, sizeof(text),
+             "[daemon]\nnode = hosta\nlayout = encoded\ncontrol_socket = %s/c.sock\nspool_dir = %s\nlisten = 127.0.0.1:7000\n"
+             "max_inflight = 2\nstream_allow = tcp:127.0.0.1:5000\n[tls]\ncert = %s/hosta.pem\nkey = %s/hosta.key\n"
+             "ca = %s/ca.pem\n[peer hostb]\naddress = 127.0.0.1:7001\nstream_listen = unix:%s/mig.sock\n"
+             "stream_target = tcp:127.0.0.1:5000\n",
+             dir, spool, dir, dir, dir, dir);
+    FILE *f = fopen(ini, "w");
+    CHECK(f != NULL);
+    fputs(text, f);
+    fclose(f);
+    static struct v12_config_errors errs;
+    int r = v12_config_load(ini, &D.cfg, &errs);
+    if (r) fprintf(stderr, "%s\n", errs.line[0]);
+    CHECK_OK(r);
+    char err[512];
+    D.tls_ctx = v12_tls_ctx_new(&D.cfg, NULL, err, sizeof(err));
+    CHECK(D.tls_ctx != NULL);
+    CHECK_OK(uv_mutex_init(&D.ctx_mu));
+    CHECK_OK(uv_mutex_init(&D.stats.mu));
+    CHECK_OK(uv_mutex_init(&D.streams.mu));
+    D.limits.max_frame = D.cfg.max_frame;
+    D.limits.conn_buffer_limit = D.cfg.conn_buffer_limit;
+    D.limits.global_buffer_limit = D.cfg.global_buffer_limit;
+    D.uv = uv_default_loop();
+    CHECK_OK(v12_loop_init(&D.main, D.uv, 0, &D.limits));
+    D.main.data = &D;
+    CHECK_OK(v12_mkdirs(spool, 0750));
+    CHECK_OK(v12_writer_start(&D.writer, D.uv, D.cfg.spool_dir, 2));
+    D.links[0].d = &D;
+    D.links[0].cfg = &D.cfg.peers[0];
+    D.links[0].idx = 0;
+}
+
+static V12Envelope **frames(struct fake_conn *c, size_t want)
+{
+    size_t n;
+    V12Envelope **f = fake_take_frames(c, &n);
+    CHECK_EQ(n, want);
+    return f;
+}
+
+static void send_hello(struct fake_conn *c, Vmcs12d__V1__Layout layout, const char *profile, uint32_t version)
+{
+    Vmcs12d__V1__Hello h = VMCS12D__V1__HELLO__INIT;
+    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;
+    h.protocol_version = version;
+    h.node = (char *)"hostb";
+    h.layout = layout;
+    h.profile = (char *)profile;
+    env.msg_case = VMCS12D__V1__ENVELOPE__MSG_HELLO;
+    env.hello = &h;
+    fake_frame(c, &env);
+}
+
+static void send_blob(struct fake_conn *c, const char *peer, const char *mig, const char *vm, uint64_t seq,
+                      const uint8_t *data, size_t len, uint32_t timeout_ms)
+{
+    Vmcs12d__V1__Blob b = VMCS12D__V1__BLOB__INIT;
+    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;
+    b.peer = (char *)peer;
+    b.migration_id = (char *)mig;
+    b.vm = (char *)vm;
+    b.seq = seq;
+    b.data.data = (uint8_t *)data;
+    b.data.len = len;
+    b.timeout_ms = timeout_ms;
+    env.msg_case = VMCS12D__V1__ENVELOPE__MSG_BLOB;
+    env.blob = &b;
+    fake_frame(c, &env);
+}
+
+static void send_simple(struct fake_conn *c, int which)
+{
+    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;
+    Vmcs12d__V1__StatusRequest st = VMCS12D__V1__STATUS_REQUEST__INIT;
+    Vmcs12d__V1__Ping ping = VMCS12D__V1__PING__INIT;
+    if (which == VMCS12D__V1__ENVELOPE__MSG_STATUS) {
+        env.msg_case = which;
+        env.status = &st;
+    } else {
+        ping.nonce = 77;
+        env.msg_case = VMCS12D__V1__ENVELOPE__MSG_PING;
+        env.ping = &ping;
+    }
+    fake_frame(c, &env);
+}
+
+static struct fake_conn *new_control(void)
+{
+    v12_control_accept(&D, -1);
+    struct fake_conn *c = fake_last();
+    CHECK(!c->tls && c->adopted);
+    fake_establish(c, NULL);
+    CHECK(c->ready);
+    return c;
+}
+
+/* ---- control: status, ping, a bad frame, a message it does not take ------------------------------ */
+
+static void control_basics(void)
+{
+    struct fake_conn *c = new_control();
+    send_simple(c, VMCS12D__V1__ENVELOPE__MSG_STATUS);
+    V12Envelope **f = frames(c, 1);
+    CHECK_EQ(f[0]->msg_case, VMCS12D__V1__ENVELOPE__MSG_STATUS_REPLY);
+    CHECK(strcmp(f[0]->status_reply->node, "hosta") == 0);
+    CHECK_EQ(f[0]->status_reply->n_peers, 1);
+    CHECK(strcmp(f[0]->status_reply->peers[0]->name, "hostb") == 0);
+    send_simple(c, VMCS12D__V1__ENVELOPE__MSG_PING);
+    f = frames(c, 1);
+    CHECK(f[0]->msg_case == VMCS12D__V1__ENVELOPE__MSG_PING && f[0]->ping->reply && f[0]->ping->nonce == 77);
+    /* A frame the transport could not decode: the client hears why. */
+    c->ops->frame_error(c->owner, (struct v12_conn *)c, V12_E_FRAME_TOO_LARGE, "frame length exceeds the maximum");
+    f = frames(c, 1);
+    CHECK_EQ(f[0]->ack->code, V12_E_FRAME_TOO_LARGE);
+    CHECK(strcmp(f[0]->ack->error, "FRAME_TOO_LARGE") == 0);
+    /* Names outside the character set, an unknown peer: refused with their reasons, nothing relayed. */
+    uint8_t *blob;
+    size_t len;
+    read_file("vmx-l1-encoded.bin", &blob, &len);
+    send_blob(c, "hostb", "m1", "../etc", 0, blob, len, 1000);
+    f = frames(c, 1);
+    CHECK_EQ(f[0]->ack->code, V12_E_INVALID_ARGUMENT);
+    CHECK(strstr(f[0]->ack->message, "vm name '../etc' is not allowed") != NULL);
+    send_blob(c, "nobody", "m1", "vm", 0, blob, len, 1000);
+    f = frames(c, 1);
+    CHECK_EQ(f[0]->ack->code, V12_E_PEER_UNKNOWN);
+    CHECK(D.links[0].transfers == NULL);
+    /* A Hello on the control socket is a protocol violation: closed. */
+    send_hello(c, VMCS12D__V1__LAYOUT__LAYOUT_ENCODED, "", 1);
+    CHECK(c->closed);
+    CHECK_EQ(c->close_code, V12_E_PROTOCOL);
+}
+
+/* ---- the relay's source side: control -> link -> peer's Ack -> control --------------------------- */
+
+static void relay_source(void)
+{
+    v12_link_start(&D.links[0]);
+    struct fake_conn *L = fake_last();
+    CHECK(strcmp(L->target, "127.0.0.1:7001") == 0 && L->tls);
+    CHECK_EQ(D.links[0].state, V12_LINK_CONNECTING);
+
+    /* A send while the link is still coming up waits for it. */
+    struct fake_conn *c = new_control();
+    uint8_t *enc, *leg;
+    size_t elen, llen;
+    read_file("vmx-l1-encoded.bin", &enc, &elen);
+    read_file("vmx-l1-legacy.bin", &leg, &llen);
+    send_blob(c, "hostb", "m1", "vm1", 3, enc, elen, 5000);
+    frames(c, 0);
+    frames(L, 0);
+    CHECK(D.links[0].transfers != NULL && !D.links[0].transfers->sent);
+
+    /* TLS up, certificate names hostb: Hello goes out. */
+    fake_establish(L, cert_hostb);
+    V12Envelope **f = frames(L, 1);
+    CHECK_EQ(f[0]->msg_case, VMCS12D__V1__ENVELOPE__MSG_HELLO);
+    CHECK(strcmp(f[0]->hello->node, "hosta") == 0 && f[0]->hello->layout == VMCS12D__V1__LAYOUT__LAYOUT_ENCODED);
+    /* hostb announces legacy linux-6.18: the waiting blob is converted for it and sent. */
+    send_hello(L, VMCS12D__V1__LAYOUT__LAYOUT_LEGACY, "linux-6.18", 1);
+    CHECK_EQ(D.links[0].state, V12_LINK_READY);
+    CHECK(L->ready);
+    f = frames(L, 1);
+    CHECK_EQ(f[0]->msg_case, VMCS12D__V1__ENVELOPE__MSG_BLOB);
+    CHECK(strcmp(f[0]->blob->vm, "vm1") == 0 && f[0]->blob->seq == 3);
+    CHECK_EQ(f[0]->blob->data.len, llen);
+    CHECK_MEM(f[0]->blob->data.data, leg, llen); /* byte for byte the legacy golden sample */
+    /* Backpressure: a client with max_inflight (2) blobs in flight is not read. */
+    CHECK(fake_may_read(c));
+    send_blob(c, "hostb", "m1", "vm2", 0, enc, elen, 5000);
+    CHECK(!fake_may_read(c));
+    frames(L, 1);
+
+    /* hostb stored both: the client hears each Ack, with the conversion summary. */
+    for (int i = 0; i < 2; i++) {
+        Vmcs12d__V1__Ack ack = VMCS12D__V1__ACK__INIT;
+        V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;
+        ack.migration_id = (char *)"m1";
+        ack.vm = (char *)(i ? "vm2" : "vm1");
+        ack.seq = i ? 0 : 3;
+        ack.stored_as = (char *)"m1/vm1/vcpu-0.seq-3.bin";
+        env.msg_case = VMCS12D__V1__ENVELOPE__MSG_ACK;
+        env.ack = &ack;
+        fake_frame(L, &env);
+    }
+    f = frames(c, 2);
+    CHECK_EQ(f[0]->ack->code, 0);
+    CHECK(strcmp(f[0]->ack->vm, "vm1") == 0);
+    CHECK(strcmp(f[0]->ack->conversion->from, "encoded") == 0 && strcmp(f[0]->ack->conversion->to, "linux-6.18") == 0);
+    CHECK_EQ(atomic_load(&D.stats.blobs_relayed), 2);
+    CHECK(fake_may_read(c));
+    /* Keepalive: the link pings on its tick. */
+    L->ops->tick(L->owner, (struct v12_conn *)L);
+    f = frames(L, 1);
+    CHECK(f[0]->msg_case == VMCS12D__V1__ENVELOPE__MSG_PING && !f[0]->ping->reply);
+
+    /* A blob on the wire when the link drops: failed (it may or may not have arrived). */
+    send_blob(c, "hostb", "m1", "vm3", 0, enc, elen, 5000);
+    frames(L, 1);
+    fake_peer_closes(L, V12_E_TLS, "connection closed without TLS close_notify (truncated)");
+    f = frames(c, 1);
+    CHECK_EQ(f[0]->ack->code, V12_E_PEER_DOWN);
+    CHECK(strstr(f[0]->ack->message, "lost before it acknowledged") != NULL);
+    CHECK_EQ(D.links[0].state, V12_LINK_BACKOFF);
+
+    /* A send to a link waiting out its backoff connects now, and fails only at its deadline,
+     * naming the last connection error. */
+    size_t before = D.main.nconns;
+    send_blob(c, "hostb", "m1", "vm4", 0, enc, elen, 2000);
+    CHECK_EQ(D.links[0].state, V12_LINK_CONNECTING);
+    CHECK_EQ(D.main.nconns, before + 1);
+    struct fake_conn *L2 = fake_last();
+    fake_peer_closes(L2, -ECONNREFUSED, "cannot connect to 127.0.0.1:7001: Connection refused");
+    frames(c, 0); /* still waiting */
+    v12_link_tick(&D.links[0], v12_clock_ms() + 1000);
+    frames(c, 0);
+    v12_link_tick(&D.links[0], v12_clock_ms() + 3000); /* past the deadline (and the backoff: reconnects) */
+    f = frames(c, 1);
+    CHECK_EQ(f[0]->ack->code, V12_E_PEER_DOWN);
+    CHECK(strstr(f[0]->ack->message, "did not connect in time") != NULL);
+    CHECK(strstr(f[0]->ack->message, "Connection refused") != NULL);
+
+    /* A certificate that names another peer than the one dialled: refused. */
+    struct fake_conn *L3 = fake_last();
+    CHECK(L3 != L2 && !L3->closed);
+    fake_establish(L3, cert_hostx);
+    CHECK(L3->closed);
+    CHECK_EQ(L3->close_code, V12_E_PEER_UNKNOWN);
+    CHECK(strstr(D.links[0].last_error, "does not name peer hostb") != NULL);
+    v12_link_stop(&D.links[0]);
+    fake_peer_closes(c, 0, "closed by the other side");
+}
+
+/* ---- an inbound peer: Hello, Blob -> spool -> Ack, refusals ------------------------------------------ */
+
+static struct fake_conn *new_peer_in(void)
+{
+    v12_peer_accept(&D, -1);
+    struct fake_conn *p = fake_last();
+    CHECK(p->tls && p->adopted);
+    fake_establish(p, cert_hostb);
+    CHECK(!p->closed);
+    return p;
+}
+
+/* Run the loop until the writer's completion arrives (the spool's threads, not the handler). */
+static void wait_stored(void)
+{
+    for (int i = 0; i < 200 && D.writer.inflight; i++) {
+        uv_run(D.uv, UV_RUN_NOWAIT);
+        usleep(5000);
+    }
+    CHECK_EQ(D.writer.inflight, 0);
+}
+
+static void peer_inbound(void)
+{
+    uint8_t *enc, *leg;
+    size_t elen, llen;
+    read_file("vmx-l1-encoded.bin", &enc, &elen);
+    read_file("vmx-l1-legacy.bin", &leg, &llen);
+
+    /* Nothing before Hello. */
+    struct fake_conn *p = new_peer_in();
+    send_blob(p, "", "m1", "vm", 0, enc, elen, 0);
+    CHECK(p->closed && p->close_code == V12_E_PROTOCOL);
+    CHECK(strstr(p->close_why, "expected hello") != NULL);
+    /* A certificate naming no configured peer. */
+    v12_peer_accept(&D, -1);
+    struct fake_conn *x = fake_last();
+    fake_establish(x, cert_hostx);
+    CHECK(x->closed && x->close_code == V12_E_PEER_UNKNOWN);
+
+    p = new_peer_in();
+    send_hello(p, VMCS12D__V1__LAYOUT__LAYOUT_LEGACY, "linux-6.18", 1);
+    V12Envelope **f = frames(p, 1);
+    CHECK(f[0]->msg_case == VMCS12D__V1__ENVELOPE__MSG_HELLO && strcmp(f[0]->hello->node, "hosta") == 0);
+    CHECK(p->ready);
+    CHECK_EQ(D.links[0].inbound, 1);
+    /* Not in this host's layout (legacy, here encoded): refused, nothing stored. */
+    send_blob(p, "", "m1", "vm", 1, leg, llen, 0);
+    f = frames(p, 1);
+    CHECK_EQ(f[0]->ack->code, V12_E_LAYOUT_MISMATCH);
+    CHECK(strstr(f[0]->ack->message, "refused by hosta") != NULL);
+    /* Truncated. */
+    send_blob(p, "", "m1", "vm", 1, enc, 100, 0);
+    f = frames(p, 1);
+    CHECK_EQ(f[0]->ack->code, V12_E_BLOB_TRUNCATED);
+    struct stat st;
+    char path[512];
+    snprintf(path, sizeof(path), "%s/m1", spool);
+    CHECK(stat(spool, &st) == 0 && stat(path, &st) != 0); /* nothing stored */
+    /* Valid: acknowledged only once it is durable. */
+    send_blob(p, "", "m1", "vm", 2, enc, elen, 0);
+    frames(p, 0);
+    CHECK(!fake_may_read(p) || D.writer.inflight);
+    wait_stored();
+    f = frames(p, 1);
+    CHECK_EQ(f[0]->ack->code, 0);
+    CHECK(strcmp(f[0]->ack->stored_as, "m1/vm/vcpu-0.seq-2.bin") == 0);
+    snprintf(path, sizeof(path), "%s/m1/vm/vcpu-0.seq-2.bin", spool);
+    CHECK(stat(path, &st) == 0 && (size_t)st.st_size == elen);
+    /* The same again: a duplicate, stored once. */
+    send_blob(p, "", "m1", "vm", 2, enc, elen, 0);
+    wait_stored();
+    f = frames(p, 1);
+    CHECK(f[0]->ack->code == 0 && f[0]->ack->duplicate);
+    /* A stream to a target stream_allow does not list: refused, closed. */
+    Vmcs12d__V1__StreamOpen so = VMCS12D__V1__STREAM_OPEN__INIT;
+    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;
+    so.target = (char *)"tcp:127.0.0.1:22";
+    so.migration_id = (char *)"m9";
+    env.msg_case = VMCS12D__V1__ENVELOPE__MSG_STREAM_OPEN;
+    env.stream_open = &so;
+    fake_frame(p, &env);
+    CHECK(p->closed && p->close_code == V12_E_PEER_UNKNOWN);
+    CHECK_EQ(D.links[0].inbound, 0);
+}
+
+/* ---- stream mode, destination: StreamOpen, the target, bytes checked on their way --------------------- */
+
+static struct fake_conn *open_stream(uint32_t channel, struct fake_conn **ret_local)
+{
+    struct fake_conn *p = new_peer_in();
+    send_hello(p, VMCS12D__V1__LAYOUT__LAYOUT_LEGACY, "linux-6.18", 1);
+    frames(p, 1);
+    Vmcs12d__V1__StreamOpen so = VMCS12D__V1__STREAM_OPEN__INIT;
+    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;
+    so.target = (char *)"tcp:127.0.0.1:5000";
+    so.migration_id = (char *)"mig-7";
+    so.channel = channel;
+    env.msg_case = VMCS12D__V1__ENVELOPE__MSG_STREAM_OPEN;
+    env.stream_open = &so;
+    fake_frame(p, &env);
+    CHECK(!p->closed && p->raw);
+    *ret_local = fake_last();
+    CHECK(strcmp((*ret_local)->target, "127.0.0.1:5000") == 0 && !(*ret_local)->tls);
+    return p;
+}
+
+static void stream_destination(void)
+{
+    struct fake_conn *local, *remote = open_stream(0, &local);
+    /* Bytes before QEMU's side is connected wait in the window. */
+    uint8_t data[100000];
+    data[0] = 0x11, data[1] = 0x22, data[2] = 0x33, data[3] = 0x44; /* a multifd channel */
+    for (size_t i = 4; i < sizeof(data); i++) data[i] = (uint8_t)(i * 7);
+    fake_raw(remote, data, 5000);
+    CHECK_EQ(local->out_len, 0);
+    /* QEMU accepted: the source hears StreamOpen back, then the bytes flow, unchanged. */
+    fake_establish(local, NULL);
+    V12Envelope **f = frames(remote, 1);
+    CHECK(f[0]->msg_case == VMCS12D__V1__ENVELOPE__MSG_STREAM_OPEN && f[0]->stream_open->channel == 0);
+    CHECK_EQ(local->out_len, 5000);
+    fake_raw(remote, data + 5000, sizeof(data) - 5000);
+    CHECK_EQ(local->out_len, sizeof(data));
+    CHECK_MEM(local->out, data, sizeof(data));
+    /* Backpressure: QEMU not reading -> the peer's side is not read; drained -> read again. */
+    CHECK(fake_may_read(remote));
+    local->queued = D.cfg.conn_buffer_limit;
+    CHECK(!fake_may_read(remote));
+    unsigned updates = remote->reading_updates;
+    local->queued = 0;
+    local->ops->drained(local->owner, (struct v12_conn *)local);
+    CHECK(remote->reading_updates > updates);
+    CHECK(fake_may_read(remote));
+    /* The return path goes back raw. */
+    remote->out_len = 0;
+    fake_raw(local, (const uint8_t *)"ack!", 4);
+    CHECK(remote->out_len == 4 && memcmp(remote->out, "ack!", 4) == 0);
+    /* The peer ends cleanly: QEMU's side closes after it, and the channel is gone. */
+    fake_peer_closes(remote, 0, "closed by the other side (close_notify)");
+    CHECK(local->closed && local->close_code == 0);
+    CHECK_EQ(D.streams.nchannels, 0);
+
+    /* A main channel whose stream cannot be checked: both sides closed, nothing past the check. */
+    remote = open_stream(0, &local);
+    fake_establish(local, NULL);
+    frames(remote, 1);
+    uint8_t bad[64] = {'Q', 'E', 'V', 'M', 0, 0, 0, 2}; /* file version 2 */
+    fake_raw(remote, bad, sizeof(bad));
+    CHECK(local->closed && remote->closed);
+    CHECK_EQ(local->close_code, V12_E_STREAM);
+    CHECK_EQ(local->out_len, 0);
+    CHECK_EQ(D.streams.nchannels, 0);
+
+    /* Neither a migration stream nor multifd: refused. */
+    remote = open_stream(1, &local);
+    fake_establish(local, NULL);
+    frames(remote, 1);
+    fake_raw(remote, (const uint8_t *)"GET / HTTP/1.0\r\n", 16);
+    CHECK(local->closed && remote->closed);
+}
+
+/* ---- stream mode, source: QEMU's connection, the peer's Hello, ordered opens, bytes out ---------------- */
+
+static void stream_source(void)
+{
+    D.links[0].state = V12_LINK_IDLE;
+    CHECK_OK(v12_stream_listen(&D));
+    struct v12_stream_listener *sl = &D.stream_listeners[0];
+    /* Two QEMU connections (a main channel and a multifd one). */
+    struct fake_conn *local[2], *remote[2];
+    for (int i = 0; i < 2; i++) {
+        sl->l.on_accept(&sl->l, -1);
+        remote[i] = fake_last();
+        local[i] = remote[i]->next;
+        CHECK(local[i]->adopted && local[i]->raw && remote[i]->tls);
+        CHECK(strcmp(remote[i]->target, "127.0.0.1:7001") == 0);
+        fake_establish(local[i], NULL);
+        CHECK(!fake_may_read(local[i])); /* not read before the destination opened the stream */
+    }
+    /* The second channel's TLS comes up first: it waits for the first to be opened. */
+    fake_establish(remote[1], cert_hostb);
+    frames(remote[1], 1); /* Hello */
+    send_hello(remote[1], VMCS12D__V1__LAYOUT__LAYOUT_ENCODED, "", 1);
+    frames(remote[1], 0);
+    fake_establish(remote[0], cert_hostb);
+    frames(remote[0], 1);
+    send_hello(remote[0], VMCS12D__V1__LAYOUT__LAYOUT_ENCODED, "", 1);
+    V12Envelope **f = frames(remote[0], 1);
+    CHECK(f[0]->msg_case == VMCS12D__V1__ENVELOPE__MSG_STREAM_OPEN && f[0]->stream_open->channel == 0);
+    CHECK(strcmp(f[0]->stream_open->target, "tcp:127.0.0.1:5000") == 0);
+    char mig[V12_NAME_MAX];
+    snprintf(mig, sizeof(mig), "%s", f[0]->stream_open->migration_id);
+    frames(remote[1], 0); /* still waiting for channel 0's acknowledgement */
+    /* QEMU's bytes go out as they come. */
+    CHECK(fake_may_read(local[0]));
+    fake_raw(local[0], (const uint8_t *)"QEVM", 4);
+    CHECK(remote[0]->out_len == 4 && memcmp(remote[0]->out, "QEVM", 4) == 0);
+    remote[0]->out_len = 0;
+    /* Channel 0 acknowledged: channel 1 opens, in the same migration. */
+    Vmcs12d__V1__StreamOpen so = VMCS12D__V1__STREAM_OPEN__INIT;
+    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;
+    so.channel = 0;
+    env.msg_case = VMCS12D__V1__ENVELOPE__MSG_STREAM_OPEN;
+    env.stream_open = &so;
+    fake_frame(remote[0], &env);
+    CHECK(remote[0]->raw);
+    f = frames(remote[1], 1);
+    CHECK(f[0]->stream_open->channel == 1 && strcmp(f[0]->stream_open->migration_id, mig) == 0);
+    /* The return path, raw, back to QEMU. */
+    fake_raw(remote[0], (const uint8_t *)"back", 4);
+    CHECK(local[0]->out_len == 4 && memcmp(local[0]->out, "back", 4) == 0);
+    /* The peer's side not draining: QEMU is not read. */
+    remote[0]->queued = D.cfg.conn_buffer_limit;
+    CHECK(!fake_may_read(local[0]));
+    remote[0]->queued = 0;
+    /* QEMU closes: the channel ends, the TLS side closes cleanly after it. */
+    fake_peer_closes(local[0], 0, "closed by the other side");
+    CHECK(remote[0]->closed && remote[0]->close_code == 0);
+    fake_peer_closes(local[1], 0, "closed by the other side");
+    CHECK(remote[1]->closed);
+    CHECK_EQ(D.streams.nchannels, 0);
+    v12_stream_stop_listening(&D);
+}
+
+int main(int argc, char **argv)
+{
+    CHECK(argc == 2);
+    samples = argv[1];
+    v12_log_level = V12_LOG_ERR;
+    setup();
+    RUN(control_basics);
+    RUN(relay_source);
+    RUN(peer_inbound);
+    RUN(stream_destination);
+    RUN(stream_source);
+    v12_writer_stop(&D.writer);
+    fake_reset();
+    char cmd[400];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    CHECK_EQ(system(cmd), 0);
+    printf("test_handlers: all passed\n");
+    return 0;
+}
