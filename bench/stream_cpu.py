@@ -20,6 +20,7 @@ WORKDIR holds the PKI made by lib.sh (ca.pem, hosta.pem/key, hostb.pem/key).
 """
 import os
 import signal
+import threading
 import socket
 import subprocess
 import sys
@@ -126,6 +127,28 @@ def setup(name):
     return p
 
 
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+class RssWatch(threading.Thread):
+    """The largest VmRSS of each process while a run goes on, sampled every 10 ms."""
+
+    def __init__(self, pids):
+        super().__init__(daemon=True)
+        self.pids, self.peak, self.done = pids, {p: rss_kib(p) for p in pids}, False
+
+    def run(self):
+        while not self.done:
+            for p in self.pids:
+                self.peak[p] = max(self.peak[p], rss_kib(p))
+            time.sleep(0.01)
+
+
 def run_once(p, streams):
     sink = subprocess.Popen([TOOLS, "sink", str(p.sink), str(streams), str(streams * SIZE)], stdout=subprocess.PIPE, text=True)
     assert sink.stdout.readline().strip() == "listening"
@@ -144,8 +167,18 @@ def run_once(p, streams):
     return wall, used
 
 
+def profile(p, out):
+    """One more run of p under perf record (V12_PERF=FILE): where the relays' CPU goes."""
+    perf = subprocess.Popen(["perf", "record", "-q", "-F", "1999", "-g", "-o", out, "-p",
+                             ",".join(str(x.pid) for x in p.procs)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    run_once(p, 1)
+    perf.send_signal(signal.SIGINT)
+    perf.wait()
+
+
 def main():
-    names = ["direct", "socat", "tls-relay", "stunnel", "vmcs12d"]
+    names = os.environ.get("PATHS", "direct socat tls-relay stunnel vmcs12d").split()
     best = {}
     for name in names:
         p = setup(name)
@@ -159,8 +192,29 @@ def main():
                 print("%-9s %d stream%s: wall %.3f s (%.0f MiB/s), relay CPU %.2f s = %.2f CPU-s/GiB   runs: %s" % (
                     name, streams, "s" if streams > 1 else " ", wall, streams * SIZE / wall / 1048576, cpu_s, cpu_s / gib,
                     ", ".join("%.3f s/%.2f cpu" % r for r in runs)), flush=True)
+            if os.environ.get("V12_PERF"):
+                profile(p, "%s.%s" % (os.environ["V12_PERF"], name))
         finally:
             p.stop()
+    # Memory: each vmcs12d idle, then at its peak with 8 channels streaming at full speed.
+    p = setup("vmcs12d") if "vmcs12d" in names else None
+    try:
+        if not p:
+            return
+        pids = [x.pid for x in p.procs]
+        idle = [rss_kib(x) for x in pids]
+        watch = RssWatch(pids)
+        watch.start()
+        wall, used = run_once(p, 8)
+        watch.done = True
+        watch.join()
+        print("vmcs12d RSS: idle %s KiB; 8 streams at once (%.0f MiB/s aggregate): peak %s KiB" % (
+            " / ".join(str(x) for x in idle), 8 * SIZE / wall / 1048576, " / ".join(str(watch.peak[x]) for x in pids)))
+    finally:
+        if p:
+            p.stop()
+    if not all((n, 1) in best for n in ("vmcs12d", "tls-relay", "stunnel")):
+        return
     v, t, s = best[("vmcs12d", 1)], best[("tls-relay", 1)], best[("stunnel", 1)]
     print("\nstream of %.1f MiB, best of %d:" % (SIZE / 1048576, ROUNDS))
     print("vmcs12d / simplest TLS relay: CPU %.2f, wall %.2f (targets <= 1.1)" % (v[1] / t[1], v[0] / t[0]))

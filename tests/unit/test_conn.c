@@ -1,0 +1,244 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The transport (daemon/conn.c) on a socketpair, driven by calling its event entry point by
+ * hand: no loop runs until the end (to free what closed). Frames both ways, a bad frame, raw
+ * bytes through a full socket (queue, drained), backpressure, close and EOF, a write to a closed
+ * peer reported from the loop and not under the writer.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../check.h"
+#include "conn.h"
+
+struct side {
+    const char *name;
+    int established, frames, frame_errors, closed, drained;
+    int close_code;
+    char close_why[256];
+    int last_frame_case;
+    bool may_read;
+    uint8_t *in;
+    size_t in_len, in_cap;
+    struct v12_conn *c;
+};
+
+static void established(void *owner, struct v12_conn *c, X509 *cert)
+{
+    struct side *s = owner;
+    CHECK(cert == NULL);
+    s->established++;
+    v12_conn_set_ready(c);
+}
+
+static void frame(void *owner, struct v12_conn *c, const V12Envelope *env)
+{
+    struct side *s = owner;
+    s->frames++;
+    s->last_frame_case = env->msg_case;
+}
+
+static void frame_error(void *owner, struct v12_conn *c, int code, const char *why)
+{
+    ((struct side *)owner)->frame_errors++;
+}
+
+static void raw_buf(void *owner, struct v12_conn *c, uint8_t **buf, size_t *len)
+{
+    struct side *s = owner;
+    *buf = s->in + s->in_len;
+    *len = s->in_cap - s->in_len;
+}
+
+static void raw_read(void *owner, struct v12_conn *c, size_t n)
+{
+    ((struct side *)owner)->in_len += n;
+}
+
+static bool may_read(void *owner, const struct v12_conn *c)
+{
+    return ((const struct side *)owner)->may_read;
+}
+
+static void drained(void *owner, struct v12_conn *c)
+{
+    ((struct side *)owner)->drained++;
+}
+
+static void closed(void *owner, struct v12_conn *c, int code, const char *why)
+{
+    struct side *s = owner;
+    s->closed++;
+    s->close_code = code;
+    snprintf(s->close_why, sizeof(s->close_why), "%s", why);
+    s->c = NULL;
+}
+
+static const struct v12_conn_ops ops = {
+    .established = established,
+    .frame = frame,
+    .frame_error = frame_error,
+    .raw_buf = raw_buf,
+    .raw_read = raw_read,
+    .may_read = may_read,
+    .drained = drained,
+    .closed = closed,
+};
+
+static struct v12_conn_limits limits = {
+    .max_frame = V12_FRAME_MAX,
+    .conn_buffer_limit = 1 << 20,
+    .global_buffer_limit = 64 << 20,
+    .handshake_timeout_ms = 10000,
+    .idle_timeout_ms = 60000,
+    .close_timeout_ms = 2000,
+};
+static struct v12_loop loop;
+
+static void pair(struct side *a, struct side *b)
+{
+    int fd[2];
+    CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, fd));
+    a->may_read = b->may_read = true;
+    a->c = v12_conn_adopt(&loop, fd[0], NULL, &ops, a);
+    b->c = v12_conn_adopt(&loop, fd[1], NULL, &ops, b);
+    CHECK(a->c && b->c);
+    /* No callback inside the call that made the connection: established comes from the loop. */
+    CHECK(a->established == 0 && b->established == 0);
+    v12_conn_on_events(a->c, 0);
+    v12_conn_on_events(b->c, 0);
+    CHECK(a->established == 1 && b->established == 1);
+}
+
+static void send_ping(struct v12_conn *c)
+{
+    Vmcs12d__V1__Ping ping = VMCS12D__V1__PING__INIT;
+    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;
+    ping.nonce = 5;
+    env.msg_case = VMCS12D__V1__ENVELOPE__MSG_PING;
+    env.ping = &ping;
+    CHECK_OK(v12_conn_send(c, &env));
+}
+
+static void frames_and_close(void)
+{
+    struct side a = {.name = "a"}, b = {.name = "b"};
+    pair(&a, &b);
+    send_ping(a.c);
+    send_ping(a.c);
+    v12_conn_on_events(b.c, UV_READABLE);
+    CHECK_EQ(b.frames, 2);
+    CHECK_EQ(b.last_frame_case, VMCS12D__V1__ENVELOPE__MSG_PING);
+    /* Not read while its owner says no. */
+    b.may_read = false;
+    send_ping(a.c);
+    v12_conn_on_events(b.c, UV_READABLE);
+    CHECK_EQ(b.frames, 2);
+    b.may_read = true;
+    v12_conn_on_events(b.c, UV_READABLE);
+    CHECK_EQ(b.frames, 3);
+    /* Close: closed() once, at once, code 0; the other side sees a clean EOF. */
+    struct v12_conn *ac = a.c;
+    v12_conn_close(ac, 0, "bye");
+    CHECK(a.closed == 1 && a.close_code == 0 && strcmp(a.close_why, "bye") == 0);
+    v12_conn_close(ac, 0, "again"); /* idempotent */
+    CHECK_EQ(a.closed, 1);
+    CHECK_EQ(v12_conn_write(ac, "x", 1), V12_E_PEER_DOWN); /* nothing more goes out */
+    v12_conn_on_events(b.c, UV_READABLE);
+    CHECK(b.closed == 1 && b.close_code == 0);
+    CHECK(strstr(b.close_why, "closed by the other side") != NULL);
+}
+
+static void bad_frame(void)
+{
+    struct side a = {.name = "a"}, b = {.name = "b"};
+    pair(&a, &b);
+    const uint8_t huge[4] = {0x7f, 0xff, 0xff, 0xff};
+    CHECK_OK(v12_conn_write(a.c, huge, sizeof(huge)));
+    v12_conn_on_events(b.c, UV_READABLE);
+    CHECK_EQ(b.frame_errors, 1);
+    CHECK(b.closed == 1 && b.close_code == V12_E_FRAME_TOO_LARGE);
+    CHECK(strstr(b.close_why, "limit 65536 bytes") != NULL);
+    v12_conn_close(a.c, 0, "done");
+}
+
+static void raw_through_a_full_socket(void)
+{
+    struct side a = {.name = "a"}, b = {.name = "b"};
+    pair(&a, &b);
+    v12_conn_set_raw(a.c);
+    v12_conn_set_raw(b.c);
+    size_t n = 8u << 20;
+    uint8_t *data = malloc(n);
+    b.in = malloc(n);
+    b.in_cap = n;
+    CHECK(data && b.in);
+    for (size_t i = 0; i < n; i++) data[i] = (uint8_t)(i * 31 + (i >> 12));
+    /* Far more than the socket holds: the rest is queued, and counted. */
+    CHECK_OK(v12_conn_write(a.c, data, n));
+    CHECK(v12_conn_queued(a.c) > 0);
+    CHECK(atomic_load(&limits.global_bytes) >= v12_conn_queued(a.c));
+    for (int round = 0; round < 10000 && b.in_len < n; round++) {
+        v12_conn_on_events(b.c, UV_READABLE);
+        v12_conn_on_events(a.c, UV_WRITABLE);
+    }
+    CHECK_EQ(b.in_len, n);
+    CHECK_MEM(b.in, data, n);
+    CHECK_EQ(v12_conn_queued(a.c), 0);
+    CHECK(a.drained >= 1); /* the owner heard the queue empty */
+    CHECK_EQ(atomic_load(&limits.global_bytes), 0);
+    /* The other side closes: a reads its EOF, a clean close. */
+    uint8_t small[16];
+    a.in = small;
+    a.in_cap = sizeof(small);
+    v12_conn_close(b.c, 0, "gone");
+    v12_conn_on_events(a.c, UV_READABLE);
+    CHECK(a.closed == 1 && a.close_code == 0);
+    free(data);
+    free(b.in);
+}
+
+static void write_error_from_the_loop(void)
+{
+    struct side a = {.name = "a"};
+    int fd[2];
+    CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, fd));
+    a.may_read = true;
+    a.c = v12_conn_adopt(&loop, fd[0], NULL, &ops, &a);
+    v12_conn_on_events(a.c, 0);
+    v12_conn_set_raw(a.c);
+    close(fd[1]); /* the other side is gone */
+    int r = v12_conn_write(a.c, "data", 4);
+    CHECK_EQ(r, -EPIPE);       /* the writer hears it now ... */
+    CHECK_EQ(a.closed, 0);     /* ... but closed() does not run under the writer */
+    CHECK_EQ(v12_conn_write(a.c, "more", 4), -EPIPE);
+    v12_conn_on_events(a.c, 0); /* the loop's turn */
+    CHECK(a.closed == 1 && a.close_code == -EPIPE);
+    CHECK(strstr(a.close_why, "Broken pipe") != NULL);
+}
+
+int main(void)
+{
+    uv_loop_t uv;
+    CHECK_OK(uv_loop_init(&uv));
+    CHECK_OK(v12_loop_init(&loop, &uv, 0, &limits));
+    RUN(frames_and_close);
+    RUN(bad_frame);
+    RUN(raw_through_a_full_socket);
+    RUN(write_error_from_the_loop);
+    /* Let every closed connection finish and be freed (close timeouts are 2 s at most). */
+    for (int i = 0; i < 400 && loop.nconns; i++) {
+        uv_run(&uv, UV_RUN_NOWAIT);
+        usleep(10000);
+    }
+    CHECK_EQ(loop.nconns, 0);
+    v12_loop_close(&loop);
+    uv_run(&uv, UV_RUN_DEFAULT);
+    CHECK_OK(uv_loop_close(&uv));
+    printf("test_conn: all passed\n");
+    return 0;
+}
