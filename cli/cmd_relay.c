@@ -45,6 +45,18 @@ static const char status_usage[] =
     "\n"
     "Peers, their connection state and announced layouts, and the daemon's counters.\n";
 
+static const char ready_usage[] =
+    "usage: vmcs12ctl ready [--socket PATH] [--timeout SECONDS]\n"
+    "\n"
+    "Can the local vmcs12d take a migration now? Yes when it answers and at least one configured\n"
+    "peer's link is up. For the libvirt hook and scripts: silent on yes, one line on stderr saying\n"
+    "why not.\n"
+    "\n"
+    "  --socket PATH      control socket (default " V12_DEFAULT_SOCKET ")\n"
+    "  --timeout SECONDS  how long to wait for the answer (default 5)\n"
+    "\n"
+    "exit: 0 ready, 1 not ready (or not answering), 2 usage error\n";
+
 static int usage_error(const char *what)
 {
     v12_errorf("%s", what);
@@ -273,6 +285,8 @@ int status_main(int argc, char **argv)
             v12_json_str(stdout, t->peer);
             printf(",\"direction\":\"%s\",\"kind\":\"%s\",\"target\":", t->direction, t->kind);
             v12_json_str(stdout, t->target);
+            printf(",\"listen\":");
+            v12_json_str(stdout, t->listen);
             printf(",\"migration_id\":");
             v12_json_str(stdout, t->migration_id);
             printf(",\"channel\":%u,\"bytes\":%" PRIu64 ",\"bytes_back\":%" PRIu64 ",\"ram_pages\":%" PRIu64
@@ -301,9 +315,10 @@ int status_main(int argc, char **argv)
         for (size_t i = 0; i < s->n_streams; i++) {
             const Vmcs12d__V1__StreamStatus *t = s->streams[i];
             double mib = (double)t->bytes / 1048576.0;
-            v12_linef(stdout, "stream %s peer %s migration %s channel %u (%s, %s): %.1f MiB, %" PRIu64 " RAM pages, %u regions "
+            v12_linef(stdout, "stream %s peer %s migration %s channel %u (%s, %s%s%s%s): %.1f MiB, %" PRIu64 " RAM pages, %u regions "
                    "converted, %" PRIu64 " s, %.1f MiB/s",
                    strcmp(t->direction, "out") == 0 ? "to" : "from", t->peer, t->migration_id, t->channel, t->kind,
+                   t->listen[0] ? "from " : "", t->listen, t->listen[0] ? " to " : "",
                    t->target, mib, t->ram_pages, t->regions, t->seconds, t->seconds ? mib / (double)t->seconds : mib);
         }
         for (size_t i = 0; i < s->n_rejected; i++)
@@ -311,4 +326,59 @@ int status_main(int argc, char **argv)
     }
     v12_envelope_free(reply);
     return V12_EXIT_OK;
+}
+
+int ready_main(int argc, char **argv)
+{
+    static const struct option options[] = {{"socket", required_argument, NULL, 'S'},
+                                            {"timeout", required_argument, NULL, 't'},
+                                            {"help", no_argument, NULL, 'h'},
+                                            {0}};
+    const char *sock = V12_DEFAULT_SOCKET;
+    unsigned long long timeout = 5;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (c) {
+        case 'S': sock = optarg; break;
+        case 't':
+            if (opt_uint("--timeout", optarg, 3600, &timeout) || timeout == 0) {
+                if (timeout == 0) v12_errorf("--timeout: must be at least 1 second");
+                return V12_EXIT_USAGE;
+            }
+            break;
+        case 'h': return v12_usage(ready_usage, false);
+        default: return v12_usage(ready_usage, true);
+        }
+    }
+    if (optind != argc) return usage_error("unexpected argument");
+    Vmcs12d__V1__StatusRequest q = VMCS12D__V1__STATUS_REQUEST__INIT;
+    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT, *reply = NULL;
+    env.msg_case = VMCS12D__V1__ENVELOPE__MSG_STATUS;
+    env.status = &q;
+    char err[512];
+    int r = v12_client_call(sock, &env, (unsigned)(timeout * 1000), &reply, err, sizeof(err));
+    if (r) {
+        v12_errorf("vmcs12d is not answering: %s [%s]", err, v12_err_name(r));
+        return V12_EXIT_INVALID;
+    }
+    int ret = V12_EXIT_INVALID;
+    if (reply->msg_case != VMCS12D__V1__ENVELOPE__MSG_STATUS_REPLY) {
+        v12_errorf("unexpected answer from vmcs12d [PROTOCOL]");
+    } else {
+        const Vmcs12d__V1__StatusReply *s = reply->status_reply;
+        char why[1024] = "";
+        size_t n = 0;
+        for (size_t i = 0; i < s->n_peers && ret; i++) {
+            const Vmcs12d__V1__PeerStatus *p = s->peers[i];
+            if (strcmp(p->state, "connected") == 0) ret = V12_EXIT_OK;
+            else if (n < sizeof(why))
+                n += (size_t)snprintf(why + n, sizeof(why) - n, "%s%s: %s%s%s", n ? "; " : "", p->name, p->state,
+                                      p->last_error[0] ? ": " : "", p->last_error);
+        }
+        if (ret)
+            v12_errorf("vmcs12d on %s has no peer link up (%s) [PEER_DOWN]", s->node,
+                       s->n_peers ? why : "no peer is configured");
+    }
+    v12_envelope_free(reply);
+    return ret;
 }

@@ -86,7 +86,7 @@ static int unix_path(const char *s, char *path, size_t size)
     return 0;
 }
 
-int v12_endpoint_parse(const char *s, struct v12_endpoint *ret)
+static int endpoint_parse(const char *s, struct v12_endpoint *ret, bool range)
 {
     memset(ret, 0, sizeof(*ret));
     if (strlen(s) >= sizeof(ret->text)) return -EINVAL;
@@ -95,9 +95,39 @@ int v12_endpoint_parse(const char *s, struct v12_endpoint *ret)
         ret->unix_socket = true;
         return unix_path(s, ret->path, sizeof(ret->path));
     }
-    if (strncmp(s, "tcp:", 4) == 0)
-        return v12_split_hostport(s + 4, ret->host, sizeof(ret->host), ret->port, sizeof(ret->port));
-    return -EINVAL;
+    if (strncmp(s, "tcp:", 4) != 0) return -EINVAL;
+    char buf[300];
+    snprintf(buf, sizeof(buf), "%s", s + 4);
+    char *dash = strrchr(buf, '-'), *colon = strrchr(buf, ':');
+    unsigned long long hi = 0;
+    if (range && dash && colon && dash > colon) {
+        if (parse_dec(dash + 1, 1, 65535, &hi) != 0) return -EINVAL;
+        *dash = 0;
+    }
+    if (v12_split_hostport(buf, ret->host, sizeof(ret->host), ret->port, sizeof(ret->port)) != 0) return -EINVAL;
+    ret->port_lo = (unsigned)strtoul(ret->port, NULL, 10);
+    ret->port_hi = hi ? (unsigned)hi : ret->port_lo;
+    if (ret->port_hi < ret->port_lo || ret->port_hi - ret->port_lo >= V12_MAX_STREAM_PORTS) return -EINVAL;
+    return 0;
+}
+
+int v12_endpoint_parse(const char *s, struct v12_endpoint *ret)
+{
+    return endpoint_parse(s, ret, false);
+}
+
+int v12_endpoint_parse_range(const char *s, struct v12_endpoint *ret)
+{
+    return endpoint_parse(s, ret, true);
+}
+
+void v12_endpoint_at(const struct v12_endpoint *range, unsigned i, struct v12_endpoint *ret)
+{
+    *ret = *range;
+    if (range->unix_socket) return;
+    ret->port_lo = ret->port_hi = range->port_lo + i;
+    snprintf(ret->port, sizeof(ret->port), "%u", ret->port_lo);
+    snprintf(ret->text, sizeof(ret->text), strchr(range->host, ':') ? "tcp:[%s]:%u" : "tcp:%s:%u", range->host, ret->port_lo);
 }
 
 static int allow_parse(const char *s, struct v12_allow *ret)
@@ -362,8 +392,9 @@ static int peer_key(struct parse_ctx *c, const char *name, const char *value)
     }
     if (strcmp(name, "stream_listen") == 0 || strcmp(name, "stream_target") == 0) {
         struct v12_endpoint *e = name[7] == 'l' ? &p->stream_listen : &p->stream_target;
-        if (v12_endpoint_parse(value, e) != 0) {
-            ERR(c, "%s: '%s' is not tcp:HOST:PORT or unix:/PATH", name, value);
+        if (v12_endpoint_parse_range(value, e) != 0) {
+            ERR(c, "%s: '%s' is not tcp:HOST:PORT, tcp:HOST:PORT-PORT (at most %d ports) or unix:/PATH", name, value,
+                V12_MAX_STREAM_PORTS);
             return 0;
         }
         if (name[7] == 'l') p->has_stream = true;
@@ -565,6 +596,13 @@ static void check_whole(struct v12_config *cfg, struct v12_config_errors *errs)
             v12_config_error(errs, path, v12_config_line(cfg, (int)i, "stream_target"),
                              "[peer %s] has stream_target but no stream_listen", p->name);
         if (p->has_stream && !p->stream_target.text[0]) p->stream_target = p->stream_listen;
+        unsigned nl = p->has_stream ? v12_endpoint_ports(&p->stream_listen) : 1;
+        if (p->has_stream && v12_endpoint_ports(&p->stream_target) != nl)
+            v12_config_error(errs, path, v12_config_line(cfg, (int)i, "stream_target"),
+                             "[peer %s] stream_target '%s' has %u port%s, stream_listen '%s' has %u: each listening port "
+                             "needs its own target port",
+                             p->name, p->stream_target.text, v12_endpoint_ports(&p->stream_target),
+                             v12_endpoint_ports(&p->stream_target) == 1 ? "" : "s", p->stream_listen.text, nl);
     }
     if (cfg->reconnect_max_ms < cfg->reconnect_min_ms)
         v12_config_error(errs, path, v12_config_line(cfg, V12_CFG_DAEMON, "reconnect_max_ms"),

@@ -14,15 +14,25 @@
 #define V12_MAX_KEYLINES 512
 #define V12_MAX_WORKERS_CFG 16
 
-/* A stream endpoint: "tcp:HOST:PORT" or "unix:PATH". */
+/* A stream endpoint: "tcp:HOST:PORT" or "unix:PATH"; in the configuration also a port range,
+ * "tcp:HOST:LO-HI" (port_lo..port_hi; port holds LO). */
 struct v12_endpoint {
     bool unix_socket;
     char host[256]; /* tcp */
     char port[8];
+    unsigned port_lo, port_hi;
     char path[108]; /* unix */
     char text[300]; /* as configured */
 };
+#define V12_MAX_STREAM_PORTS 256 /* ports in one stream_listen range */
 int v12_endpoint_parse(const char *s, struct v12_endpoint *ret);
+int v12_endpoint_parse_range(const char *s, struct v12_endpoint *ret);
+/* The single endpoint at offset i of a range (i = 0 for a single endpoint). */
+void v12_endpoint_at(const struct v12_endpoint *range, unsigned i, struct v12_endpoint *ret);
+static inline unsigned v12_endpoint_ports(const struct v12_endpoint *e)
+{
+    return e->unix_socket ? 1 : e->port_hi - e->port_lo + 1;
+}
 
 /* One stream_allow rule: a tcp host with a port range, or a unix path. */
 struct v12_allow {

@@ -148,12 +148,17 @@ void v12_writer_stop(struct v12_writer *w); /* on the main loop: joins, complete
 
 /* ---- stream.c ------------------------------------------------------------------------------------ */
 
+/* One listening port (or unix socket) of a peer's stream_listen; its connections are one
+ * migration at a time, delivered to its own target. */
 struct v12_stream_listener {
     struct v12_listener l;
     struct v12_daemon *d;
     int peer;
+    struct v12_endpoint listen, target;
     unsigned channels;
     struct v12_channel *order; /* channels in the order QEMU opened them, until each is acknowledged */
+    atomic_uint active;        /* channels not ended (they end on any loop) */
+    char migration_id[V12_NAME_MAX]; /* of the channels now active (main loop only) */
 };
 
 /* The shared side of stream mode: channels in flight and per-migration totals. */
@@ -224,7 +229,8 @@ struct v12_daemon {
     SSL_CTX *tls_ctx;        /* replaced on SIGHUP; take it with v12_tls_ctx_get */
     struct v12_listener peer_listener, control_listener;
     struct v12_link links[V12_MAX_PEERS];
-    struct v12_stream_listener stream_listeners[V12_MAX_PEERS];
+    struct v12_stream_listener *stream_listeners; /* every port of every peer's stream_listen */
+    unsigned nstream_listeners;
     struct v12_streams streams;
     struct v12_stats stats;
     struct v12_writer writer;

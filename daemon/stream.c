@@ -50,10 +50,12 @@ struct v12_channel {
     unsigned holds;             /* callbacks on the stack: not freed under them */
     int moving_conns;
     /* source: channels open at the destination in QEMU's order */
-    struct v12_stream_listener *listener;
+    struct v12_stream_listener *listener; /* until acknowledged (main loop only) */
+    struct v12_stream_listener *from;     /* source: the port it came in on, for its whole life */
     bool hello_done, open_sent, acked;
     struct v12_channel *next_in_order;
     struct v12_endpoint target;
+    const struct v12_endpoint *listen; /* source: where QEMU connected (NULL at the destination) */
     enum v12_layout remote_layout;
     char migration_id[V12_NAME_MAX];
     uint32_t channel;
@@ -220,6 +222,7 @@ static void channel_end(struct v12_channel *ch, const char *why, bool failed)
             (unsigned long long)atomic_load(&ch->pages), atomic_load(&ch->regions), (double)ms / 1000.0,
             ms ? mib * 1000.0 / (double)ms : 0.0);
     migration_channel_end(ch);
+    if (ch->from) atomic_fetch_sub(&ch->from->active, 1);
     if (ch->listener) {
         struct v12_stream_listener *l = ch->listener;
         order_remove(ch);
@@ -313,22 +316,26 @@ static void on_stream_accept(struct v12_listener *ll, int fd)
     }
     ch->buf = buf;
     ch->back = back;
-    ch->target = pc->stream_target;
+    ch->target = l->target;
+    ch->listen = &l->listen;
     ch->channel = l->channels++;
     ch->listener = l;
     ch->kind = KIND_PASSTHROUGH;
     struct v12_channel **tail = &l->order;
     while (*tail) tail = &(*tail)->next_in_order;
     *tail = ch;
-    /* QEMU opens the multifd channels while the main one is up: one migration. */
-    const struct v12_channel *sibling = NULL;
-    for (const struct v12_channel *o = l->order; o; o = o->next_in_order)
-        if (o != ch && !o->ended) sibling = o;
-    if (sibling)
-        snprintf(ch->migration_id, sizeof(ch->migration_id), "%s", sibling->migration_id);
+    /* QEMU opens the multifd channels while the main one is up: one migration, until every
+     * channel of this port has ended. */
+    ch->from = l;
+    if (atomic_fetch_add(&l->active, 1) > 0)
+        snprintf(ch->migration_id, sizeof(ch->migration_id), "%s", l->migration_id);
+    else if (v12_endpoint_ports(&pc->stream_listen) > 1) /* one migration per port: the port names it */
+        snprintf(ch->migration_id, sizeof(ch->migration_id), "%.32s-%s-%llu", pc->name, l->listen.port,
+                 (unsigned long long)(uv_hrtime() / 1000000) % 100000000000ull);
     else
         snprintf(ch->migration_id, sizeof(ch->migration_id), "%.40s-%llu", pc->name,
                  (unsigned long long)(uv_hrtime() / 1000000) % 100000000000ull);
+    snprintf(l->migration_id, sizeof(l->migration_id), "%s", ch->migration_id);
     migration_channel_start(ch);
     ch->local = v12_conn_adopt(&d->main, fd, NULL, &local_ops, ch);
     if (!ch->local) {
@@ -346,7 +353,7 @@ static void on_stream_accept(struct v12_listener *ll, int fd)
     }
     v12_conn_set_name(ch->remote, "stream %s#%u tls", pc->name, ch->channel);
     log_info("stream to peer %s channel %u: QEMU connected on %s; connecting to %s", pc->name, ch->channel,
-             pc->stream_listen.text, pc->address);
+             l->listen.text, pc->address);
 }
 
 /* StreamOpen naming this channel: the source's request, and the destination's acknowledgement. */
@@ -741,37 +748,48 @@ static const struct v12_conn_ops remote_ops = {
 
 int v12_stream_listen(struct v12_daemon *d)
 {
+    unsigned n = 0;
+    for (unsigned i = 0; i < d->cfg.npeers; i++)
+        if (d->cfg.peers[i].has_stream) n += v12_endpoint_ports(&d->cfg.peers[i].stream_listen);
+    if (!n) return 0;
+    d->stream_listeners = calloc(n, sizeof(*d->stream_listeners));
+    if (!d->stream_listeners) return -ENOMEM;
     for (unsigned i = 0; i < d->cfg.npeers; i++) {
         const struct v12_peer_config *pc = &d->cfg.peers[i];
-        struct v12_stream_listener *l = &d->stream_listeners[i];
         if (!pc->has_stream) continue;
-        l->d = d;
-        l->peer = (int)i;
-        l->l.on_accept = on_stream_accept;
-        l->l.arg = l;
-        const struct v12_endpoint *e = &pc->stream_listen;
-        char err[300];
-        int r = e->unix_socket ? v12_listen_unix(&l->l, d->uv, e->path, 0, 16, err, sizeof(err))
-                               : v12_listen_tcp(&l->l, d->uv, e->host, e->port, 16, err, sizeof(err));
-        if (r) {
-            log_err("peer %s: stream_listen %s: %s", pc->name, e->text, err);
-            return r;
+        for (unsigned k = 0; k < v12_endpoint_ports(&pc->stream_listen); k++) {
+            struct v12_stream_listener *l = &d->stream_listeners[d->nstream_listeners];
+            l->d = d;
+            l->peer = (int)i;
+            v12_endpoint_at(&pc->stream_listen, k, &l->listen);
+            v12_endpoint_at(&pc->stream_target, k, &l->target);
+            l->l.on_accept = on_stream_accept;
+            l->l.arg = l;
+            const struct v12_endpoint *e = &l->listen;
+            char err[300];
+            int r = e->unix_socket ? v12_listen_unix(&l->l, d->uv, e->path, 0, 16, err, sizeof(err))
+                                   : v12_listen_tcp(&l->l, d->uv, e->host, e->port, 16, err, sizeof(err));
+            if (r) {
+                log_err("peer %s: stream_listen %s: %s", pc->name, e->text, err);
+                return r;
+            }
+            d->nstream_listeners++;
         }
         log_notice("peer %s: QEMU migrations to %s are relayed from %s (delivered to %s there)", pc->name, pc->name,
-                   e->text, pc->stream_target.text);
+                   pc->stream_listen.text, pc->stream_target.text);
     }
     return 0;
 }
 
 void v12_stream_stop_listening(struct v12_daemon *d)
 {
-    for (unsigned i = 0; i < d->cfg.npeers; i++) v12_listener_close(&d->stream_listeners[i].l);
+    for (unsigned i = 0; i < d->nstream_listeners; i++) v12_listener_close(&d->stream_listeners[i].l);
 }
 
 void v12_stream_status(struct v12_daemon *d, Vmcs12d__V1__StreamStatus *out, Vmcs12d__V1__StreamStatus **ptrs, size_t max,
                        size_t *ret_n)
 {
-    static char texts[64][3][V12_NAME_MAX + 300];
+    static char texts[64][4][V12_NAME_MAX + 300];
     size_t n = 0;
     uv_mutex_lock(&d->streams.mu);
     for (struct v12_channel *ch = d->streams.channels; ch && n < max && n < 64; ch = ch->next, n++) {
@@ -780,6 +798,8 @@ void v12_stream_status(struct v12_daemon *d, Vmcs12d__V1__StreamStatus *out, Vmc
         snprintf(texts[n][0], sizeof(texts[n][0]), "%s", peer_name(ch));
         snprintf(texts[n][1], sizeof(texts[n][1]), "%s", ch->target.text);
         snprintf(texts[n][2], sizeof(texts[n][2]), "%s", ch->migration_id);
+        snprintf(texts[n][3], sizeof(texts[n][3]), "%s", ch->listen ? ch->listen->text : "");
+        s->listen = texts[n][3];
         s->peer = texts[n][0];
         s->direction = (char *)(ch->source ? "out" : "in");
         s->target = texts[n][1];

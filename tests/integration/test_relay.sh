@@ -131,12 +131,6 @@ grep -q 'lost before it acknowledged' "$W/mid.err" && ok || { bad "no 'lost befo
 grep -q 'stored by' "$W/mid.out" && bad "false ack" || ok
 grep -q 'without TLS close_notify (truncated)' "$W/hosta.log" && ok || bad "missing close_notify not logged"
 
-# --- the libvirt hook: lets a migration begin only while vmcs12d answers ---------------------------
-echo '<domain/>' | VMCS12D_SOCKET="$W/hosta.sock" PATH="$(dirname "$C"):$PATH" "$HERE/../../contrib/libvirt/qemu" dom1 migrate begin - && ok || bad "hook refused with vmcs12d up"
-echo '<domain/>' | VMCS12D_SOCKET="$W/none.sock" PATH="$(dirname "$C"):$PATH" "$HERE/../../contrib/libvirt/qemu" dom1 migrate begin - 2>"$W/hook.err" && bad "hook allowed without vmcs12d" || ok
-grep -q 'refusing incoming migration of dom1' "$W/hook.err" && ok || bad "hook message"
-echo '<domain/>' | VMCS12D_SOCKET="$W/none.sock" "$HERE/../../contrib/libvirt/qemu" dom1 started begin - && ok || bad "hook blocked an unrelated operation"
-
 # --- the first send after start: a link waiting out its backoff connects now ---------------------
 # "early" starts alone, so its link to "late" fails and waits out a 20 s backoff; "late" starts,
 # and a send with time left makes the link try again at once instead of failing (PEER_DOWN).
@@ -154,6 +148,31 @@ ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 [ "$ms" -lt 10000 ] && ok || bad "the first send waited $ms ms (the backoff was not cut short)"
 cmp -s "$W/late.spool/default/first/vcpu-0.seq-0.bin" "$DATA/samples/vmx-l1-encoded.bin" && ok || bad "first send not stored as encoded"
 grep -q 'waiting for peer late (backoff)' "$W/early.log" && ok || bad "early did not log the waiting send"
+
+# --- the libvirt hook, run as libvirt runs it (only LC_ALL, PATH and HOME) ------------------------------
+# A migration may begin only when the local vmcs12d answers and a peer's link is up; the hook
+# finds the daemon through its configuration file and passes the domain XML through unchanged.
+HOOK=$HERE/../../contrib/libvirt/qemu
+hook() { # hook CONFIG DOMAIN OP SUB
+    printf '<domain type="qemu"><name>%s</name></domain>\n' "$2" |
+        env -i LC_ALL=C PATH="$(dirname "$C"):/usr/bin:/bin" HOME=/ VMCS12D_CONFIG="$1" "$HOOK" "$2" "$3" "$4" - \
+            >"$W/hook.out" 2>"$W/hook.err"
+}
+hook "$W/early.ini" dom1 migrate begin && ok || bad "hook refused with a peer up: $(cat "$W/hook.err")"
+grep -qx '<domain type="qemu"><name>dom1</name></domain>' "$W/hook.out" && [ ! -s "$W/hook.err" ] && ok || bad "hook did not pass the XML through unchanged"
+hook "$W/early.ini" dom1 prepare begin && [ ! -s "$W/hook.out" ] && ok || bad "hook blocked an unrelated operation"
+sed "s#^control_socket = .*#control_socket = $W/none.sock#" "$W/early.ini" >"$W/none.ini"
+hook "$W/none.ini" dom1 migrate begin && bad "hook allowed a migration without vmcs12d" || ok
+grep -q "^vmcs12d hook: refusing incoming migration of dom1: vmcs12d is not answering: cannot connect to vmcs12d at $W/none.sock" "$W/hook.err" &&
+    [ "$(wc -l <"$W/hook.err")" = 1 ] && ok || bad "hook message without vmcs12d: $(cat "$W/hook.err")"
+hook "$W/none-such.ini" dom1 migrate begin && bad "hook allowed a migration without a configuration" || ok
+grep -q "cannot read $W/none-such.ini" "$W/hook.err" && ok || bad "hook message without a configuration"
+kill -9 "$PID_late"
+wait_peer early late backoff 10 || true
+hook "$W/early.ini" dom1 migrate begin && bad "hook allowed a migration with no peer link up" || ok
+grep -q "refusing incoming migration of dom1: vmcs12d on early has no peer link up (late: backoff: .*) \[PEER_DOWN\]" "$W/hook.err" && ok ||
+    bad "hook message with the peer down: $(cat "$W/hook.err")"
+expect 1 'no peer link up' -- "$C" ready --socket "$W/early.sock" --timeout 2
 
 # --- the daemon survived all of it, and SIGTERM ends it with 0 ------------------------------------
 alive "$PID_hosta" && ok || bad "hosta died"

@@ -470,6 +470,7 @@ static void stream_source(void)
 {
     D.links[0].state = V12_LINK_IDLE;
     CHECK_OK(v12_stream_listen(&D));
+    CHECK_EQ(D.nstream_listeners, 1);
     struct v12_stream_listener *sl = &D.stream_listeners[0];
     /* Two QEMU connections (a main channel and a multifd one). */
     struct fake_conn *local[2], *remote[2];
