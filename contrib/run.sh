@@ -10,7 +10,8 @@ JOBS=$(nproc 2>/dev/null || echo 2)
 
 PACKAGES=(build-essential cmake pkg-config python3 openssl
           libssl-dev libuv1-dev libprotobuf-c-dev protobuf-c-compiler libinih-dev libsystemd-dev
-          qemu-system-x86 stunnel4 socat)
+          qemu-system-x86 stunnel4 socat
+          libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients iproute2 util-linux)
 
 deps() {
     local missing=()
@@ -44,7 +45,7 @@ run_tests() {
     echo "== the daemon's tests under ThreadSanitizer (worker loops, shared state)"
     build build-tsan -DV12_TSAN=ON
     (cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
-        ctest --output-on-failure -j "$JOBS" -R '^(unit\.handlers|unit\.conn|unit\.proto|integration\.|stream\.relay|stream\.ports|demo\.)')
+        ctest --output-on-failure -j "$JOBS" -R '^(unit\.handlers|unit\.conn|unit\.proto|integration\.|stream\.relay|stream\.ports|libvirt\.|demo\.)')
 }
 
 case "${1:-}" in
