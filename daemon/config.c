@@ -170,6 +170,33 @@ bool v12_stream_allowed(const struct v12_allow *rules, unsigned n, const struct 
     return false;
 }
 
+/* ---- the keys ---------------------------------------------------------------------------------------- */
+
+/* Every key the parser takes, by section: the one list vmcs12d.conf(5) is checked against. */
+static const struct v12_config_key keys[] = {
+    {"daemon", "node"}, {"daemon", "layout"}, {"daemon", "profile"}, {"daemon", "padding"},
+    {"daemon", "control_socket"}, {"daemon", "control_mode"}, {"daemon", "spool_dir"}, {"daemon", "listen"},
+    {"daemon", "max_connections"}, {"daemon", "max_frame"}, {"daemon", "conn_buffer_limit"},
+    {"daemon", "global_buffer_limit"}, {"daemon", "max_inflight"}, {"daemon", "spool_threads"}, {"daemon", "workers"},
+    {"daemon", "handshake_timeout_ms"}, {"daemon", "idle_timeout_ms"}, {"daemon", "shutdown_timeout_ms"},
+    {"daemon", "reconnect_min_ms"}, {"daemon", "reconnect_max_ms"}, {"daemon", "log_level"}, {"daemon", "stream_allow"},
+    {"tls", "cert"}, {"tls", "key"}, {"tls", "ca"}, {"tls", "crl"}, {"tls", "min_version"},
+    {"peer", "address"}, {"peer", "stream_listen"}, {"peer", "stream_target"}, {"peer", "stream_passthrough"},
+};
+
+const struct v12_config_key *v12_config_keys(size_t *n)
+{
+    *n = sizeof(keys) / sizeof(keys[0]);
+    return keys;
+}
+
+static bool known_key(const char *section, const char *key)
+{
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].key, key) == 0) return true;
+    return false;
+}
+
 /* ---- reading the file ----------------------------------------------------------------------------- */
 
 enum section_kind { SEC_NONE, SEC_DAEMON, SEC_TLS, SEC_PEER, SEC_BAD };
@@ -427,6 +454,12 @@ static int handler(void *user, const char *section, const char *name, const char
     unsigned *first = key_line(cfg, c->section, name);
     if (first) {
         ERR(c, "%s is set twice in [%s] (first at line %u)", name, section, *first);
+        return 1;
+    }
+    const char *sect = c->kind == SEC_DAEMON ? "daemon" : c->kind == SEC_TLS ? "tls" : "peer";
+    if (!known_key(sect, name)) {
+        if (c->kind == SEC_PEER) ERR(c, "unknown key '%s' in [peer %s]", name, c->peer->name);
+        else ERR(c, "unknown key '%s' in [%s]", name, sect);
         return 1;
     }
     if (cfg->nkeylines < V12_MAX_KEYLINES && strlen(name) < sizeof(cfg->keylines[0].key)) {

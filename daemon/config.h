@@ -131,6 +131,12 @@ int v12_config_load(const char *path, struct v12_config *cfg, struct v12_config_
  */
 int v12_config_check_host(const struct v12_config *cfg, struct v12_config_errors *errs);
 
+/* The keys the parser takes ("daemon", "tls" or "peer" and the key), for vmcs12d --list-config-keys. */
+struct v12_config_key {
+    const char *section, *key;
+};
+const struct v12_config_key *v12_config_keys(size_t *n);
+
 /* Remove path if it is a unix socket (left by an earlier run); anything else is left alone. */
 void v12_unlink_stale_socket(const char *path);
 

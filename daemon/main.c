@@ -48,7 +48,8 @@ static const char usage[] =
     "to it durably in its spool. See docs/configuration.md.\n"
     "\n"
     "  -c, --config FILE   configuration (INI)\n"
-    "      --check-config  read the configuration and the TLS files, report, exit 0 or 1\n"
+    "      --check-config  run every check the start runs (file, host, TLS files), report, exit 0 or 1\n"
+    "      --list-config-keys  every configuration key, by section (vmcs12d.conf(5) documents them)\n"
     "  -h, --help          this text\n"
     "      --version\n";
 
@@ -223,6 +224,7 @@ int main(int argc, char **argv)
                                             {"check-config", no_argument, NULL, 'k'},
                                             {"foreground", no_argument, NULL, 'f'},
                                             {"version", no_argument, NULL, 'v'},
+                                            {"list-config-keys", no_argument, NULL, 'K'},
                                             {"help", no_argument, NULL, 'h'},
                                             {0}};
     const char *config = NULL;
@@ -234,6 +236,12 @@ int main(int argc, char **argv)
         case 'k': check = true; break;
         case 'f': break; /* always in the foreground: systemd supervises */
         case 'v': printf("vmcs12d %s\n", V12_VERSION); return 0;
+        case 'K': {
+            size_t n;
+            const struct v12_config_key *k = v12_config_keys(&n);
+            for (size_t i = 0; i < n; i++) printf("%s %s\n", k[i].section, k[i].key);
+            return 0;
+        }
         case 'h': fputs(usage, stdout); return 0;
         default: fputs(usage, stderr); return 2;
         }

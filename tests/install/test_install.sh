@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# cmake --install into a DESTDIR: the tree operators get (binaries, systemd unit and sysusers
+# entry, the sample configuration, the libvirt hook, manual pages, docs), and the manual pages
+# agree with the code: every configuration key the parser takes is in vmcs12d.conf(5) and
+# nothing else is; every vmcs12ctl command and every vmcs12d option is in their pages.
+#   test_install.sh BUILD_DIR SOURCE_DIR
+set -uo pipefail
+B=$1 S=$2
+T=$(mktemp -d /tmp/v12inst.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+
+DESTDIR=$T cmake --install "$B" --prefix /usr >"$T.log" 2>&1 && ok || { bad "cmake --install: $(cat "$T.log")"; }
+rm -f "$T.log"
+for f in usr/sbin/vmcs12d usr/bin/vmcs12ctl etc/libvirt/hooks/qemu.d/vmcs12d; do
+    [ -x "$T/$f" ] && ok || bad "$f missing or not executable"
+done
+for f in usr/lib/systemd/system/vmcs12d.service usr/lib/sysusers.d/vmcs12d.conf etc/vmcs12d/vmcs12d.conf \
+    usr/share/man/man8/vmcs12d.8 usr/share/man/man1/vmcs12ctl.1 usr/share/man/man5/vmcs12d.conf.5 \
+    usr/share/doc/vmcs12d/README.md usr/share/doc/vmcs12d/configuration.md; do
+    [ -s "$T/$f" ] && ok || bad "$f missing"
+done
+[ "$(stat -c %a "$T/etc/vmcs12d/vmcs12d.conf")" = 640 ] && ok || bad "sample configuration mode $(stat -c %a "$T/etc/vmcs12d/vmcs12d.conf")"
+"$T/usr/sbin/vmcs12d" --version | grep -q '^vmcs12d ' && ok || bad "installed vmcs12d --version"
+"$T/usr/bin/vmcs12ctl" --version | grep -q '^vmcs12ctl ' && ok || bad "installed vmcs12ctl --version"
+for p in man8/vmcs12d.8 man1/vmcs12ctl.1 man5/vmcs12d.conf.5; do
+    grep -q '^\.TH' "$T/usr/share/man/$p" && man -l "$T/usr/share/man/$p" >/dev/null 2>&1 && ok || bad "man page $p does not render"
+done
+# The sample configuration is valid but for the TLS files it names (an operator provides them).
+"$T/usr/sbin/vmcs12d" --check-config --config "$T/etc/vmcs12d/vmcs12d.conf" >/dev/null 2>"$T/check.err"
+if grep -v '\[tls\] cert /etc/vmcs12d/tls/cert.pem' "$T/check.err" | grep -q .; then bad "sample configuration: $(cat "$T/check.err")"; else ok; fi
+
+# Every key the parser takes is documented, and nothing more.
+"$T/usr/sbin/vmcs12d" --list-config-keys | sort >"$T/keys.code"
+python3 - "$S/docs/man/vmcs12d.conf.5.scd" <<'PY' | sort >"$T/keys.man"
+import re, sys
+section = None
+for line in open(sys.argv[1]):
+    m = re.match(r"# \[(daemon|tls|peer)", line)
+    if m:
+        section = m.group(1)
+        continue
+    if line.startswith("# "):
+        section = None
+    if section and line.startswith("*"):
+        head = line.split("=")[0]
+        for key in re.findall(r"\*([a-z_]+)\*", head):
+            print(section, key)
+PY
+diff "$T/keys.code" "$T/keys.man" >"$T/keys.diff" && ok || bad "configuration keys: code (<) and vmcs12d.conf(5) (>) differ: $(cat "$T/keys.diff")"
+[ "$(wc -l <"$T/keys.code")" -ge 30 ] && ok || bad "too few keys listed"
+# Every vmcs12ctl command and every vmcs12d option is in its page.
+"$T/usr/bin/vmcs12ctl" --help | awk '/^commands:/ {on = 1; next} on && /^  [a-z]/ {print $1}' >"$T/cmds"
+[ "$(wc -l <"$T/cmds")" -ge 10 ] && ok || bad "vmcs12ctl --help lists $(wc -l <"$T/cmds") commands"
+while read -r c; do grep -q "^\*$c\*" "$S/docs/man/vmcs12ctl.1.scd" && ok || bad "vmcs12ctl $c is not in vmcs12ctl(1)"; done <"$T/cmds"
+"$T/usr/sbin/vmcs12d" --help | grep -oE -- '--[a-z-]+' | sort -u >"$T/opts"
+while read -r o; do grep -q -- "\*$o\*" "$S/docs/man/vmcs12d.8.scd" && ok || bad "vmcs12d $o is not in vmcs12d(8)"; done <"$T/opts"
+for sig in SIGHUP SIGTERM SIGINT; do grep -q "$sig" "$S/docs/man/vmcs12d.8.scd" && ok || bad "$sig not in vmcs12d(8)"; done
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
