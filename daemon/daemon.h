@@ -63,6 +63,8 @@ int v12_listen_tcp(struct v12_listener *l, uv_loop_t *uv, const char *host, cons
                    size_t errlen);
 int v12_listen_unix(struct v12_listener *l, uv_loop_t *uv, const char *path, unsigned mode, int backlog, char *err,
                     size_t errlen);
+/* A listening socket handed over (systemd socket activation). */
+int v12_listen_adopt(struct v12_listener *l, uv_loop_t *uv, int fd, char *err, size_t errlen);
 void v12_listener_close(struct v12_listener *l);
 
 /* ---- a transfer: a blob from a local client on its way to a peer --------------------------- */

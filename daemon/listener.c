@@ -2,6 +2,7 @@
 /* Listening sockets on the main loop: readiness from uv_poll, accept4 here, the socket handed on. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <string.h>
@@ -84,6 +85,33 @@ int v12_listen_unix(struct v12_listener *l, uv_loop_t *uv, const char *path, uns
     }
     snprintf(l->path, sizeof(l->path), "%s", path);
     return start(l, uv, backlog, err, errlen);
+}
+
+int v12_listen_adopt(struct v12_listener *l, uv_loop_t *uv, int fd, char *err, size_t errlen)
+{
+    int fl = fcntl(fd, F_GETFL);
+    int listening = 0;
+    socklen_t len = sizeof(listening);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+        getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0) {
+        snprintf(err, errlen, "%s", strerror(errno));
+        return -errno;
+    }
+    if (!listening) {
+        snprintf(err, errlen, "the socket passed is not listening");
+        return -EINVAL;
+    }
+    (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+    l->fd = fd;
+    l->path[0] = 0; /* systemd's: never removed here */
+    if (uv_poll_init(uv, &l->poll, l->fd) != 0) {
+        snprintf(err, errlen, "cannot poll the socket passed");
+        return -EINVAL;
+    }
+    l->poll.data = l;
+    l->open = true;
+    uv_poll_start(&l->poll, UV_READABLE, on_readable);
+    return 0;
 }
 
 static void on_closed(uv_handle_t *h)

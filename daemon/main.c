@@ -27,6 +27,7 @@ struct runtime {
     uint64_t watchdog_usec, last_watchdog_ms;
     uint64_t stop_deadline_ms;
     bool stopped; /* handlers stopped; waiting for the last connections to go */
+    bool control_passed, peers_passed; /* by systemd (socket activation) */
 };
 static struct runtime rt;
 
@@ -77,14 +78,60 @@ static void on_control_accept(struct v12_listener *l, int fd)
     v12_control_accept(d, fd);
 }
 
+/*
+ * Socket activation: sockets named "control" (the control socket) and "peers" (the TLS listener)
+ * are taken as they are; whatever was not passed is bound here from the configuration.
+ */
+static int take_activated(struct v12_daemon *d, int *control_fd, int *peers_fd)
+{
+    char **names = NULL;
+    int n = sd_listen_fds_with_names(1, &names);
+    if (n < 0) {
+        log_err("socket activation: %s", strerror(-n));
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        int fd = SD_LISTEN_FDS_START + i;
+        const char *name = names && names[i] ? names[i] : "";
+        if (strcmp(name, "control") == 0 && *control_fd < 0) *control_fd = fd;
+        else if (strcmp(name, "peers") == 0 && *peers_fd < 0) *peers_fd = fd;
+        else {
+            log_warn("socket activation: ignoring socket %d named '%s' (vmcs12d takes 'control' and 'peers')", fd, name);
+            close(fd);
+        }
+    }
+    if (names)
+        for (int i = 0; i < n; i++) free(names[i]);
+    free(names);
+    rt.control_passed = *control_fd >= 0;
+    rt.peers_passed = *peers_fd >= 0;
+    if (n > 0)
+        log_notice("socket activation: control socket %s, peer listener %s", rt.control_passed ? "passed" : "bound here",
+                   rt.peers_passed ? "passed" : "bound here");
+    return 0;
+}
+
 static int listen_all(struct v12_daemon *d)
 {
     char err[300];
+    int control_fd = -1, peers_fd = -1;
+    if (take_activated(d, &control_fd, &peers_fd)) return -1;
     d->peer_listener.on_accept = on_peer_accept;
     d->peer_listener.arg = d;
-    if (v12_listen_tcp(&d->peer_listener, d->uv, d->cfg.listen_host, d->cfg.listen_port, 128, err, sizeof(err))) {
+    if (peers_fd >= 0 ? v12_listen_adopt(&d->peer_listener, d->uv, peers_fd, err, sizeof(err))
+                      : v12_listen_tcp(&d->peer_listener, d->uv, d->cfg.listen_host, d->cfg.listen_port, 128, err,
+                                       sizeof(err))) {
         log_err("listen %s:%s: %s", d->cfg.listen_host, d->cfg.listen_port, err);
         return -1;
+    }
+    d->control_listener.on_accept = on_control_accept;
+    d->control_listener.arg = d;
+    if (control_fd >= 0) {
+        if (v12_listen_adopt(&d->control_listener, d->uv, control_fd, err, sizeof(err))) {
+            log_err("control socket (socket activation): %s", err);
+            return -1;
+        }
+        return 0;
     }
     char dir[sizeof(d->cfg.control_socket)];
     snprintf(dir, sizeof(dir), "%s", d->cfg.control_socket);
@@ -93,8 +140,6 @@ static int listen_all(struct v12_daemon *d)
         *slash = 0;
         if (v12_mkdirs(dir, 0755) != 0) log_warn("control socket directory %s: %s", dir, strerror(errno));
     }
-    d->control_listener.on_accept = on_control_accept;
-    d->control_listener.arg = d;
     if (v12_listen_unix(&d->control_listener, d->uv, d->cfg.control_socket, d->cfg.control_mode, 128, err, sizeof(err))) {
         log_err("control socket %s: %s", d->cfg.control_socket, err);
         return -1;
@@ -311,11 +356,13 @@ int main(int argc, char **argv)
     }
     if (v12_stream_listen(d)) return 1;
     for (unsigned i = 0; i < d->cfg.npeers; i++) v12_link_start(&d->links[i]);
-    log_notice("vmcs12d %s: node %s, layout %s, padding %s, listening on %s:%s, control %s, spool %s, %u peer%s, "
+    const char *passed = "the socket systemd passed";
+    log_notice("vmcs12d %s: node %s, layout %s, padding %s, listening on %s%s%s, control %s, spool %s, %u peer%s, "
                "%u worker%s",
                V12_VERSION, d->cfg.node, v12_layout_name(d->cfg.layout), v12_padding_name(d->cfg.padding),
-               d->cfg.listen_host, d->cfg.listen_port, d->cfg.control_socket, d->cfg.spool_dir, d->cfg.npeers,
-               d->cfg.npeers == 1 ? "" : "s", d->nworkers, d->nworkers == 1 ? "" : "s");
+               rt.peers_passed ? passed : d->cfg.listen_host, rt.peers_passed ? "" : ":",
+               rt.peers_passed ? "" : d->cfg.listen_port, rt.control_passed ? passed : d->cfg.control_socket,
+               d->cfg.spool_dir, d->cfg.npeers, d->cfg.npeers == 1 ? "" : "s", d->nworkers, d->nworkers == 1 ? "" : "s");
     sd_notify(0, "READY=1");
     notify_status(d);
 

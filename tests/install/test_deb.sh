@@ -33,7 +33,8 @@ grep -qx /etc/vmcs12d/vmcs12d.conf "$T/control/conffiles" && ok || bad "the conf
 grep -q 'systemd-sysusers\|adduser' "$T/control/postinst" && ok || bad "postinst creates no user"
 ! grep -qE 'systemctl|deb-systemd-invoke|invoke-rc.d' "$T/control/postinst" && ok || bad "postinst enables or starts something"
 dpkg-deb -c "$DEB" | awk '{print $6}' >"$T/contents"
-for f in ./usr/sbin/vmcs12d ./usr/bin/vmcs12ctl ./usr/lib/systemd/system/vmcs12d.service ./usr/lib/sysusers.d/vmcs12d.conf \
+for f in ./usr/sbin/vmcs12d ./usr/bin/vmcs12ctl ./usr/lib/systemd/system/vmcs12d.service ./usr/lib/systemd/system/vmcs12d.socket \
+    ./usr/lib/sysusers.d/vmcs12d.conf \
     ./etc/vmcs12d/vmcs12d.conf ./etc/libvirt/hooks/qemu.d/vmcs12d ./usr/share/man/man8/vmcs12d.8 \
     ./usr/share/man/man5/vmcs12d.conf.5 ./usr/share/man/man1/vmcs12ctl.1 ./usr/share/doc/vmcs12d/README.md; do
     grep -qx "$f" "$T/contents" && ok || bad "package lacks $f"
@@ -51,6 +52,12 @@ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$DEB" >"$T/apt.log" 2>&1 
 /usr/sbin/vmcs12d --version | grep -q '^vmcs12d ' && ok || bad "installed vmcs12d --version"
 /usr/bin/vmcs12ctl --version | grep -q '^vmcs12ctl ' && ok || bad "installed vmcs12ctl --version"
 getent passwd vmcs12d >/dev/null && ok || bad "no vmcs12d user after installation"
+# The units as installed: systemd-analyze verify passes, and the service's exposure is <= 2.0.
+U=/usr/lib/systemd/system
+systemd-analyze verify "$U/vmcs12d.service" "$U/vmcs12d.socket" >"$T/verify.log" 2>&1 && ok || bad "systemd-analyze verify: $(cat "$T/verify.log")"
+exposure=$(systemd-analyze security --offline=true "$U/vmcs12d.service" 2>/dev/null | sed -n 's/.*Overall exposure level for vmcs12d.service: \([0-9.]*\).*/\1/p')
+python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) <= 2.0 else 1)" "${exposure:-99}" && ok || bad "exposure ${exposure:-?} > 2.0"
+echo "systemd-analyze security: exposure $exposure"
 ! pgrep -f '^/usr/sbin/vmcs12d' >/dev/null && ok || bad "the package started a daemon"
 DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq vmcs12d >"$T/apt.log" 2>&1 && ok || bad "apt-get purge: $(tail -5 "$T/apt.log")"
 INSTALLED=

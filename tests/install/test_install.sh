@@ -18,7 +18,7 @@ rm -f "$T.log"
 for f in usr/sbin/vmcs12d usr/bin/vmcs12ctl etc/libvirt/hooks/qemu.d/vmcs12d; do
     [ -x "$T/$f" ] && ok || bad "$f missing or not executable"
 done
-for f in usr/lib/systemd/system/vmcs12d.service usr/lib/sysusers.d/vmcs12d.conf etc/vmcs12d/vmcs12d.conf \
+for f in usr/lib/systemd/system/vmcs12d.service usr/lib/systemd/system/vmcs12d.socket usr/lib/sysusers.d/vmcs12d.conf etc/vmcs12d/vmcs12d.conf \
     usr/share/man/man8/vmcs12d.8 usr/share/man/man1/vmcs12ctl.1 usr/share/man/man5/vmcs12d.conf.5 \
     usr/share/doc/vmcs12d/README.md usr/share/doc/vmcs12d/configuration.md; do
     [ -s "$T/$f" ] && ok || bad "$f missing"

@@ -174,6 +174,27 @@ grep -q "refusing incoming migration of dom1: vmcs12d on early has no peer link 
     bad "hook message with the peer down: $(cat "$W/hook.err")"
 expect 1 'no peer link up' -- "$C" ready --socket "$W/early.sock" --timeout 2
 
+# --- systemd socket activation: the control socket and the TLS listener passed by name ----------------
+PACT=$(free_port) PACT2=$(free_port) PAP=$(free_port)
+mkcert acta ca DNS:hosta
+mkcert actb ca DNS:hostb
+config act encoded "" "$PACT" actb ca hosta "$PAP"
+config actpeer legacy linux-6.18 "$PAP" acta ca hostb "$PACT2"
+systemd-socket-activate -l "$W/act-activated.sock" -l "127.0.0.1:$PACT2" --fdname=control:peers -- "$D" --config "$W/act.ini" \
+    >>"$W/act.log" 2>&1 &
+PIDS+=($!)
+PID_act=$!
+for _ in $(seq 100); do "$C" status --socket "$W/act-activated.sock" >/dev/null 2>&1 && break; sleep 0.05; done
+"$C" status --socket "$W/act-activated.sock" | grep -q '^node act,' && ok || bad "activated control socket does not answer"
+[ ! -e "$W/act.sock" ] && ok || bad "the configured control socket was bound although one was passed"
+grep -q 'socket activation: control socket passed, peer listener passed' "$W/act.log" && ok || bad "activation not logged"
+start actpeer
+wait_peer actpeer hostb connected 10 && ok || bad "a peer cannot reach the activated TLS listener"
+kill -TERM "$PID_act"
+wait "$PID_act"
+[ $? = 0 ] && ok || bad "activated daemon did not stop cleanly"
+[ -S "$W/act-activated.sock" ] && ok || bad "the daemon removed systemd's socket"
+
 # --- the daemon survived all of it, and SIGTERM ends it with 0 ------------------------------------
 alive "$PID_hosta" && ok || bad "hosta died"
 kill -TERM "$PID_hosta"
