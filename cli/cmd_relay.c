@@ -261,6 +261,8 @@ int status_main(int argc, char **argv)
     if (json) {
         printf("{\"node\":");
         v12_json_str(stdout, s->node);
+        printf(",\"profile_source\":");
+        v12_json_str(stdout, s->profile_source);
         printf(",\"layout\":\"%s\",\"uptime_s\":%" PRIu64 ",\"connections\":%u,\"blobs_relayed\":%" PRIu64
                ",\"blobs_converted\":%" PRIu64 ",\"blobs_stored\":%" PRIu64 ",\"blobs_duplicate\":%" PRIu64
                ",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64 ",\"peers\":[",
@@ -301,8 +303,9 @@ int status_main(int argc, char **argv)
         }
         printf("}}\n");
     } else {
-        v12_linef(stdout, "node %s, layout %s, up %" PRIu64 " s, %u connections", s->node, layout_str(s->layout, s->profile),
-               s->uptime_s, s->connections);
+        v12_linef(stdout, "node %s, layout %s%s%s%s, up %" PRIu64 " s, %u connections", s->node,
+                  layout_str(s->layout, s->profile), s->profile_source[0] ? " (" : "", s->profile_source,
+                  s->profile_source[0] ? ")" : "", s->uptime_s, s->connections);
         v12_linef(stdout, "blobs: %" PRIu64 " relayed, %" PRIu64 " converted, %" PRIu64 " stored, %" PRIu64 " duplicate; bytes: %" PRIu64
                " in, %" PRIu64 " out",
                s->blobs_relayed, s->blobs_converted, s->blobs_stored, s->blobs_duplicate, s->bytes_in, s->bytes_out);

@@ -102,3 +102,36 @@ const char *v12_padding_name(enum v12_padding p)
 {
     return p == V12_PADDING_IGNORE ? "ignore" : "strict";
 }
+
+/* "X.Y..." at s: 0 and the two numbers, or -1. */
+static int major_minor(const char *s, unsigned *ret_major, unsigned *ret_minor)
+{
+    unsigned v[2] = {0, 0};
+    for (int i = 0; i < 2; i++) {
+        if (*s < '0' || *s > '9') return -1;
+        while (*s >= '0' && *s <= '9') {
+            if (v[i] > 100000) return -1;
+            v[i] = v[i] * 10 + (unsigned)(*s++ - '0');
+        }
+        if (i == 0 && *s++ != '.') return -1;
+    }
+    *ret_major = v[0];
+    *ret_minor = v[1];
+    return 0;
+}
+
+int v12_profile_for_kernel(const char *release, enum v12_layout *ret)
+{
+    unsigned kmaj, kmin;
+    if (!release || major_minor(release, &kmaj, &kmin) != 0) return V12_E_INVALID_ARGUMENT;
+    /* Each profile starts at the first kernel its range names and lasts until the next one's. */
+    int found = -1;
+    for (int p = 0; p < V12_PROFILE_COUNT; p++) {
+        unsigned maj, min;
+        if (major_minor(layout_kernels[p], &maj, &min) != 0) return V12_E_PROFILE_UNKNOWN;
+        if (kmaj > maj || (kmaj == maj && kmin >= min)) found = p;
+    }
+    if (found < 0) return V12_E_PROFILE_UNKNOWN;
+    *ret = (enum v12_layout)found;
+    return 0;
+}

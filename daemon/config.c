@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 
@@ -296,8 +297,12 @@ static int daemon_key(struct parse_ctx *c, const char *name, const char *value)
     }
     if (strcmp(name, "profile") == 0) {
         enum v12_layout p;
+        if (strcmp(value, "auto") == 0) {
+            cfg->profile_auto = true;
+            return 1;
+        }
         if (v12_profile_from_name(value, &p) != 0) {
-            ERR(c, "profile: unknown profile '%s' (linux-4.19, linux-5.13, linux-5.14, linux-6.18)", value);
+            ERR(c, "profile: unknown profile '%s' (auto, linux-4.19, linux-5.13, linux-5.14, linux-6.18)", value);
             return 0;
         }
         cfg->layout = cfg->layout == V12_LAYOUT_ENCODED ? V12_LAYOUT_ENCODED : p;
@@ -619,6 +624,27 @@ static void check_whole(struct v12_config *cfg, struct v12_config_errors *errs)
     }
     if (cfg->layout == V12_LAYOUT_AUTO && !key_line(cfg, 0, "layout"))
         v12_config_error(errs, path, v12_config_line(cfg, V12_CFG_DAEMON, "layout"), "[daemon] layout is required");
+    /* The legacy profile: as configured, or (profile = auto, the default) from the running kernel. */
+    if (cfg->layout != V12_LAYOUT_ENCODED && cfg->layout != V12_LAYOUT_AUTO) {
+        if (key_line(cfg, 0, "profile") && !cfg->profile_auto) {
+            snprintf(cfg->profile_why, sizeof(cfg->profile_why), "configured");
+        } else {
+            struct utsname u = {.release = "?"};
+            enum v12_layout p;
+            int r = uname(&u) == 0 ? v12_profile_for_kernel(u.release, &p) : V12_E_INVALID_ARGUMENT;
+            if (r) {
+                v12_config_error(errs, path, v12_config_line(cfg, V12_CFG_DAEMON, "profile"),
+                                 "profile = auto: the running kernel %s is older than every legacy profile this vmcs12d "
+                                 "knows (linux-4.19 starts at 4.19); set [daemon] profile = linux-4.19, linux-5.13, "
+                                 "linux-5.14 or linux-6.18",
+                                 u.release);
+            } else {
+                cfg->layout = p;
+                snprintf(cfg->profile_why, sizeof(cfg->profile_why), "auto: kernel %.64s is %s (%s)", u.release,
+                         v12_layout_name(p), v12_layout_kernels(p));
+            }
+        }
+    }
     for (unsigned i = 0; i < cfg->npeers; i++) {
         struct v12_peer_config *p = &cfg->peers[i];
         if (!p->address[0] && !key_line(cfg, 2 + i, "address"))

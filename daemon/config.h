@@ -61,6 +61,8 @@ struct v12_config {
     /* [daemon] */
     char node[V12_NAME_MAX];
     enum v12_layout layout; /* a legacy profile, or V12_LAYOUT_ENCODED */
+    bool profile_auto;      /* profile = auto (the default for layout = legacy): from the kernel */
+    char profile_why[200];  /* how the profile was chosen, for the log and status */
     enum v12_padding padding;
     char control_socket[108];
     unsigned control_mode; /* octal, default 0660 */

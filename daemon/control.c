@@ -238,6 +238,7 @@ static void on_status(struct client *cl)
     s.node = d->cfg.node;
     s.layout = wire_layout(d->cfg.layout);
     s.profile = d->cfg.layout == V12_LAYOUT_ENCODED ? (char *)"" : (char *)v12_layout_name(d->cfg.layout);
+    s.profile_source = d->cfg.profile_why;
     for (unsigned i = 0; i < d->cfg.npeers; i++) {
         struct v12_link *k = &d->links[i];
         vmcs12d__v1__peer_status__init(&ps[i]);

@@ -357,6 +357,7 @@ int main(int argc, char **argv)
     if (v12_stream_listen(d)) return 1;
     for (unsigned i = 0; i < d->cfg.npeers; i++) v12_link_start(&d->links[i]);
     const char *passed = "the socket systemd passed";
+    if (d->cfg.profile_why[0]) log_notice("legacy profile %s (%s)", v12_layout_name(d->cfg.layout), d->cfg.profile_why);
     log_notice("vmcs12d %s: node %s, layout %s, padding %s, listening on %s%s%s, control %s, spool %s, %u peer%s, "
                "%u worker%s",
                V12_VERSION, d->cfg.node, v12_layout_name(d->cfg.layout), v12_padding_name(d->cfg.padding),

@@ -195,6 +195,16 @@ wait "$PID_act"
 [ $? = 0 ] && ok || bad "activated daemon did not stop cleanly"
 [ -S "$W/act-activated.sock" ] && ok || bad "the daemon removed systemd's socket"
 
+# --- profile = auto (the default for layout = legacy): the running kernel picks the profile ----------------
+PAU=$(free_port)
+config auto legacy "" "$PAU" acta ca
+start auto
+"$C" status --socket "$W/auto.sock" >"$W/auto.st"
+grep -q "^node auto, layout linux-[0-9.]* (auto: kernel $(uname -r) is linux-" "$W/auto.st" && ok || bad "status does not say how the profile was chosen: $(head -1 "$W/auto.st")"
+grep -q "legacy profile linux-[0-9.]* (auto: kernel $(uname -r) is linux-" "$W/auto.log" && ok || bad "the start-up log does not name the profile and why"
+"$C" status --socket "$W/auto.sock" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if d["profile_source"].startswith("auto: kernel ") else 1)' && ok || bad "status --json profile_source"
+"$C" status --socket "$W/hosta.sock" | grep -q "^node hosta, layout linux-6.18 (configured)" && ok || bad "a configured profile is not reported as such"
+
 # --- the daemon survived all of it, and SIGTERM ends it with 0 ------------------------------------
 alive "$PID_hosta" && ok || bad "hosta died"
 kill -TERM "$PID_hosta"

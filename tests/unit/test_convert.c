@@ -307,8 +307,35 @@ static void svm_passes_through(void)
     CHECK_EQ(v12_blob_convert(a, sizeof(a), b, sizeof(b), &o, &rep, &d), V12_E_FLAGS_UNKNOWN);
 }
 
+/* profile = auto: the running kernel's release picks the legacy profile. */
+static void profiles_by_kernel(void)
+{
+    static const struct {
+        const char *release;
+        int code;
+        enum v12_layout want;
+    } cases[] = {
+        {"4.19.0", 0, V12_LAYOUT_LINUX_4_19},        {"5.12.99-custom", 0, V12_LAYOUT_LINUX_4_19},
+        {"5.13.19", 0, V12_LAYOUT_LINUX_5_13},       {"5.14", 0, V12_LAYOUT_LINUX_5_14},
+        {"6.17.3-arch1", 0, V12_LAYOUT_LINUX_5_14},  {"6.18.44-fc-v595", 0, V12_LAYOUT_LINUX_6_18},
+        {"7.2.0", 0, V12_LAYOUT_LINUX_6_18},         {"10.0.0", 0, V12_LAYOUT_LINUX_6_18},
+        {"4.18.0-553.el8", V12_E_PROFILE_UNKNOWN, 0}, {"3.10.0", V12_E_PROFILE_UNKNOWN, 0},
+        {"linux", V12_E_INVALID_ARGUMENT, 0},       {"6", V12_E_INVALID_ARGUMENT, 0},
+        {"", V12_E_INVALID_ARGUMENT, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        enum v12_layout got = V12_LAYOUT_AUTO;
+        int r = v12_profile_for_kernel(cases[i].release, &got);
+        if (r != cases[i].code || (r == 0 && got != cases[i].want)) {
+            fprintf(stderr, "release %s: %d %d\n", cases[i].release, r, (int)got);
+            CHECK(0);
+        }
+    }
+}
+
 int main(void)
 {
+    RUN(profiles_by_kernel);
     RUN(round_trip_all_profiles);
     RUN(encoded_to_legacy_refuses_lost_fields);
     RUN(padding_policies);

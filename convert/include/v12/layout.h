@@ -95,6 +95,10 @@ const char *v12_layout_name(enum v12_layout layout);
 const char *v12_layout_kernels(enum v12_layout layout);
 /* "legacy" (the newest profile), "linux-X.Y" or "encoded". */
 int v12_layout_from_name(const char *name, enum v12_layout *ret) V12_MUST_USE;
+/* The legacy profile of a running kernel, by its release ("6.18.44-..."): each profile covers its
+ * kernels from the first its range names up to the next profile's. PROFILE_UNKNOWN for a kernel
+ * older than every profile; INVALID_ARGUMENT for a release that is not "X.Y...". */
+int v12_profile_for_kernel(const char *release, enum v12_layout *ret) V12_MUST_USE;
 /* Profiles only: "legacy" or "linux-X.Y". */
 int v12_profile_from_name(const char *name, enum v12_layout *ret) V12_MUST_USE;
 static inline int v12_layout_is_legacy(enum v12_layout l)
