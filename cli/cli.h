@@ -18,6 +18,7 @@ int send_main(int argc, char **argv);
 int recv_main(int argc, char **argv);
 int status_main(int argc, char **argv);
 int ready_main(int argc, char **argv);
+int check_main(int argc, char **argv);
 int stream_main(int argc, char **argv);
 
 /* JSON output: a string with escapes. */

@@ -57,6 +57,20 @@ static const char ready_usage[] =
     "\n"
     "exit: 0 ready, 1 not ready (or not answering), 2 usage error\n";
 
+static const char check_usage[] =
+    "usage: vmcs12ctl check --peer NAME [--socket PATH] [--json]\n"
+    "\n"
+    "Can nested state move between this host and a peer? Asks the local vmcs12d what the peer\n"
+    "announced (layout, profile) and lists the catalogued fields that have no place on the other\n"
+    "side, each way: a nested guest whose L1 hypervisor uses one of them cannot migrate there.\n"
+    "\n"
+    "  --peer NAME        as configured in [peer NAME]\n"
+    "  --socket PATH      control socket (default " V12_DEFAULT_SOCKET ")\n"
+    "  --json             one JSON object on stdout\n"
+    "\n"
+    "exit: 0 every field of this host's layout has a place at the peer, 1 not (or the peer has not\n"
+    "announced its layout, or vmcs12d does not answer), 2 usage error\n";
+
 static int usage_error(const char *what)
 {
     v12_errorf("%s", what);
@@ -381,6 +395,113 @@ int ready_main(int argc, char **argv)
         if (ret)
             v12_errorf("vmcs12d on %s has no peer link up (%s) [PEER_DOWN]", s->node,
                        s->n_peers ? why : "no peer is configured");
+    }
+    v12_envelope_free(reply);
+    return ret;
+}
+
+static int wire_to_layout(Vmcs12d__V1__Layout l, const char *profile, enum v12_layout *ret)
+{
+    if (l == VMCS12D__V1__LAYOUT__LAYOUT_ENCODED) {
+        *ret = V12_LAYOUT_ENCODED;
+        return 0;
+    }
+    if (l == VMCS12D__V1__LAYOUT__LAYOUT_LEGACY) return v12_profile_from_name(profile, ret);
+    return V12_E_PROFILE_UNKNOWN;
+}
+
+/* The catalogued fields `from` has and `to` lacks, as a JSON array or a comma-separated list. */
+static void print_lost(enum v12_layout from, enum v12_layout to, bool json)
+{
+    const struct v12_plan *p = &v12_plans[from][to];
+    if (json) putchar('[');
+    for (unsigned i = 0; i < p->nlost; i++) {
+        if (json) {
+            printf("%s", i ? "," : "");
+            v12_json_str(stdout, v12_fields[p->lost[i]].name);
+        } else {
+            printf("%s%s", i ? ", " : "", v12_fields[p->lost[i]].name);
+        }
+    }
+    if (json) putchar(']');
+}
+
+int check_main(int argc, char **argv)
+{
+    static const struct option options[] = {{"peer", required_argument, NULL, 'p'},
+                                            {"socket", required_argument, NULL, 'S'},
+                                            {"json", no_argument, NULL, 'j'},
+                                            {"help", no_argument, NULL, 'h'},
+                                            {0}};
+    const char *sock = V12_DEFAULT_SOCKET, *peer = NULL;
+    bool json = false;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (c) {
+        case 'p': peer = optarg; break;
+        case 'S': sock = optarg; break;
+        case 'j': json = true; break;
+        case 'h': return v12_usage(check_usage, false);
+        default: return v12_usage(check_usage, true);
+        }
+    }
+    if (!peer) return usage_error("--peer is required");
+    if (optind != argc) return usage_error("unexpected argument");
+    Vmcs12d__V1__StatusRequest q = VMCS12D__V1__STATUS_REQUEST__INIT;
+    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT, *reply = NULL;
+    env.msg_case = VMCS12D__V1__ENVELOPE__MSG_STATUS;
+    env.status = &q;
+    char err[512];
+    int r = v12_client_call(sock, &env, 5000, &reply, err, sizeof(err));
+    if (r) {
+        v12_errorf("%s [%s]", err, v12_err_name(r));
+        return V12_EXIT_INVALID;
+    }
+    int ret = V12_EXIT_INVALID;
+    const Vmcs12d__V1__StatusReply *s = reply->msg_case == VMCS12D__V1__ENVELOPE__MSG_STATUS_REPLY ? reply->status_reply : NULL;
+    const Vmcs12d__V1__PeerStatus *ps = NULL;
+    for (size_t i = 0; s && i < s->n_peers; i++)
+        if (strcmp(s->peers[i]->name, peer) == 0) ps = s->peers[i];
+    enum v12_layout mine, theirs;
+    if (!s) {
+        v12_errorf("unexpected answer from vmcs12d [PROTOCOL]");
+    } else if (!ps) {
+        v12_errorf("peer '%s' is not configured on %s [PEER_UNKNOWN]", peer, s->node);
+    } else if (wire_to_layout(s->layout, s->profile, &mine) != 0) {
+        v12_errorf("%s announced no layout of its own [PROTOCOL]", s->node);
+    } else if (wire_to_layout(ps->layout, ps->profile, &theirs) != 0) {
+        v12_errorf("peer %s has not announced its layout yet (%s%s%s) [PEER_DOWN]", peer, ps->state,
+                   ps->last_error[0] ? ": " : "", ps->last_error);
+    } else {
+        const struct v12_plan *there = &v12_plans[mine][theirs], *back = &v12_plans[theirs][mine];
+        ret = there->nlost ? V12_EXIT_INVALID : V12_EXIT_OK;
+        if (json) {
+            printf("{\"node\":");
+            v12_json_str(stdout, s->node);
+            printf(",\"layout\":\"%s\",\"peer\":", v12_layout_name(mine));
+            v12_json_str(stdout, peer);
+            printf(",\"peer_layout\":\"%s\",\"to_peer_ok\":%s,\"no_place_at_peer\":", v12_layout_name(theirs),
+                   there->nlost ? "false" : "true");
+            print_lost(mine, theirs, true);
+            printf(",\"from_peer_ok\":%s,\"no_place_here\":", back->nlost ? "false" : "true");
+            print_lost(theirs, mine, true);
+            printf("}\n");
+        } else {
+            v12_linef(stdout, "%s (%s) -> %s (%s): %s", s->node, v12_layout_name(mine), peer, v12_layout_name(theirs),
+                      there->nlost ? "NOT every field has a place there" : "every field has a place there");
+            if (there->nlost) {
+                printf("  no place at %s: ", peer);
+                print_lost(mine, theirs, false);
+                printf("\n");
+            }
+            v12_linef(stdout, "%s (%s) -> %s (%s): %s", peer, v12_layout_name(theirs), s->node, v12_layout_name(mine),
+                      back->nlost ? "NOT every field has a place here" : "every field has a place here");
+            if (back->nlost) {
+                printf("  no place here: ");
+                print_lost(theirs, mine, false);
+                printf("\n");
+            }
+        }
     }
     v12_envelope_free(reply);
     return ret;

@@ -19,6 +19,7 @@ static const struct {
     {"send", send_main, "relay a blob to a peer through the local vmcs12d; exits 0 once stored there"},
     {"recv", recv_main, "fetch a blob the local vmcs12d has stored"},
     {"status", status_main, "the local vmcs12d's peers and counters"},
+    {"check", check_main, "can nested state move between this host and a peer (fields without a place)"},
     {"ready", ready_main, "can the local vmcs12d take a migration now (the libvirt hook asks)"},
 };
 

@@ -20,6 +20,22 @@ config hostc legacy linux-5.14 "$PC" hostc ca hosta "$PA"
 start hosta && start hostb && start hostc
 wait_peer hosta hostb connected && wait_peer hostb hosta connected && wait_peer hosta hostc connected && ok || bad "peers did not connect"
 
+# --- check: can nested state move to a peer (its announced layout) and back? --------------------------
+expect 0 '' -- "$C" check --socket "$W/hosta.sock" --peer hostb
+grep -q '^hosta (linux-6.18) -> hostb (encoded): every field has a place there' "$W/out" && ok || bad "check hostb: $(cat "$W/out")"
+grep -q '^hostb (encoded) -> hosta (linux-6.18): NOT every field has a place here' "$W/out" && grep -q 'tertiary_vm_exec_control' "$W/out" && ok ||
+    bad "check hostb, the way back: $(cat "$W/out")"
+expect 1 '' -- "$C" check --socket "$W/hosta.sock" --peer hostc
+grep -q '^hosta (linux-6.18) -> hostc (linux-5.14): NOT every field has a place there' "$W/out" && ok || bad "check hostc: $(cat "$W/out")"
+"$C" check --socket "$W/hosta.sock" --peer hostc --json >"$W/check.json"
+python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert d["layout"] == "linux-6.18" and d["peer_layout"] == "linux-5.14" and not d["to_peer_ok"] and d["from_peer_ok"], d
+assert d["no_place_at_peer"] and all(isinstance(f, str) for f in d["no_place_at_peer"]), d' <"$W/check.json" && ok ||
+    bad "check --json: $(cat "$W/check.json")"
+expect 1 'PEER_UNKNOWN' -- "$C" check --socket "$W/hosta.sock" --peer nobody
+
 # --- randomized blobs, both ways, every byte ------------------------------------------------
 mkdir -p "$W/r"
 python3 "$HERE/randblobs.py" "$W/r" 24 "${SEED:-$RANDOM}" linux-6.18
