@@ -82,10 +82,14 @@ fail:
     return NULL;
 }
 
-/* Does cert name this peer: SAN DNS = its name or address host, or SAN IP = address host? */
+/*
+ * Does cert name this peer: SAN DNS = its name or address host, or SAN IP = address host? The
+ * subject CN counts only in a certificate without DNS names in its subjectAltName (RFC 6125),
+ * as certificates of an existing libvirt/QEMU PKI made by certtool with just a cn often are.
+ */
 static bool names_peer(X509 *cert, const struct v12_peer_config *p)
 {
-    const unsigned flags = X509_CHECK_FLAG_NEVER_CHECK_SUBJECT | X509_CHECK_FLAG_NO_WILDCARDS;
+    const unsigned flags = X509_CHECK_FLAG_NO_WILDCARDS;
     if (X509_check_host(cert, p->name, 0, flags, NULL) == 1) return true;
     if (X509_check_ip_asc(cert, p->host, 0) == 1) return true;
     return X509_check_host(cert, p->host, 0, flags, NULL) == 1;

@@ -304,6 +304,15 @@ static void tls_in_memory(void)
     CHECK_EQ(SSL_get_error(p.b, 0), SSL_ERROR_ZERO_RETURN); /* close_notify seen */
     pair_close(&p);
 
+    /* A certificate with only a subject CN (an existing libvirt/QEMU PKI's) names its peer; with a
+     * DNS subjectAltName the CN no longer counts. */
+    X509 *cn_only = new_cert(rk, "hostb", ca, cak, NULL, 2);
+    CHECK_EQ(v12_tls_match_peer(cn_only, &ca_cfg, 0, err, sizeof(err)), 0);
+    X509_free(cn_only);
+    X509 *cn_and_san = new_cert(rk, "hostb", ca, cak, "DNS:hostz", 2);
+    CHECK_EQ(v12_tls_match_peer(cn_and_san, &ca_cfg, 0, err, sizeof(err)), -1);
+    X509_free(cn_and_san);
+
     /* Refusals: an untrusted CA, an expired certificate, a name no peer has. */
     const char *bad[] = {"rogue", "old", "hostx"};
     for (int i = 0; i < 3; i++) {
