@@ -181,6 +181,7 @@ static const struct v12_config_key keys[] = {
     {"daemon", "global_buffer_limit"}, {"daemon", "max_inflight"}, {"daemon", "spool_threads"}, {"daemon", "workers"},
     {"daemon", "handshake_timeout_ms"}, {"daemon", "idle_timeout_ms"}, {"daemon", "shutdown_timeout_ms"},
     {"daemon", "reconnect_min_ms"}, {"daemon", "reconnect_max_ms"}, {"daemon", "log_level"}, {"daemon", "stream_allow"},
+    {"daemon", "metrics_listen"},
     {"tls", "cert"}, {"tls", "key"}, {"tls", "ca"}, {"tls", "crl"}, {"tls", "min_version"},
     {"peer", "address"}, {"peer", "stream_listen"}, {"peer", "stream_target"}, {"peer", "stream_passthrough"},
 };
@@ -368,6 +369,16 @@ static int daemon_key(struct parse_ctx *c, const char *name, const char *value)
             }
         ERR(c, "log_level: '%s' is not err, warning, notice, info or debug", value);
         return 0;
+    }
+    if (strcmp(name, "metrics_listen") == 0) {
+        char ep[300];
+        snprintf(ep, sizeof(ep), "%s%s", strncmp(value, "unix:", 5) == 0 ? "" : "tcp:", value);
+        if (v12_endpoint_parse(ep, &cfg->metrics_listen) != 0) {
+            ERR(c, "metrics_listen: '%s' is not HOST:PORT or unix:/PATH", value);
+            return 0;
+        }
+        cfg->has_metrics = true;
+        return 1;
     }
     if (strcmp(name, "stream_allow") == 0) {
         char buf[1024];
@@ -776,6 +787,25 @@ int v12_config_check_host(const struct v12_config *cfg, struct v12_config_errors
     check_dir(errs, cfg, "spool_dir", cfg->spool_dir);
     check_socket_path(errs, cfg, v12_config_line(cfg, V12_CFG_DAEMON, "control_socket"), "control_socket",
                       cfg->control_socket, true);
+    if (cfg->has_metrics) {
+        const struct v12_endpoint *e = &cfg->metrics_listen;
+        unsigned line = v12_config_line(cfg, V12_CFG_DAEMON, "metrics_listen");
+        if (e->unix_socket) {
+            check_socket_path(errs, cfg, line, "metrics_listen", e->path, false);
+        } else if (v12_resolve_listen(e->host, e->port, &res, msg, sizeof(msg)) != 0) {
+            v12_config_error(errs, cfg->path, line, "metrics_listen: %s", msg);
+        } else {
+            for (struct addrinfo *a = res; a; a = a->ai_next)
+                if (!is_loopback(a->ai_addr)) {
+                    v12_config_error(errs, cfg->path, line,
+                                     "metrics_listen: '%s:%s' is not a loopback address (use 127.0.0.1, [::1] or "
+                                     "unix:/PATH; put a proxy in front to publish it)",
+                                     e->host, e->port);
+                    break;
+                }
+            freeaddrinfo(res);
+        }
+    }
     for (unsigned i = 0; i < cfg->npeers; i++) {
         const struct v12_peer_config *p = &cfg->peers[i];
         if (!p->has_stream) continue;

@@ -82,6 +82,8 @@ struct v12_config {
     unsigned reconnect_min_ms;
     unsigned reconnect_max_ms;
     int log_level;
+    bool has_metrics;
+    struct v12_endpoint metrics_listen; /* Prometheus text endpoint: loopback tcp or unix */
     struct v12_allow stream_allow[V12_MAX_ALLOW];
     unsigned nallow;
     /* [tls] */

@@ -42,6 +42,12 @@ struct v12_channel;
 /* Counters every thread may bump. */
 struct v12_stats {
     atomic_uint_fast64_t blobs_relayed, blobs_converted, blobs_stored, blobs_duplicate, bytes_in, bytes_out;
+    /* stream mode */
+    atomic_uint_fast64_t migrations_started, migrations_finished, migrations_failed;
+    atomic_uint_fast64_t channels_started, channels_finished, channels_failed;
+    atomic_uint_fast64_t stream_bytes_forward, stream_bytes_back, regions_converted;
+    /* TLS handshakes refused, by why (enum v12_tls_failure) */
+    atomic_uint_fast64_t tls_failures[4];
     uv_mutex_t mu; /* the reject table */
     struct {
         int code;
@@ -49,6 +55,9 @@ struct v12_stats {
     } rejected[V12_MAX_REJECT_KINDS];
 };
 void v12_count_reject(struct v12_stats *s, int code);
+enum v12_tls_failure { V12_TLS_FAIL_CERTIFICATE, V12_TLS_FAIL_UNKNOWN_PEER, V12_TLS_FAIL_TIMEOUT, V12_TLS_FAIL_PROTOCOL };
+/* A TLS connection ended before it was usable: counted by why (code and reason as closed() says). */
+void v12_count_tls_failure(struct v12_stats *s, int code, const char *why);
 
 /* A listening socket (TCP or unix) on the main loop; accepted sockets go to on_accept. */
 struct v12_listener {
@@ -187,6 +196,7 @@ void v12_stream_incoming(struct v12_daemon *d, struct v12_conn *c, int peer, enu
 /* For status: at most max channels. */
 void v12_stream_status(struct v12_daemon *d, Vmcs12d__V1__StreamStatus *out, Vmcs12d__V1__StreamStatus **ptrs, size_t max,
                        size_t *ret_n);
+unsigned v12_stream_migrations_in_flight(struct v12_daemon *d);
 /* Shutdown: end every channel now. */
 void v12_stream_stop_all(struct v12_daemon *d);
 
@@ -215,6 +225,8 @@ int v12_check_names(const char *mig, const char *vm, char *msg, size_t len) V12_
 /* ---- peer_in.c, control.c ------------------------------------------------------------------------------ */
 
 void v12_peer_accept(struct v12_daemon *d, int fd);
+/* metrics.c: a scraper on [daemon] metrics_listen. */
+void v12_metrics_accept(struct v12_daemon *d, int fd);
 void v12_control_accept(struct v12_daemon *d, int fd);
 /* A blob was stored: recv requests waiting for it are answered (control.c). */
 void v12_control_stored(struct v12_daemon *d, const char *mig, const char *vm, uint32_t vcpu);
@@ -229,7 +241,7 @@ struct v12_daemon {
     struct v12_loop main;
     uv_mutex_t ctx_mu;
     SSL_CTX *tls_ctx;        /* replaced on SIGHUP; take it with v12_tls_ctx_get */
-    struct v12_listener peer_listener, control_listener;
+    struct v12_listener peer_listener, control_listener, metrics_listener;
     struct v12_link links[V12_MAX_PEERS];
     struct v12_stream_listener *stream_listeners; /* every port of every peer's stream_listen */
     unsigned nstream_listeners;

@@ -303,6 +303,8 @@ static void closed(void *owner, struct v12_conn *c, int code, const char *why)
         v12_count_reject(&k->d->stats, V12_E_TLS);
         log_warn("%s: TLS: %s", v12_conn_name(c), why);
     }
+    if (!was_ready && (code == V12_E_TLS || code == V12_E_PEER_UNKNOWN || (code == V12_E_TIMEOUT && k->state == V12_LINK_HANDSHAKE)))
+        v12_count_tls_failure(&k->d->stats, code, why);
     if (was_ready) log_notice("peer %s (%s): disconnected: %s", k->cfg->name, k->cfg->address, why);
     link_lost(k, why);
     backoff(k, why);

@@ -111,11 +111,38 @@ static int take_activated(struct v12_daemon *d, int *control_fd, int *peers_fd)
     return 0;
 }
 
+static void on_metrics_accept(struct v12_listener *l, int fd)
+{
+    struct v12_daemon *d = l->arg;
+    if (d->main.nconns >= d->cfg.max_connections || atomic_load(&d->stopping)) {
+        close(fd);
+        return;
+    }
+    v12_metrics_accept(d, fd);
+}
+
+static int listen_metrics(struct v12_daemon *d)
+{
+    if (!d->cfg.has_metrics) return 0;
+    const struct v12_endpoint *e = &d->cfg.metrics_listen;
+    char err[300];
+    d->metrics_listener.on_accept = on_metrics_accept;
+    d->metrics_listener.arg = d;
+    int r = e->unix_socket ? v12_listen_unix(&d->metrics_listener, d->uv, e->path, 0666, 16, err, sizeof(err))
+                           : v12_listen_tcp(&d->metrics_listener, d->uv, e->host, e->port, 16, err, sizeof(err));
+    if (r) {
+        log_err("metrics_listen %s: %s", e->text, err);
+        return -1;
+    }
+    log_notice("metrics: Prometheus text format at %s/metrics", e->text);
+    return 0;
+}
+
 static int listen_all(struct v12_daemon *d)
 {
     char err[300];
     int control_fd = -1, peers_fd = -1;
-    if (take_activated(d, &control_fd, &peers_fd)) return -1;
+    if (take_activated(d, &control_fd, &peers_fd) || listen_metrics(d)) return -1;
     d->peer_listener.on_accept = on_peer_accept;
     d->peer_listener.arg = d;
     if (peers_fd >= 0 ? v12_listen_adopt(&d->peer_listener, d->uv, peers_fd, err, sizeof(err))
@@ -166,6 +193,7 @@ static void begin_stop(struct v12_daemon *d, const char *why)
     notify_status(d);
     v12_listener_close(&d->peer_listener);
     v12_listener_close(&d->control_listener);
+    v12_listener_close(&d->metrics_listener);
     v12_stream_stop_listening(d);
 }
 

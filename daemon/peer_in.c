@@ -225,10 +225,14 @@ static void closed(void *owner, struct v12_conn *c, int code, const char *why)
     struct peer_in *p = owner;
     if (code == V12_E_TLS) {
         v12_count_reject(&p->d->stats, V12_E_TLS);
+        if (!p->hello) v12_count_tls_failure(&p->d->stats, code, why);
         log_warn("%s: TLS: %s", p->name, why);
     } else if (code == V12_E_TIMEOUT && !p->hello) {
         v12_count_reject(&p->d->stats, V12_E_TIMEOUT);
+        v12_count_tls_failure(&p->d->stats, code, why);
         log_notice("%s: closing: %s", p->name, why);
+    } else if (code == V12_E_PEER_UNKNOWN && !p->hello) {
+        v12_count_tls_failure(&p->d->stats, code, why);
     } else if (code && code != V12_E_PEER_UNKNOWN) {
         log_notice("%s: closing: %s", p->name, why);
     }

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* What the handlers share: counters, the current TLS context, whether the relay is busy. */
+#include <string.h>
+
 #include "daemon.h"
 
 void v12_count_reject(struct v12_stats *s, int code)
@@ -32,3 +34,12 @@ bool v12_relay_busy(const struct v12_daemon *d)
     return false;
 }
 
+
+void v12_count_tls_failure(struct v12_stats *s, int code, const char *why)
+{
+    enum v12_tls_failure f = V12_TLS_FAIL_PROTOCOL;
+    if (code == V12_E_PEER_UNKNOWN) f = V12_TLS_FAIL_UNKNOWN_PEER;
+    else if (code == V12_E_TIMEOUT) f = V12_TLS_FAIL_TIMEOUT;
+    else if (why && (strstr(why, "certificate") || strstr(why, "unknown ca"))) f = V12_TLS_FAIL_CERTIFICATE;
+    atomic_fetch_add(&s->tls_failures[f], 1);
+}

@@ -123,8 +123,10 @@ static void migration_channel_start(struct v12_channel *ch)
     struct v12_streams *s = &ch->d->streams;
     uv_mutex_lock(&s->mu);
     struct v12_migration *m = migration_of(s, ch, true);
+    if (m && m->active == 0) atomic_fetch_add(&ch->d->stats.migrations_started, 1);
     if (m) m->active++, m->channels++;
     uv_mutex_unlock(&s->mu);
+    atomic_fetch_add(&ch->d->stats.channels_started, 1);
 }
 
 /* The channels of one migration (main, multifd) share its id; when the last ends, one line sums
@@ -143,6 +145,7 @@ static void migration_channel_end(struct v12_channel *ch)
         m->regions += atomic_load(&ch->regions);
         m->failed |= ch->failed;
         if (--m->active == 0) {
+            atomic_fetch_add(m->failed ? &ch->d->stats.migrations_failed : &ch->d->stats.migrations_finished, 1);
             uint64_t ms = v12_clock_ms() - m->start_ms;
             double mib = (double)m->bytes / 1048576.0;
             failed = m->failed;
@@ -222,6 +225,11 @@ static void channel_end(struct v12_channel *ch, const char *why, bool failed)
             (unsigned long long)atomic_load(&ch->pages), atomic_load(&ch->regions), (double)ms / 1000.0,
             ms ? mib * 1000.0 / (double)ms : 0.0);
     migration_channel_end(ch);
+    struct v12_stats *st = &ch->d->stats;
+    atomic_fetch_add(failed ? &st->channels_failed : &st->channels_finished, 1);
+    atomic_fetch_add(&st->stream_bytes_forward, bytes);
+    atomic_fetch_add(&st->stream_bytes_back, atomic_load(&ch->bytes_back));
+    atomic_fetch_add(&st->regions_converted, atomic_load(&ch->regions));
     if (ch->from) atomic_fetch_sub(&ch->from->active, 1);
     if (ch->listener) {
         struct v12_stream_listener *l = ch->listener;
@@ -578,6 +586,7 @@ static void remote_established_body(void *owner, struct v12_conn *c, X509 *cert)
     char err[320];
     if (v12_tls_match_peer(cert, &ch->d->cfg, ch->peer, err, sizeof(err)) < 0) {
         v12_count_reject(&ch->d->stats, V12_E_PEER_UNKNOWN);
+        v12_count_tls_failure(&ch->d->stats, V12_E_PEER_UNKNOWN, err);
         log_warn("%s: refusing TLS peer: %s", v12_conn_name(c), err);
         channel_end(ch, err, true);
         return;
@@ -706,6 +715,7 @@ static void remote_closed_body(void *owner, struct v12_conn *c, int code, const 
     ch->remote = NULL;
     if (code == V12_E_TLS) {
         v12_count_reject(&ch->d->stats, V12_E_TLS);
+        if (ch->source && !ch->hello_done) v12_count_tls_failure(&ch->d->stats, code, why);
         log_warn("%s: TLS: %s", v12_conn_name(c), why);
     }
     if (!ch->ended && !ch->source && ch->local) {
@@ -842,4 +852,14 @@ void v12_stream_stop_all(struct v12_daemon *d)
 {
     end_channels_on(&d->main);
     for (unsigned i = 0; i < d->nworkers; i++) v12_worker_post(&d->workers[i].loop, end_channels_on, &d->workers[i].loop);
+}
+
+unsigned v12_stream_migrations_in_flight(struct v12_daemon *d)
+{
+    unsigned n = 0;
+    uv_mutex_lock(&d->streams.mu);
+    for (size_t i = 0; i < sizeof(d->streams.migrations) / sizeof(d->streams.migrations[0]); i++)
+        n += d->streams.migrations[i].active > 0;
+    uv_mutex_unlock(&d->streams.mu);
+    return n;
 }

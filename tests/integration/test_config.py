@@ -148,6 +148,8 @@ def cases():
     yield "daemon-twice", {"append": ["[daemon]", "log_level = debug"]}, [":15: [daemon] appears twice (first at line 1)"]
     yield "key-twice", {8: "node = other"}, [":8: node is set twice in [daemon] (first at line 2)"]
     yield "tls-key-twice", {"append": []} | {12: "cert = %s/hosta.pem" % W}, [":12: cert is set twice in [tls] (first at line 10)"]
+    yield "metrics-not-loopback", {8: "metrics_listen = 0.0.0.0:%d" % free_port()}, [":8: metrics_listen: '0.0.0.0:", "is not a loopback address"]
+    yield "valid-metrics", {8: "metrics_listen = 127.0.0.1:%d" % free_port()}, []
     yield "unknown-empty-section", {"append": ["[frob]"]}, [":15: unknown section [frob]"]
     yield "leading-zero", {8: "max_frame = 010000"}, [":8: max_frame: '010000' is not a whole decimal number"]
     yield "hex-number", {8: "max_inflight = 0x10"}, [":8: max_inflight: '0x10' is not a whole decimal number"]

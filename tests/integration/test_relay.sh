@@ -13,9 +13,9 @@ mkca ca
 mkcert hosta ca DNS:hosta
 mkcert hostb ca DNS:hostb
 mkcert hostc ca DNS:hostc
-PA=$(free_port) PB=$(free_port) PC=$(free_port)
+PA=$(free_port) PB=$(free_port) PC=$(free_port) PM=$(free_port)
 config hosta legacy linux-6.18 "$PA" hosta ca hostb "$PB" hostc "$PC"
-config hostb encoded "" "$PB" hostb ca hosta "$PA"
+EXTRA_DAEMON="metrics_listen = 127.0.0.1:$PM" config hostb encoded "" "$PB" hostb ca hosta "$PA"
 config hostc legacy linux-5.14 "$PC" hostc ca hosta "$PA"
 start hosta && start hostb && start hostc
 wait_peer hosta hostb connected && wait_peer hostb hosta connected && wait_peer hosta hostc connected && ok || bad "peers did not connect"
@@ -58,6 +58,12 @@ grep -q 'duplicate' "$W/out" && ok || bad "resend not reported as duplicate"
 # A different blob under the same key is refused, the stored one kept.
 expect 1 'different blob is already stored' -- "$C" send --socket "$W/hosta.sock" --peer hostb --vm vm0 --vcpu 0 --migration m1 --seq 7 "$W/r/rand-2-legacy.bin"
 cmp -s "$W/hostb.spool/m1/vm0/vcpu-0.seq-7.bin" "$W/r/rand-0-encoded.bin" && ok || bad "stored blob replaced"
+
+# --- metrics: what hostb stored and refused, in the Prometheus text format ---------------------------------
+python3 "$HERE/scrape.py" "127.0.0.1:$PM" 'vmcs12d_blobs_stored_total>=13' 'vmcs12d_blobs_duplicate_total>=1' \
+    'vmcs12d_blob_bytes_received_total>=50000' 'vmcs12d_refused_total{reason="EEXIST"}>=1' \
+    'vmcs12d_build_info{version="0.1.0",layout="encoded"}>=1' 'vmcs12d_peers_connected>=1' >"$W/metrics.txt" 2>&1 && ok ||
+    bad "metrics: $(cat "$W/metrics.txt")"
 
 # --- legacy -> legacy between profiles ------------------------------------------------------------
 expect 0 '' -- "$C" send --socket "$W/hosta.sock" --peer hostc --vm old --vcpu 0 "$DATA/samples/vmx-l1-linux-5.14-legacy.bin"

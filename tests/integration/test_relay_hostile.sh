@@ -19,7 +19,9 @@ mkcert rogue rogueca DNS:hosta          # right name, untrusted CA
 mkcert hostc ca DNS:hostc               # trusted CA, names no configured peer
 mkcert expired ca DNS:hosta -1          # right name, trusted CA, expired
 PA=$(free_port) PB=$(free_port) PR=$(free_port) PC=$(free_port) PE=$(free_port) PI=$(free_port)
-HANDSHAKE_MS=700 IDLE_MS=1500 EXTRA_DAEMON="max_connections = 40" config hostb encoded "" "$PB" hostb ca hosta "$PA"
+PM=$(free_port)
+HANDSHAKE_MS=700 IDLE_MS=1500 EXTRA_DAEMON="max_connections = 40
+metrics_listen = 127.0.0.1:$PM" config hostb encoded "" "$PB" hostb ca hosta "$PA"
 start hostb
 
 # Each impostor is a daemon that tries to reach hostb as "hosta".
@@ -34,6 +36,9 @@ for n in rogue wrongname expired; do
 done
 grep -qiE 'certificate verification failed|unknown ca|certificate verify failed' "$W/hostb.log" && ok || bad "untrusted CA not logged"
 grep -q 'names no configured peer' "$W/hostb.log" && ok || bad "wrong name not logged"
+python3 "$HERE/scrape.py" "127.0.0.1:$PM" 'vmcs12d_tls_handshake_failures_total{reason="certificate"}>=2' \
+    'vmcs12d_tls_handshake_failures_total{reason="unknown_peer"}>=1' >"$W/metrics.txt" 2>&1 && ok ||
+    bad "TLS failures in the metrics: $(cat "$W/metrics.txt")"
 grep -qi 'expired' "$W/hostb.log" && ok || bad "expired certificate not logged"
 [ -z "$(ls "$W/hostb.spool")" ] && ok || bad "something was stored"
 

@@ -17,9 +17,10 @@ MEM=${MEM_MB:-64}
 mkca ca
 mkcert hosta ca DNS:hosta
 mkcert hostb ca DNS:hostb
-PA=$(free_port) PB=$(free_port) QL=$(free_port) QT=$(free_port)
+PA=$(free_port) PB=$(free_port) QL=$(free_port) QT=$(free_port) PM=$(free_port)
 EXTRA_PEER="stream_listen = tcp:127.0.0.1:$QL\nstream_target = tcp:127.0.0.1:$QT" config hosta legacy linux-6.18 "$PA" hosta ca hostb "$PB"
-EXTRA_DAEMON="stream_allow = tcp:127.0.0.1:$QT, unix:$W/qemu.sock" config hostb encoded "" "$PB" hostb ca hosta "$PA"
+EXTRA_DAEMON="stream_allow = tcp:127.0.0.1:$QT, unix:$W/qemu.sock
+metrics_listen = 127.0.0.1:$PM" config hostb encoded "" "$PB" hostb ca hosta "$PA"
 start hosta && start hostb
 wait_peer hosta hostb connected || bad "peers"
 
@@ -116,6 +117,12 @@ send "$W/bad/bad-revision.bin"
 wait $SINK
 [ "$(stat -c %s "$W/got-bad.bin")" -lt "$(stat -c %s "$W/bad/bad-revision.bin")" ] && ok || bad "invalid stream delivered whole"
 grep -q "vCPU 0 (cpu section instance 0): nested state refused" "$W/hostb.log" && ok || bad "refusal not logged with the vCPU"
+# Metrics after the migrations: started, finished, failed (the refused stream), channels, regions.
+python3 "$HERE/../integration/scrape.py" "127.0.0.1:$PM" 'vmcs12d_stream_migrations_started_total>=5' \
+    'vmcs12d_stream_migrations_finished_total>=4' 'vmcs12d_stream_migrations_failed_total>=1' \
+    'vmcs12d_stream_channels_started_total>=7' 'vmcs12d_nested_state_regions_converted_total>=3' \
+    'vmcs12d_stream_bytes_total{direction="forward"}>=100000000' \
+    'vmcs12d_stream_migrations_in_flight>=0' >"$W/metrics.txt" 2>&1 && ok || bad "metrics: $(cat "$W/metrics.txt")"
 # Live progress: a destination QEMU that is slow to read leaves the channel in flight, and
 # vmcs12ctl status shows it with its bytes.
 python3 -c '

@@ -1,0 +1,46 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Scrape vmcs12d's metrics endpoint and check it.
+
+  scrape.py HOST:PORT [NAME{LABELS}>=N ...]
+Checks: GET /metrics answers 200 with the Prometheus text format; every sample belongs to a
+metric with HELP and TYPE lines; names start with vmcs12d_ and counters end in _total; each
+NAME>=N condition holds; another path answers 404, another method 405. Prints the samples.
+"""
+import http.client
+import re
+import sys
+
+host, port = sys.argv[1].rsplit(":", 1)
+c = http.client.HTTPConnection(host, int(port), timeout=5)
+c.request("GET", "/metrics")
+r = c.getresponse()
+body = r.read().decode()
+assert r.status == 200, (r.status, body)
+assert r.getheader("Content-Type").startswith("text/plain; version=0.0.4"), r.getheader("Content-Type")
+helps, types, samples = set(), {}, {}
+for line in body.splitlines():
+    if line.startswith("# HELP "):
+        helps.add(line.split()[2])
+    elif line.startswith("# TYPE "):
+        types[line.split()[2]] = line.split()[3]
+    elif line:
+        m = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? ([0-9.e+-]+)$", line)
+        assert m, "not a sample line: %r" % line
+        name = m.group(1)
+        assert name.startswith("vmcs12d_"), name
+        assert name in helps and name in types, "no HELP/TYPE for %s" % name
+        assert (types[name] == "counter") == name.endswith("_total"), (name, types[name])
+        samples[name + (m.group(2) or "")] = float(m.group(3))
+for cond in sys.argv[2:]:
+    key, want = cond.split(">=")
+    got = samples.get(key)
+    assert got is not None and got >= float(want), "%s = %s, want >= %s" % (key, got, want)
+for method, path, status in (("GET", "/", 404), ("POST", "/metrics", 405)):
+    c = http.client.HTTPConnection(host, int(port), timeout=5)
+    c.request(method, path)
+    r = c.getresponse()
+    r.read()
+    assert r.status == status, (method, path, r.status)
+for k in sorted(samples):
+    print(k, samples[k])
