@@ -183,6 +183,7 @@ static const struct v12_config_key keys[] = {
     {"daemon", "reconnect_min_ms"}, {"daemon", "reconnect_max_ms"}, {"daemon", "log_level"}, {"daemon", "stream_allow"},
     {"daemon", "metrics_listen"},
     {"tls", "cert"}, {"tls", "key"}, {"tls", "ca"}, {"tls", "crl"}, {"tls", "min_version"},
+    {"tls", "client_cert"}, {"tls", "client_key"},
     {"peer", "address"}, {"peer", "stream_listen"}, {"peer", "stream_target"}, {"peer", "stream_passthrough"},
 };
 
@@ -409,6 +410,8 @@ static int tls_key(struct parse_ctx *c, const char *name, const char *value)
     if (strcmp(name, "key") == 0) return set_str(c, cfg->key, sizeof(cfg->key), name, value);
     if (strcmp(name, "ca") == 0) return set_str(c, cfg->ca, sizeof(cfg->ca), name, value);
     if (strcmp(name, "crl") == 0) return set_str(c, cfg->crl, sizeof(cfg->crl), name, value);
+    if (strcmp(name, "client_cert") == 0) return set_str(c, cfg->client_cert, sizeof(cfg->client_cert), name, value);
+    if (strcmp(name, "client_key") == 0) return set_str(c, cfg->client_key, sizeof(cfg->client_key), name, value);
     if (strcmp(name, "min_version") == 0) {
         if (strcmp(value, "1.3") == 0) cfg->min_version = 13;
         else if (strcmp(value, "1.2") == 0) cfg->min_version = 12;
@@ -674,6 +677,9 @@ static void check_whole(struct v12_config *cfg, struct v12_config_errors *errs)
                              p->name, p->stream_target.text, v12_endpoint_ports(&p->stream_target),
                              v12_endpoint_ports(&p->stream_target) == 1 ? "" : "s", p->stream_listen.text, nl);
     }
+    if (!cfg->client_cert[0] != !cfg->client_key[0])
+        v12_config_error(errs, path, v12_config_line(cfg, V12_CFG_TLS, cfg->client_cert[0] ? "client_cert" : "client_key"),
+                         "[tls] client_cert and client_key go together");
     if (cfg->reconnect_max_ms < cfg->reconnect_min_ms)
         v12_config_error(errs, path, v12_config_line(cfg, V12_CFG_DAEMON, "reconnect_max_ms"),
                          "reconnect_max_ms (%u) is below reconnect_min_ms (%u)", cfg->reconnect_max_ms, cfg->reconnect_min_ms);

@@ -91,6 +91,8 @@ struct v12_config {
     char key[PATH_MAX];
     char ca[PATH_MAX];
     char crl[PATH_MAX];
+    char client_cert[PATH_MAX]; /* optional: presented on outbound connections instead of cert */
+    char client_key[PATH_MAX];
     int min_version; /* 12 or 13 */
     /* [peer NAME] */
     struct v12_peer_config peers[V12_MAX_PEERS];

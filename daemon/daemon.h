@@ -240,7 +240,8 @@ struct v12_daemon {
     uv_loop_t *uv;
     struct v12_loop main;
     uv_mutex_t ctx_mu;
-    SSL_CTX *tls_ctx;        /* replaced on SIGHUP; take it with v12_tls_ctx_get */
+    SSL_CTX *tls_ctx;        /* accepting; replaced on SIGHUP; take it with v12_tls_ctx_get */
+    SSL_CTX *tls_client_ctx; /* connecting (client_cert when set) */
     struct v12_listener peer_listener, control_listener, metrics_listener;
     struct v12_link links[V12_MAX_PEERS];
     struct v12_stream_listener *stream_listeners; /* every port of every peer's stream_listen */
@@ -259,8 +260,8 @@ struct v12_daemon {
     void (*status_changed)(struct v12_daemon *d); /* set by main.c */
 };
 
-/* A new reference to the current TLS context (SSL_CTX_free when done). */
-SSL_CTX *v12_tls_ctx_get(struct v12_daemon *d);
+/* A new reference to the current TLS context for accepting or connecting (SSL_CTX_free when done). */
+SSL_CTX *v12_tls_ctx_get(struct v12_daemon *d, bool client);
 /* Peers came or went: main.c tells systemd (STATUS=). */
 static inline void v12_status_changed(struct v12_daemon *d)
 {

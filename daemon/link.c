@@ -193,7 +193,7 @@ static void connect_now(struct v12_link *k)
 {
     struct v12_daemon *d = k->d;
     if (atomic_load(&d->stopping)) return;
-    SSL_CTX *ctx = v12_tls_ctx_get(d);
+    SSL_CTX *ctx = v12_tls_ctx_get(d, true);
     k->state = V12_LINK_CONNECTING;
     k->conn = v12_conn_connect_tcp(&d->main, k->cfg->host, k->cfg->port, ctx, k->cfg->host, &link_ops, k);
     SSL_CTX_free(ctx);

@@ -214,17 +214,21 @@ static void finish_stop(struct v12_daemon *d)
 static void reload_tls(struct v12_daemon *d)
 {
     char err[512];
-    SSL_CTX *ctx = v12_tls_ctx_new(&d->cfg, NULL, err, sizeof(err));
-    if (!ctx) {
+    SSL_CTX *ctx = v12_tls_ctx_new(&d->cfg, false, NULL, err, sizeof(err));
+    SSL_CTX *cctx = ctx ? v12_tls_ctx_new(&d->cfg, true, NULL, err, sizeof(err)) : NULL;
+    if (!cctx) {
+        SSL_CTX_free(ctx);
         log_err("SIGHUP: keeping the current certificate: %s", err);
         return;
     }
-    /* Established sessions hold a reference to the old context and keep running. */
+    /* Established sessions hold a reference to the old contexts and keep running. */
     uv_mutex_lock(&d->ctx_mu);
-    SSL_CTX *old = d->tls_ctx;
+    SSL_CTX *old = d->tls_ctx, *cold = d->tls_client_ctx;
     d->tls_ctx = ctx;
+    d->tls_client_ctx = cctx;
     uv_mutex_unlock(&d->ctx_mu);
     SSL_CTX_free(old);
+    SSL_CTX_free(cold);
     log_notice("SIGHUP: certificate, key, CA and CRL reloaded; new connections use them");
 }
 
@@ -273,11 +277,14 @@ static int check_config(const char *path, struct v12_config *cfg, bool to_log)
     int r = v12_config_load(path, cfg, &errs);
     if (r == 0 || r == V12_E_CONFIG) (void)v12_config_check_host(cfg, &errs); /* all problems in one go */
     if (r == 0) {
-        char err[512];
-        const char *key;
-        SSL_CTX *ctx = v12_tls_ctx_new(cfg, &key, err, sizeof(err));
-        if (ctx) SSL_CTX_free(ctx);
-        else v12_config_error(&errs, path, v12_config_line(cfg, V12_CFG_TLS, key), "%s", err);
+        for (int client = 0; client < 2; client++) {
+            if (client && !cfg->client_cert[0]) break; /* the same files as for accepting */
+            char err[512];
+            const char *key;
+            SSL_CTX *ctx = v12_tls_ctx_new(cfg, client, &key, err, sizeof(err));
+            if (ctx) SSL_CTX_free(ctx);
+            else v12_config_error(&errs, path, v12_config_line(cfg, V12_CFG_TLS, key), "%s", err);
+        }
     }
     if (!errs.n) return 0;
     for (unsigned i = 0; i < errs.n && i < V12_CONFIG_MAX_ERRORS; i++) {
@@ -340,8 +347,9 @@ int main(int argc, char **argv)
         (void)setrlimit(RLIMIT_NOFILE, &rl);
     }
     char err[512];
-    d->tls_ctx = v12_tls_ctx_new(&d->cfg, NULL, err, sizeof(err));
-    if (!d->tls_ctx) {
+    d->tls_ctx = v12_tls_ctx_new(&d->cfg, false, NULL, err, sizeof(err));
+    d->tls_client_ctx = d->tls_ctx ? v12_tls_ctx_new(&d->cfg, true, NULL, err, sizeof(err)) : NULL;
+    if (!d->tls_client_ctx) {
         log_err("%s", err);
         return 1;
     }
@@ -399,6 +407,7 @@ int main(int argc, char **argv)
     r = uv_loop_close(d->uv);
     if (r) log_warn("loop closed with handles still open: %s", uv_strerror(r));
     SSL_CTX_free(d->tls_ctx);
+    SSL_CTX_free(d->tls_client_ctx);
     log_notice("stopped");
     return 0;
 }

@@ -261,7 +261,7 @@ void v12_peer_accept(struct v12_daemon *d, int fd)
     p->d = d;
     p->peer = -1;
     snprintf(p->name, sizeof(p->name), "peer-in#%llu", ++n);
-    SSL_CTX *ctx = v12_tls_ctx_get(d);
+    SSL_CTX *ctx = v12_tls_ctx_get(d, false);
     p->conn = v12_conn_adopt(&d->main, fd, ctx, &peer_in_ops, p);
     SSL_CTX_free(ctx);
     if (!p->conn) {

@@ -17,10 +17,10 @@ void v12_count_reject(struct v12_stats *s, int code)
     uv_mutex_unlock(&s->mu);
 }
 
-SSL_CTX *v12_tls_ctx_get(struct v12_daemon *d)
+SSL_CTX *v12_tls_ctx_get(struct v12_daemon *d, bool client)
 {
     uv_mutex_lock(&d->ctx_mu);
-    SSL_CTX *ctx = d->tls_ctx;
+    SSL_CTX *ctx = client ? d->tls_client_ctx : d->tls_ctx;
     SSL_CTX_up_ref(ctx);
     uv_mutex_unlock(&d->ctx_mu);
     return ctx;

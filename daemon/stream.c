@@ -352,7 +352,7 @@ static void on_stream_accept(struct v12_listener *ll, int fd)
     }
     v12_conn_set_name(ch->local, "stream %s#%u qemu", pc->name, ch->channel);
     v12_conn_set_raw(ch->local);
-    SSL_CTX *ctx = v12_tls_ctx_get(d);
+    SSL_CTX *ctx = v12_tls_ctx_get(d, true);
     ch->remote = v12_conn_connect_tcp(&d->main, pc->host, pc->port, ctx, pc->host, &remote_ops, ch);
     SSL_CTX_free(ctx);
     if (!ch->remote) {

@@ -22,11 +22,16 @@ const char *v12_tls_error(char *buf, size_t len)
     return buf;
 }
 
-SSL_CTX *v12_tls_ctx_new(const struct v12_config *cfg, const char **ret_key, char *err, size_t errlen)
+SSL_CTX *v12_tls_ctx_new(const struct v12_config *cfg, bool client, const char **ret_key, char *err, size_t errlen)
 {
+    /* Outbound connections present client_cert when one is configured (a PKI whose server
+     * certificates do not allow client authentication), cert otherwise. */
+    bool own = client && cfg->client_cert[0];
+    const char *cert = own ? cfg->client_cert : cfg->cert, *key = own ? cfg->client_key : cfg->key;
+    const char *cert_key = own ? "client_cert" : "cert", *key_key = own ? "client_key" : "key";
     const char *unused;
     if (!ret_key) ret_key = &unused;
-    *ret_key = "cert";
+    *ret_key = cert_key;
     char e[256];
     SSL_CTX *ctx = SSL_CTX_new(TLS_method());
     if (!ctx) {
@@ -46,17 +51,17 @@ SSL_CTX *v12_tls_ctx_new(const struct v12_config *cfg, const char **ret_key, cha
     /* Session tickets and resumption are not needed: peers hold long-lived connections. */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_num_tickets(ctx, 0);
-    if (SSL_CTX_use_certificate_chain_file(ctx, cfg->cert) != 1) {
-        snprintf(err, errlen, "[tls] cert %s: %s", cfg->cert, v12_tls_error(e, sizeof(e)));
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+        snprintf(err, errlen, "[tls] %s %s: %s", cert_key, cert, v12_tls_error(e, sizeof(e)));
         goto fail;
     }
-    *ret_key = "key";
-    if (SSL_CTX_use_PrivateKey_file(ctx, cfg->key, SSL_FILETYPE_PEM) != 1) {
-        snprintf(err, errlen, "[tls] key %s: %s", cfg->key, v12_tls_error(e, sizeof(e)));
+    *ret_key = key_key;
+    if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+        snprintf(err, errlen, "[tls] %s %s: %s", key_key, key, v12_tls_error(e, sizeof(e)));
         goto fail;
     }
     if (SSL_CTX_check_private_key(ctx) != 1) {
-        snprintf(err, errlen, "[tls] key %s does not match cert %s", cfg->key, cfg->cert);
+        snprintf(err, errlen, "[tls] %s %s does not match %s %s", key_key, key, cert_key, cert);
         goto fail;
     }
     *ret_key = "ca";

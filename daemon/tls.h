@@ -16,9 +16,10 @@
 
 #include "config.h"
 
-/* A new context from cfg's [tls] section; NULL and err filled on failure, *ret_key (if not NULL)
+/* A new context from cfg's [tls] section, for accepting (client false) or connecting (true: it
+ * presents client_cert/client_key when they are set); NULL and err filled on failure, *ret_key (if not NULL)
  * naming the [tls] key whose file failed. */
-SSL_CTX *v12_tls_ctx_new(const struct v12_config *cfg, const char **ret_key, char *err, size_t errlen);
+SSL_CTX *v12_tls_ctx_new(const struct v12_config *cfg, bool client, const char **ret_key, char *err, size_t errlen);
 
 /* Which configured peer a verified certificate names: index, or -1 (err says what it names). */
 int v12_tls_match_peer(X509 *cert, const struct v12_config *cfg, int only, char *err, size_t errlen);

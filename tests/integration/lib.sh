@@ -47,7 +47,7 @@ mkcert() {
     local name=$1 ca=$2 san=$3 days=${4:-2}
     openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$W/$name.key" -out "$W/$name.csr" \
         -subj "/CN=$name" >/dev/null 2>&1
-    printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth,clientAuth\n' "$san" >"$W/$name.ext"
+    printf 'subjectAltName=%s\nextendedKeyUsage=%s\n' "$san" "${MKCERT_EKU:-serverAuth,clientAuth}" >"$W/$name.ext"
     openssl x509 -req -in "$W/$name.csr" -CA "$W/$ca.pem" -CAkey "$W/$ca.key" -CAcreateserial -out "$W/$name.pem" \
         -days "$days" -extfile "$W/$name.ext" >/dev/null 2>&1
 }
@@ -78,6 +78,7 @@ config() {
         echo "key = $W/$cert.key"
         echo "ca = $W/$ca.pem"
         [ -n "${CRL:-}" ] && echo "crl = $CRL"
+        [ -n "${EXTRA_TLS:-}" ] && printf '%b\n' "$EXTRA_TLS"
         while [ $# -ge 2 ]; do
             echo "[peer $1]"
             echo "address = 127.0.0.1:$2"

@@ -136,6 +136,21 @@ wait_peer revoked hostb connected 1 && bad "revoked certificate accepted" || ok
 grep -qi 'certificate revoked' "$W/hostr.log" && ok || bad "revoked certificate not refused (hostr log)"
 kill -9 "$PID_hostr" "$PID_revoked" 2>/dev/null
 
+# A PKI whose server certificates do not allow client authentication (libvirt/QEMU style): such a
+# certificate cannot open a link; with [tls] client_cert/client_key the daemon presents a client one.
+MKCERT_EKU=serverAuth mkcert srvonly ca DNS:hosta
+MKCERT_EKU=clientAuth mkcert clionly ca DNS:hosta
+PS1=$(free_port) PS2=$(free_port)
+config srv1 legacy linux-6.18 "$PS1" srvonly ca hostb "$PB"
+start srv1
+sleep 1.5
+wait_peer srv1 hostb connected 1 && bad "a server-only certificate opened a link" || ok
+grep -qi 'unsuitable certificate purpose' "$W/hostb.log" && ok || bad "the refused client certificate's purpose is not logged"
+EXTRA_TLS="client_cert = $W/clionly.pem\nclient_key = $W/clionly.key" config srv2 legacy linux-6.18 "$PS2" srvonly ca hostb "$PB"
+start srv2
+wait_peer srv2 hostb connected 10 && ok || bad "client_cert/client_key not presented on the outbound link"
+kill -9 "$PID_srv1" "$PID_srv2" 2>/dev/null
+
 # systemd notification: READY=1, STATUS=, WATCHDOG=1 (WATCHDOG_USEC=300000), STOPPING=1.
 PN=$(free_port)
 config notified encoded "" "$PN" hostb ca

@@ -84,8 +84,9 @@ static void setup(void)
     if (r) fprintf(stderr, "%s\n", errs.line[0]);
     CHECK_OK(r);
     char err[512];
-    D.tls_ctx = v12_tls_ctx_new(&D.cfg, NULL, err, sizeof(err));
-    CHECK(D.tls_ctx != NULL);
+    D.tls_ctx = v12_tls_ctx_new(&D.cfg, false, NULL, err, sizeof(err));
+    D.tls_client_ctx = v12_tls_ctx_new(&D.cfg, true, NULL, err, sizeof(err));
+    CHECK(D.tls_ctx != NULL && D.tls_client_ctx != NULL);
     CHECK_OK(uv_mutex_init(&D.ctx_mu));
     CHECK_OK(uv_mutex_init(&D.stats.mu));
     CHECK_OK(uv_mutex_init(&D.streams.mu));

@@ -278,8 +278,8 @@ static void tls_in_memory(void)
     char err[512];
     make_config(&ca_cfg, "hosta", "hostb");
     make_config(&cb_cfg, "hostb", "hosta");
-    SSL_CTX *cta = v12_tls_ctx_new(&ca_cfg, NULL, err, sizeof(err));
-    SSL_CTX *ctb = v12_tls_ctx_new(&cb_cfg, NULL, err, sizeof(err));
+    SSL_CTX *cta = v12_tls_ctx_new(&ca_cfg, true, NULL, err, sizeof(err));
+    SSL_CTX *ctb = v12_tls_ctx_new(&cb_cfg, false, NULL, err, sizeof(err));
     CHECK(cta && ctb);
 
     /* Mutual TLS 1.3, identities by SAN, data both ways, close_notify. */
@@ -318,7 +318,7 @@ static void tls_in_memory(void)
     for (int i = 0; i < 3; i++) {
         struct v12_config cx;
         make_config(&cx, bad[i], "hostb");
-        SSL_CTX *ctx = v12_tls_ctx_new(&cx, NULL, err, sizeof(err));
+        SSL_CTX *ctx = v12_tls_ctx_new(&cx, true, NULL, err, sizeof(err));
         CHECK(ctx != NULL);
         pair_open(&p, ctx, ctb);
         int r = handshake(&p, err, sizeof(err));
