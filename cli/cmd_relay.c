@@ -240,6 +240,28 @@ static const char *layout_str(Vmcs12d__V1__Layout l, const char *profile)
     return "unknown";
 }
 
+/* Ask the local vmcs12d for its status: the reply (v12_envelope_free it), or NULL with the error
+ * said (prefix names what could not be done). */
+static V12Envelope *fetch_status(const char *sock, unsigned timeout_ms, const char *prefix)
+{
+    Vmcs12d__V1__StatusRequest q = VMCS12D__V1__STATUS_REQUEST__INIT;
+    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT, *reply = NULL;
+    env.msg_case = VMCS12D__V1__ENVELOPE__MSG_STATUS;
+    env.status = &q;
+    char err[512];
+    int r = v12_client_call(sock, &env, timeout_ms, &reply, err, sizeof(err));
+    if (r) {
+        v12_errorf("%s%s [%s]", prefix, err, v12_err_name(r));
+        return NULL;
+    }
+    if (reply->msg_case != VMCS12D__V1__ENVELOPE__MSG_STATUS_REPLY) {
+        v12_errorf("unexpected answer from vmcs12d [PROTOCOL]");
+        v12_envelope_free(reply);
+        return NULL;
+    }
+    return reply;
+}
+
 int status_main(int argc, char **argv)
 {
     static const struct option options[] = {
@@ -256,21 +278,8 @@ int status_main(int argc, char **argv)
         }
     }
     if (optind != argc) return usage_error("unexpected argument");
-    Vmcs12d__V1__StatusRequest q = VMCS12D__V1__STATUS_REQUEST__INIT;
-    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT, *reply = NULL;
-    env.msg_case = VMCS12D__V1__ENVELOPE__MSG_STATUS;
-    env.status = &q;
-    char err[512];
-    int r = v12_client_call(sock, &env, 5000, &reply, err, sizeof(err));
-    if (r) {
-        v12_errorf("%s [%s]", err, v12_err_name(r));
-        return V12_EXIT_INVALID;
-    }
-    if (reply->msg_case != VMCS12D__V1__ENVELOPE__MSG_STATUS_REPLY) {
-        v12_errorf("unexpected answer from vmcs12d [PROTOCOL]");
-        v12_envelope_free(reply);
-        return V12_EXIT_INVALID;
-    }
+    V12Envelope *reply = fetch_status(sock, 5000, "");
+    if (!reply) return V12_EXIT_INVALID;
     const Vmcs12d__V1__StatusReply *s = reply->status_reply;
     if (json) {
         printf("{\"node\":");
@@ -368,34 +377,22 @@ int ready_main(int argc, char **argv)
         }
     }
     if (optind != argc) return usage_error("unexpected argument");
-    Vmcs12d__V1__StatusRequest q = VMCS12D__V1__STATUS_REQUEST__INIT;
-    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT, *reply = NULL;
-    env.msg_case = VMCS12D__V1__ENVELOPE__MSG_STATUS;
-    env.status = &q;
-    char err[512];
-    int r = v12_client_call(sock, &env, (unsigned)(timeout * 1000), &reply, err, sizeof(err));
-    if (r) {
-        v12_errorf("vmcs12d is not answering: %s [%s]", err, v12_err_name(r));
-        return V12_EXIT_INVALID;
-    }
+    V12Envelope *reply = fetch_status(sock, (unsigned)(timeout * 1000), "vmcs12d is not answering: ");
+    if (!reply) return V12_EXIT_INVALID;
     int ret = V12_EXIT_INVALID;
-    if (reply->msg_case != VMCS12D__V1__ENVELOPE__MSG_STATUS_REPLY) {
-        v12_errorf("unexpected answer from vmcs12d [PROTOCOL]");
-    } else {
-        const Vmcs12d__V1__StatusReply *s = reply->status_reply;
-        char why[1024] = "";
-        size_t n = 0;
-        for (size_t i = 0; i < s->n_peers && ret; i++) {
-            const Vmcs12d__V1__PeerStatus *p = s->peers[i];
-            if (strcmp(p->state, "connected") == 0) ret = V12_EXIT_OK;
-            else if (n < sizeof(why))
-                n += (size_t)snprintf(why + n, sizeof(why) - n, "%s%s: %s%s%s", n ? "; " : "", p->name, p->state,
-                                      p->last_error[0] ? ": " : "", p->last_error);
-        }
-        if (ret)
-            v12_errorf("vmcs12d on %s has no peer link up (%s) [PEER_DOWN]", s->node,
-                       s->n_peers ? why : "no peer is configured");
+    const Vmcs12d__V1__StatusReply *s = reply->status_reply;
+    char why[1024] = "";
+    size_t n = 0;
+    for (size_t i = 0; i < s->n_peers && ret; i++) {
+        const Vmcs12d__V1__PeerStatus *p = s->peers[i];
+        if (strcmp(p->state, "connected") == 0) ret = V12_EXIT_OK;
+        else if (n < sizeof(why))
+            n += (size_t)snprintf(why + n, sizeof(why) - n, "%s%s: %s%s%s", n ? "; " : "", p->name, p->state,
+                                  p->last_error[0] ? ": " : "", p->last_error);
     }
+    if (ret)
+        v12_errorf("vmcs12d on %s has no peer link up (%s) [PEER_DOWN]", s->node,
+                   s->n_peers ? why : "no peer is configured");
     v12_envelope_free(reply);
     return ret;
 }
@@ -447,25 +444,15 @@ int check_main(int argc, char **argv)
     }
     if (!peer) return usage_error("--peer is required");
     if (optind != argc) return usage_error("unexpected argument");
-    Vmcs12d__V1__StatusRequest q = VMCS12D__V1__STATUS_REQUEST__INIT;
-    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT, *reply = NULL;
-    env.msg_case = VMCS12D__V1__ENVELOPE__MSG_STATUS;
-    env.status = &q;
-    char err[512];
-    int r = v12_client_call(sock, &env, 5000, &reply, err, sizeof(err));
-    if (r) {
-        v12_errorf("%s [%s]", err, v12_err_name(r));
-        return V12_EXIT_INVALID;
-    }
+    V12Envelope *reply = fetch_status(sock, 5000, "");
+    if (!reply) return V12_EXIT_INVALID;
     int ret = V12_EXIT_INVALID;
-    const Vmcs12d__V1__StatusReply *s = reply->msg_case == VMCS12D__V1__ENVELOPE__MSG_STATUS_REPLY ? reply->status_reply : NULL;
+    const Vmcs12d__V1__StatusReply *s = reply->status_reply;
     const Vmcs12d__V1__PeerStatus *ps = NULL;
-    for (size_t i = 0; s && i < s->n_peers; i++)
+    for (size_t i = 0; i < s->n_peers; i++)
         if (strcmp(s->peers[i]->name, peer) == 0) ps = s->peers[i];
     enum v12_layout mine, theirs;
-    if (!s) {
-        v12_errorf("unexpected answer from vmcs12d [PROTOCOL]");
-    } else if (!ps) {
+    if (!ps) {
         v12_errorf("peer '%s' is not configured on %s [PEER_UNKNOWN]", peer, s->node);
     } else if (wire_to_layout(s->layout, s->profile, &mine) != 0) {
         v12_errorf("%s announced no layout of its own [PROTOCOL]", s->node);

@@ -50,14 +50,8 @@ wait_peer hosta hostb connected || bad "peers"
 sed "s#^stream_target = .*#stream_target = tcp:127.0.0.1:$T#" "$W/hosta.ini" >"$W/single.ini"
 expect 1 "stream_target 'tcp:127.0.0.1:$T' has 1 port, stream_listen 'tcp:127.0.0.1:$LR' has $N" -- "$D" --check-config --config "$W/single.ini"
 
-qemu() { # qemu NAME RAMFILE [extra args]
-    local name=$1 ram=$2
-    shift 2
-    qemu-system-x86_64 -machine q35,accel=tcg -m "$MEM" -smp 1 -nographic -nodefaults -S \
-        -object memory-backend-file,id=mem,size=${MEM}M,mem-path="$ram",share=on -machine memory-backend=mem \
-        -qmp unix:"$W/$name.qmp",server=on,wait=off "$@" >"$W/$name.log" 2>&1 &
-    PIDS+=($!)
-}
+QEMU_SMP=1
+source "$HERE/qemu.sh"
 
 for i in $(seq 0 $((N - 1))); do
     head -c $((MEM << 20)) /dev/urandom >"$W/src-$i.ram"
@@ -69,16 +63,7 @@ sleep 0.5
 CAPS=(multifd "" "" "")
 for i in $(seq 0 $((N - 1))); do
     [ -n "${CAPS[$i]}" ] && $Q "$W/dst-$i.qmp" caps "${CAPS[$i]}" >/dev/null
-    python3 - "$W/dst-$i.qmp" "$((T + i))" <<'PY'
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile("rw")
-f.readline()
-for c in ({"execute": "qmp_capabilities"}, {"execute": "migrate-incoming", "arguments": {"uri": "tcp:127.0.0.1:" + sys.argv[2]}}):
-    f.write(json.dumps(c) + "\n"); f.flush()
-    while True:
-        r = json.loads(f.readline())
-        if "return" in r or "error" in r: break
-PY
+    incoming "dst-$i" "tcp:127.0.0.1:$((T + i))"
 done
 # All four at once: migration i goes to hosta's port L+i, which is delivered to T+i at hostb.
 MIG=()

@@ -24,14 +24,7 @@ metrics_listen = 127.0.0.1:$PM" config hostb encoded "" "$PB" hostb ca hosta "$P
 start hosta && start hostb
 wait_peer hosta hostb connected || bad "peers"
 
-qemu() { # qemu NAME RAMFILE [extra args]: a paused q35 TCG guest with its RAM in RAMFILE
-    local name=$1 ram=$2
-    shift 2
-    qemu-system-x86_64 -machine q35,accel=tcg -m "$MEM" -smp 2 -nographic -nodefaults -S \
-        -object memory-backend-file,id=mem,size=${MEM}M,mem-path="$ram",share=on -machine memory-backend=mem \
-        -qmp unix:"$W/$name.qmp",server=on,wait=off "$@" >"$W/$name.log" 2>&1 &
-    PIDS+=($!)
-}
+source "$HERE/qemu.sh"
 
 migrate() { # migrate TAG [capabilities...]: source -> hosta stream_listen -> hostb -> destination
     local tag=$1
@@ -43,16 +36,7 @@ migrate() { # migrate TAG [capabilities...]: source -> hosta stream_listen -> ho
     qemu "dst-$tag" "$W/dst-$tag.ram" -incoming defer
     sleep 0.5
     [ $# -gt 0 ] && $Q "$W/dst-$tag.qmp" caps "$@" >/dev/null
-    python3 - "$W/dst-$tag.qmp" "$QT" <<'PY'
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile("rw")
-f.readline()
-for c in ({"execute": "qmp_capabilities"}, {"execute": "migrate-incoming", "arguments": {"uri": "tcp:127.0.0.1:" + sys.argv[2]}}):
-    f.write(json.dumps(c) + "\n"); f.flush()
-    while True:
-        r = json.loads(f.readline())
-        if "return" in r or "error" in r: break
-PY
+    incoming "dst-$tag" "tcp:127.0.0.1:$QT"
     if $Q "$W/src-$tag.qmp" migrate "tcp:127.0.0.1:$QL" "$@" >"$W/mig-$tag.out" 2>&1; then
         ok
         $Q "$W/dst-$tag.qmp" wait-status paused 20 >"$W/st-$tag.out" && ok || bad "$tag: destination state $(cat "$W/st-$tag.out"), want paused"
