@@ -58,6 +58,15 @@ diff "$T/keys.code" "$T/keys.man" >"$T/keys.diff" && ok || bad "configuration ke
 while read -r c; do grep -q "^\*$c\*" "$S/docs/man/vmcs12ctl.1.scd" && ok || bad "vmcs12ctl $c is not in vmcs12ctl(1)"; done <"$T/cmds"
 "$T/usr/sbin/vmcs12d" --help | grep -oE -- '--[a-z-]+' | sort -u >"$T/opts"
 while read -r o; do grep -q -- "\*$o\*" "$S/docs/man/vmcs12d.8.scd" && ok || bad "vmcs12d $o is not in vmcs12d(8)"; done <"$T/opts"
+# Every exit code a command's --help names is in the page's EXIT STATUS.
+man_codes=$(sed -n '/^# EXIT STATUS/,/^# /p' "$S/docs/man/vmcs12ctl.1.scd" | grep -oE '^\*[0-9]+\*' | tr -d '*' | sort -u | tr '\n' ' ')
+while read -r c; do
+    for code in $("$T/usr/bin/vmcs12ctl" "$c" --help | grep -E '^exit:' | grep -oE '(^exit:|,) [0-9]+' | grep -oE '[0-9]+'); do
+        case " $man_codes " in *" $code "*) ok ;; *) bad "vmcs12ctl $c exits $code, not in vmcs12ctl(1)'s EXIT STATUS ($man_codes)" ;; esac
+    done
+done <"$T/cmds"
+d_codes=$(sed -n '/^# EXIT STATUS/,/^# /p' "$S/docs/man/vmcs12d.8.scd" | grep -oE '^\*[0-9]+\*' | tr -d '*' | sort -u | tr '\n' ' ')
+[ "$d_codes" = "0 1 2 " ] && ok || bad "vmcs12d(8) EXIT STATUS lists '$d_codes', the daemon exits 0, 1 or 2"
 for sig in SIGHUP SIGTERM SIGINT; do grep -q "$sig" "$S/docs/man/vmcs12d.8.scd" && ok || bad "$sig not in vmcs12d(8)"; done
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
