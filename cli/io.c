@@ -19,7 +19,7 @@
 const char *v12_prog = "vmcs12ctl";
 
 /* Format one line, escape it (names and messages may quote input), write it whole. */
-static void vline(FILE *f, const char *prefix, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static void vline(FILE *f, const char *prefix, const char *fmt, va_list ap)
 {
     char line[2048], out[sizeof(line) * 4];
     vsnprintf(line, sizeof(line), fmt, ap);
