@@ -11,7 +11,7 @@ JOBS=$(nproc 2>/dev/null || echo 2)
 PACKAGES=(build-essential cmake pkg-config python3 openssl
           libssl-dev libuv1-dev libprotobuf-c-dev protobuf-c-compiler libinih-dev libsystemd-dev
           qemu-system-x86 stunnel4 socat
-          libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients iproute2 util-linux scdoc dpkg-dev)
+          libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients iproute2 util-linux scdoc dpkg-dev clang)
 
 deps() {
     local missing=()
@@ -46,6 +46,10 @@ run_tests() {
     build build-tsan -DV12_TSAN=ON
     (cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
         ctest --output-on-failure -j "$JOBS" -R '^(unit\.handlers|unit\.conn|unit\.proto|integration\.|stream\.relay|stream\.ports|libvirt\.|demo\.)')
+    echo "== fuzzing (libFuzzer, clang, ASan+UBSan): every corpus replayed, each target fuzzed for a while"
+    CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DV12_SANITIZE=ON -DV12_FUZZ=ON >/dev/null
+    cmake --build build-fuzz -j "$JOBS" --target fuzz_all
+    (cd build-fuzz && ctest --output-on-failure -j "$JOBS" -L fuzz)
 }
 
 case "${1:-}" in

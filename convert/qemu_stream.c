@@ -142,6 +142,11 @@ static int command(struct v12_qs *qs, const uint8_t *w, size_t avail, bool eof, 
 {
     NEED(5);
     uint32_t cmd = be16(w + 1), len = be16(w + 3);
+    /* The commands passed on carry a few bytes; a longer one would need more look-ahead than the
+     * parser's window promises (found by fuzzing: the window filled and the stream stalled). */
+    if (len > V12_QS_LOOKAHEAD - 5)
+        return fail(qs, qs->pos + 3, "migration command %u carries %u bytes, more than the %u this parser looks ahead",
+                    cmd, len, V12_QS_LOOKAHEAD - 5);
     NEED(5 + len);
     switch (cmd) {
     case 1: /* OPEN_RETURN_PATH */

@@ -233,6 +233,9 @@ def bad(outdir):
          good[:cmd_at] + b"\x08\x00\x03\x00\x00" + good[cmd_at:]),
         ("unknown-command.bin", "migration command 9 is not supported", "--to encoded",
          good[:cmd_at] + b"\x08\x00\x09\x00\x00" + good[cmd_at:]),
+        # Found by fuzzing: a command longer than the parser's look-ahead stalled its window.
+        ("long-command.bin", "migration command 2 carries 31098 bytes, more than the 16379", "--to encoded",
+         good[:cmd_at] + b"\x08\x00\x02\x79\x7a" + b"\x00" * 31098 + good[cmd_at:]),
         ("iterable-block.bin", "iterable section 'block' is not supported", "--to encoded",
          good[:ram_start] + b"\x01\x00\x00\x00\x09\x05block" + struct.pack(">II", 0, 1) + good[ram_start:]),
         ("ram-compress.bin", "RAM record flags 0x100 are not supported (compression", "--to encoded",
