@@ -206,15 +206,21 @@ static int open_poll(struct v12_conn *c)
     return 0;
 }
 
+/* The owner hears closed(), once; nothing it does from there reaches this connection. */
+static void notify_closed(struct v12_conn *c, int code, const char *why)
+{
+    const struct v12_conn_ops *ops = c->ops;
+    void *owner = c->owner;
+    c->ops = NULL;
+    c->state = ST_CLOSING;
+    if (ops && ops->closed) ops->closed(owner, c, code, why);
+}
+
 /* Ends a connection that never reached the owner's hands or failed: closed() first, no flushing. */
 static void fail(struct v12_conn *c, int code, const char *why)
 {
     if (c->state >= ST_CLOSING) return;
-    const struct v12_conn_ops *ops = c->ops;
-    void *owner = c->owner;
-    c->ops = NULL;
-    c->state = ST_CLOSING; /* nothing the owner does from closed() reaches this connection */
-    if (ops && ops->closed) ops->closed(owner, c, code, why);
+    notify_closed(c, code, why);
     finish(c);
 }
 
@@ -389,16 +395,6 @@ void v12_conn_touch(struct v12_conn *c)
     c->last_rx_ms = v12_clock_ms();
 }
 
-bool v12_conn_is_tls(const struct v12_conn *c)
-{
-    return c->ssl != NULL;
-}
-
-bool v12_conn_is_unix(const struct v12_conn *c)
-{
-    return c->unix_sock;
-}
-
 size_t v12_conn_queued(const struct v12_conn *c)
 {
     return c->wq_len - c->wq_off;
@@ -406,8 +402,6 @@ size_t v12_conn_queued(const struct v12_conn *c)
 
 /* ---- writing ---------------------------------------------------------------------------------------- */
 
-/* A write failed: the connection is finished from the loop, the writer gets the code now. */
-#define write_failed fail_later
 
 static int queue(struct v12_conn *c, const uint8_t *p, size_t n)
 {
@@ -423,7 +417,7 @@ static int queue(struct v12_conn *c, const uint8_t *p, size_t n)
             size_t cap = c->wq_cap ? c->wq_cap : 65536;
             while (cap < c->wq_len + n) cap *= 2;
             uint8_t *nb = realloc(c->wq, cap);
-            if (!nb) return write_failed(c, -ENOMEM, "out of memory");
+            if (!nb) return fail_later(c, -ENOMEM, "out of memory");
             c->wq = nb;
             c->wq_cap = cap;
         }
@@ -454,7 +448,7 @@ static ssize_t tls_send(struct v12_conn *c, const uint8_t *p, size_t n)
         }
         char why[256];
         v12_tls_describe(c->ssl, k, "write", why, sizeof(why));
-        return write_failed(c, e == SSL_ERROR_SYSCALL && errno ? -errno : V12_E_TLS, why);
+        return fail_later(c, e == SSL_ERROR_SYSCALL && errno ? -errno : V12_E_TLS, why);
     }
     return (ssize_t)done;
 }
@@ -470,7 +464,7 @@ static ssize_t plain_sendv(struct v12_conn *c, const struct iovec *iov, int n)
         char why[160];
         int e = errno;
         snprintf(why, sizeof(why), "write: %s", strerror(e));
-        return write_failed(c, -e, why);
+        return fail_later(c, -e, why);
     }
 }
 
@@ -892,12 +886,8 @@ void v12_conn_close(struct v12_conn *c, int code, const char *why)
 {
     if (c->state >= ST_CLOSING) return;
     enum state was = c->state;
-    const struct v12_conn_ops *ops = c->ops;
-    void *owner = c->owner;
-    c->ops = NULL;
-    c->state = ST_CLOSING;
     c->deadline_ms = v12_clock_ms() + c->l->limits->close_timeout_ms;
-    if (ops && ops->closed) ops->closed(owner, c, code, why);
+    notify_closed(c, code, why);
     if (was != ST_OPEN || c->fail_code) {
         finish(c);
         return;
@@ -957,11 +947,7 @@ static void on_tick(uv_timer_t *t)
             break;
         case ST_OPEN:
             if (!c->ready) {
-                if (now >= c->deadline_ms) {
-                    const struct v12_conn_ops *ops = c->ops;
-                    v12_conn_close(c, V12_E_TIMEOUT, "TLS handshake or hello not completed in time");
-                    (void)ops;
-                }
+                if (now >= c->deadline_ms) v12_conn_close(c, V12_E_TIMEOUT, "TLS handshake or hello not completed in time");
                 break;
             }
             if (now - c->last_rx_ms >= lim->idle_timeout_ms && !(c->ops && c->ops->busy && c->ops->busy(c->owner, c))) {

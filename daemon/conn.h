@@ -115,8 +115,6 @@ void v12_conn_set_raw(struct v12_conn *c);
 void v12_conn_set_ready(struct v12_conn *c);
 /* Something was received on a connection this one serves (a relayed channel's other side). */
 void v12_conn_touch(struct v12_conn *c);
-bool v12_conn_is_tls(const struct v12_conn *c);
-bool v12_conn_is_unix(const struct v12_conn *c);
 
 /* One frame. 0, or an error (FRAME_TOO_LARGE; PEER_DOWN when closing; the connection closes on
  * a write error and the owner hears of it through closed()). */

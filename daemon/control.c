@@ -319,9 +319,7 @@ static void established(void *owner, struct v12_conn *c, X509 *cert)
 static bool may_read(void *owner, const struct v12_conn *c)
 {
     const struct client *cl = owner;
-    const struct v12_config *cfg = &cl->d->cfg;
-    return v12_conn_queued(c) < cfg->conn_buffer_limit && cl->inflight < cfg->max_inflight &&
-           atomic_load(&cl->d->limits.global_bytes) < cfg->global_buffer_limit;
+    return v12_frames_may_read(cl->d, c, cl->inflight);
 }
 
 static bool busy(void *owner, const struct v12_conn *c)

@@ -37,7 +37,6 @@ struct v12_link;
 struct v12_channel;
 
 #define V12_MAX_REJECT_KINDS 64
-#define V12_MAX_WORKERS 16
 
 /* Counters every thread may bump. */
 struct v12_stats {
@@ -250,7 +249,6 @@ struct v12_daemon {
     struct v12_stats stats;
     struct v12_writer writer;
     struct v12_waiter *waiters;  /* control.c: recv requests waiting */
-    unsigned spool_inflight;
     atomic_bool stopping;
     uint64_t start_ms;
     /* worker loops for the data path of migration channels (stream.c) */
@@ -262,6 +260,9 @@ struct v12_daemon {
 
 /* A new reference to the current TLS context for accepting or connecting (SSL_CTX_free when done). */
 SSL_CTX *v12_tls_ctx_get(struct v12_daemon *d, bool client);
+/* May a frame connection be read: its queue and in-flight work under their limits, and the
+ * daemon's buffers under theirs (control clients and inbound peers alike). */
+bool v12_frames_may_read(const struct v12_daemon *d, const struct v12_conn *c, unsigned inflight);
 /* Peers came or went: main.c tells systemd (STATUS=). */
 static inline void v12_status_changed(struct v12_daemon *d)
 {

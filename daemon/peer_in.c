@@ -47,7 +47,6 @@ static void stored(struct v12_store *s)
     struct v12_daemon *d = p->d;
     const struct v12_spool_item *it = &s->item;
     atomic_fetch_sub(&d->limits.global_bytes, it->len);
-    d->spool_inflight--;
     p->inflight--;
     char msg[320] = "";
     int code = it->result;
@@ -126,7 +125,6 @@ static void on_blob(struct peer_in *p, struct v12_conn *c, const Vmcs12d__V1__Bl
     s->item = (struct v12_spool_item){
         .migration = s->mig, .vm = s->vm, .vcpu = b->vcpu, .seq = b->seq, .data = data, .len = b->data.len};
     p->inflight++;
-    d->spool_inflight++;
     atomic_fetch_add(&d->limits.global_bytes, b->data.len);
     atomic_fetch_add(&d->stats.bytes_in, b->data.len);
     v12_writer_submit(&d->writer, s);
@@ -204,9 +202,7 @@ static void established(void *owner, struct v12_conn *c, X509 *cert)
 static bool may_read(void *owner, const struct v12_conn *c)
 {
     const struct peer_in *p = owner;
-    const struct v12_config *cfg = &p->d->cfg;
-    return v12_conn_queued(c) < cfg->conn_buffer_limit && p->inflight < cfg->max_inflight &&
-           atomic_load(&p->d->limits.global_bytes) < cfg->global_buffer_limit;
+    return v12_frames_may_read(p->d, c, p->inflight);
 }
 
 static bool busy(void *owner, const struct v12_conn *c)

@@ -28,7 +28,7 @@ SSL_CTX *v12_tls_ctx_get(struct v12_daemon *d, bool client)
 
 bool v12_relay_busy(const struct v12_daemon *d)
 {
-    if (d->spool_inflight) return true;
+    if (d->writer.inflight) return true;
     for (unsigned i = 0; i < d->cfg.npeers; i++)
         if (d->links[i].transfers) return true;
     return false;
@@ -42,4 +42,11 @@ void v12_count_tls_failure(struct v12_stats *s, int code, const char *why)
     else if (code == V12_E_TIMEOUT) f = V12_TLS_FAIL_TIMEOUT;
     else if (why && (strstr(why, "certificate") || strstr(why, "unknown ca"))) f = V12_TLS_FAIL_CERTIFICATE;
     atomic_fetch_add(&s->tls_failures[f], 1);
+}
+
+bool v12_frames_may_read(const struct v12_daemon *d, const struct v12_conn *c, unsigned inflight)
+{
+    const struct v12_config *cfg = &d->cfg;
+    return v12_conn_queued(c) < cfg->conn_buffer_limit && inflight < cfg->max_inflight &&
+           atomic_load(&d->limits.global_bytes) < cfg->global_buffer_limit;
 }

@@ -123,16 +123,6 @@ void v12_conn_touch(struct v12_conn *vc)
     ((struct fake_conn *)vc)->touched++;
 }
 
-bool v12_conn_is_tls(const struct v12_conn *vc)
-{
-    return ((const struct fake_conn *)vc)->tls;
-}
-
-bool v12_conn_is_unix(const struct v12_conn *vc)
-{
-    return ((const struct fake_conn *)vc)->unix_sock;
-}
-
 int v12_conn_writev(struct v12_conn *vc, const struct iovec *iov, int n)
 {
     struct fake_conn *c = (struct fake_conn *)vc;
