@@ -42,5 +42,16 @@ for method, path, status in (("GET", "/", 404), ("POST", "/metrics", 405)):
     r = c.getresponse()
     r.read()
     assert r.status == status, (method, path, r.status)
+# A request that never ends its headers within 4 KiB: 431, and the connection closed.
+import socket
+s = socket.create_connection((host, int(port)), timeout=5)
+s.sendall(b"GET /metrics HTTP/1.0\r\nX: " + b"a" * 5000)
+reply = b""
+while True:
+    b = s.recv(4096)
+    if not b:
+        break
+    reply += b
+assert reply.startswith(b"HTTP/1.0 431 "), reply[:80]
 for k in sorted(samples):
     print(k, samples[k])

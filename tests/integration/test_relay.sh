@@ -163,6 +163,7 @@ RECONNECT_MIN_MS=20000 RECONNECT_MAX_MS=20000 config early legacy linux-6.18 "$P
 config late encoded "" "$PL" late ca early "$PE"
 start early
 wait_peer early late backoff 10 && ok || bad "early's link did not back off"
+expect 1 'peer late has not announced its layout yet \(backoff: .*\) \[PEER_DOWN\]' -- "$C" check --socket "$W/early.sock" --peer late
 start late
 t0=$(date +%s%N)
 expect 0 'stored by late' -- sh -c "'$C' send --socket '$W/early.sock' --peer late --vm first --vcpu 0 --timeout 30 '$DATA/samples/vmx-l1-legacy.bin' >&2"
@@ -225,6 +226,7 @@ start auto
 grep -q "^node auto, layout linux-[0-9.]* (auto: kernel $(uname -r) is linux-" "$W/auto.st" && ok || bad "status does not say how the profile was chosen: $(head -1 "$W/auto.st")"
 grep -q "legacy profile linux-[0-9.]* (auto: kernel $(uname -r) is linux-" "$W/auto.log" && ok || bad "the start-up log does not name the profile and why"
 "$C" status --socket "$W/auto.sock" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if d["profile_source"].startswith("auto: kernel ") else 1)' && ok || bad "status --json profile_source"
+expect 1 'vmcs12d on auto has no peer link up \(no peer is configured\) \[PEER_DOWN\]' -- "$C" ready --socket "$W/auto.sock"
 "$C" status --socket "$W/hosta.sock" | grep -q "^node hosta, layout linux-6.18 (configured)" && ok || bad "a configured profile is not reported as such"
 
 # --- the daemon survived all of it, and SIGTERM ends it with 0 ------------------------------------
