@@ -53,10 +53,17 @@ struct v12_conn {
     char fail_why[400];
     struct v12_frame_reader rd;
     size_t rd_accounted;
+    /* Whole frames read but not yet handed over because the owner said stop (may_read) in the
+     * middle of a read: at most one read's worth (the loop's scratch size). */
+    uint8_t *held;
+    size_t held_len;
     uint8_t *wq;          /* bytes (plaintext for TLS) the socket did not take yet */
     size_t wq_off, wq_len, wq_cap;
     uint64_t deadline_ms; /* handshake, then close */
-    uint64_t last_rx_ms, next_tick_ms;
+    /* The idle clock: the last time bytes arrived, or bytes left the write queue (which holds
+     * bytes only once the socket was full: the other side read them, so it is alive, only
+     * slow). A write the kernel buffers at once proves nothing and does not count. */
+    uint64_t last_progress_ms, next_tick_ms;
     uv_getaddrinfo_t gai;
     char host[256], port[8], sni[256];
     SSL_CTX *connect_ctx;
@@ -185,8 +192,8 @@ static struct v12_conn *conn_new(struct v12_loop *l, const struct v12_conn_ops *
     c->ops = ops;
     c->owner = owner;
     c->fd = -1;
-    c->last_rx_ms = v12_clock_ms();
-    c->deadline_ms = c->last_rx_ms + l->limits->handshake_timeout_ms;
+    c->last_progress_ms = v12_clock_ms();
+    c->deadline_ms = c->last_progress_ms + l->limits->handshake_timeout_ms;
     v12_frame_reader_init(&c->rd, l->limits->max_frame);
     snprintf(c->name, sizeof(c->name), "conn#%p", (void *)c);
     c->next = l->conns;
@@ -239,7 +246,7 @@ static void start_tls(struct v12_conn *c, SSL_CTX *ctx, bool server, const char 
 static void established(struct v12_conn *c)
 {
     c->state = ST_OPEN;
-    c->last_rx_ms = v12_clock_ms();
+    c->last_progress_ms = v12_clock_ms();
     X509 *cert = c->ssl ? SSL_get1_peer_certificate(c->ssl) : NULL;
     if (c->ops && c->ops->established) c->ops->established(c->owner, c, cert);
     X509_free(cert);
@@ -386,13 +393,13 @@ void v12_conn_set_raw(struct v12_conn *c)
 void v12_conn_set_ready(struct v12_conn *c)
 {
     c->ready = true;
-    c->last_rx_ms = v12_clock_ms();
-    c->next_tick_ms = c->last_rx_ms + c->l->limits->idle_timeout_ms / 3;
+    c->last_progress_ms = v12_clock_ms();
+    c->next_tick_ms = c->last_progress_ms + c->l->limits->idle_timeout_ms / 3;
 }
 
 void v12_conn_touch(struct v12_conn *c)
 {
-    c->last_rx_ms = v12_clock_ms();
+    c->last_progress_ms = v12_clock_ms();
 }
 
 size_t v12_conn_queued(const struct v12_conn *c)
@@ -482,6 +489,7 @@ static int flush(struct v12_conn *c)
         if (k < 0) return (int)k;
         if (k == 0) return 0;
         c->wq_off += (size_t)k;
+        c->last_progress_ms = v12_clock_ms();
         account(c, 0, (size_t)k);
     }
     /* Empty: an idle connection holds no buffer. */
@@ -595,9 +603,29 @@ static ssize_t read_some(struct v12_conn *c, uint8_t *buf, size_t cap)
     return 0;
 }
 
+/* Keep what the owner cannot take yet: one read's worth at most, replayed before the next read. */
+static void hold(struct v12_conn *c, const uint8_t *data, size_t len)
+{
+    uint8_t *p = malloc(len);
+    if (!p) {
+        v12_conn_close(c, -ENOMEM, "out of memory holding unread frames");
+        return;
+    }
+    memcpy(p, data, len);
+    c->held = p;
+    c->held_len = len;
+    account(c, len, 0);
+}
+
 static void feed_frames(struct v12_conn *c, const uint8_t *data, size_t len)
 {
     while (len && c->state == ST_OPEN && !c->raw) {
+        /* One frame's answer may fill the write queue (a RecvReply per 10-byte request): ask
+         * before each frame, not once per read, so a read of many requests stays bounded. */
+        if (!may_read(c)) {
+            hold(c, data, len);
+            return;
+        }
         V12Envelope *env = NULL;
         size_t used = 0;
         int r = v12_frame_feed(&c->rd, data, len, &used, &env, NULL);
@@ -648,6 +676,17 @@ static void do_read(struct v12_conn *c)
             list_ready(c); /* more may be waiting: come back after the others */
             break;
         }
+        if (c->held) { /* frames read earlier come first */
+            uint8_t *p = c->held;
+            size_t n = c->held_len;
+            c->held = NULL;
+            c->held_len = 0;
+            account(c, 0, n);
+            feed_frames(c, p, n);
+            free(p);
+            budget = n >= budget ? 0 : budget - n;
+            continue;
+        }
         uint8_t *buf;
         size_t cap;
         bool raw = c->raw;
@@ -663,7 +702,7 @@ static void do_read(struct v12_conn *c)
         }
         ssize_t n = read_some(c, buf, cap);
         if (n == READ_AGAIN || n == 0) break;
-        c->last_rx_ms = v12_clock_ms();
+        c->last_progress_ms = v12_clock_ms();
         budget = (size_t)n >= budget ? 0 : budget - (size_t)n;
         if (raw) {
             got_raw = true;
@@ -784,6 +823,8 @@ static void update_poll(struct v12_conn *c)
     case ST_HANDSHAKE: ev = UV_READABLE | (c->tls_wants_write ? UV_WRITABLE : 0); break;
     case ST_OPEN:
         if (may_read(c) || c->tls_wants_read) ev |= UV_READABLE;
+        /* Frames held back arrive from no socket event: replay them when the owner may take them. */
+        if (c->held && may_read(c)) list_ready(c);
         if (c->wq_off < c->wq_len || c->tls_wants_write) ev |= UV_WRITABLE;
         /* Plaintext already inside OpenSSL never makes the socket readable: look at it now. */
         if ((ev & UV_READABLE) && c->ssl && SSL_has_pending(c->ssl)) list_ready(c);
@@ -814,6 +855,8 @@ static void conn_free(struct v12_conn *c)
     account(c, 0, c->wq_len - c->wq_off);
     free(c->wq);
     if (c->rd_accounted) account(c, 0, c->rd_accounted);
+    if (c->held) account(c, 0, c->held_len);
+    free(c->held);
     v12_frame_reader_done(&c->rd);
     if (c->prev) c->prev->next = c->next;
     else l->conns = c->next;
@@ -950,7 +993,7 @@ static void on_tick(uv_timer_t *t)
                 if (now >= c->deadline_ms) v12_conn_close(c, V12_E_TIMEOUT, "TLS handshake or hello not completed in time");
                 break;
             }
-            if (now - c->last_rx_ms >= lim->idle_timeout_ms && !(c->ops && c->ops->busy && c->ops->busy(c->owner, c))) {
+            if (now - c->last_progress_ms >= lim->idle_timeout_ms && !(c->ops && c->ops->busy && c->ops->busy(c->owner, c))) {
                 v12_conn_close(c, V12_E_TIMEOUT, "idle timeout");
                 break;
             }

@@ -276,15 +276,11 @@ static void on_frame(void *owner, struct v12_conn *c, const V12Envelope *env)
     }
 }
 
-static bool busy(void *owner, const struct v12_conn *c)
-{
-    const struct v12_link *k = owner;
-    for (const struct v12_transfer *t = k->transfers; t; t = t->next)
-        if (t->sent) return true;
-    return false;
-}
-
-/* Keepalive: the inbound side's idle timer sees it, and our own sees its reply. */
+/* Keepalive: the inbound side's idle timer sees it, and our own sees its reply. No "busy" rule
+ * here: a peer that is alive answers pings and acks even while it stores (its writers are
+ * threads), so a link that hears nothing for idle_timeout_ms with blobs on the wire is stalled
+ * (a middlebox holding the connection open) and is closed; its blobs fail as "may or may not be
+ * stored" and the next send gets a fresh connection. */
 static void tick(void *owner, struct v12_conn *c)
 {
     Vmcs12d__V1__Ping ping = VMCS12D__V1__PING__INIT;
@@ -314,7 +310,6 @@ static void closed(void *owner, struct v12_conn *c, int code, const char *why)
 static const struct v12_conn_ops link_ops = {
     .established = established,
     .frame = on_frame,
-    .busy = busy,
     .tick = tick,
     .closed = closed,
 };

@@ -19,6 +19,14 @@
 
 _Static_assert(V12_FRAME_MAX_CFG == V12_FRAME_MAX, "config and protocol frame ceilings differ");
 
+/* A temporary file from a store that never finished: it was never acknowledged. */
+static void spool_leftover(void *userdata, const char *rel, int error)
+{
+    (void)userdata;
+    if (error) log_warn("spool: cannot remove partial file %s: %s", rel, v12_strerror(error));
+    else log_info("spool: removed partial file %s", rel);
+}
+
 static struct v12_daemon daemon_state;
 
 struct runtime {
@@ -358,6 +366,17 @@ int main(int argc, char **argv)
         log_err("spool_dir %s: %s", d->cfg.spool_dir, v12_strerror(r));
         return 1;
     }
+    struct v12_spool_scan scan;
+    r = v12_spool_scan(d->cfg.spool_dir, spool_leftover, NULL, &scan);
+    if (r < 0) {
+        log_err("spool_dir %s: cannot scan: %s", d->cfg.spool_dir, v12_strerror(r));
+        return 1;
+    }
+    if (scan.removed || scan.failed)
+        log_warn("spool %s: removed %u partial file%s left by an earlier run (never acknowledged)%s; %llu stored "
+                 "blob%s kept",
+                 d->cfg.spool_dir, scan.removed, scan.removed == 1 ? "" : "s",
+                 scan.failed ? ", some could not be removed" : "", scan.blobs, scan.blobs == 1 ? "" : "s");
     d->limits.max_frame = d->cfg.max_frame;
     d->limits.conn_buffer_limit = d->cfg.conn_buffer_limit;
     d->limits.global_buffer_limit = d->cfg.global_buffer_limit;

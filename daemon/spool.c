@@ -251,3 +251,70 @@ int v12_spool_find(const char *dir, const char *migration, const char *vm, uint3
     snprintf(ret_migration, miglen, "%s", best_mig);
     return 0;
 }
+
+static bool is_tmp_name(const char *n)
+{
+    if (strncmp(n, ".tmp-", 5) != 0 || strlen(n) != 11) return false;
+    for (const char *p = n + 5; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9'))) return false;
+    return true;
+}
+
+static void scan_vm(int vmfd, const char *mig, const char *vm, void (*removed)(void *, const char *, int),
+                    void *userdata, struct v12_spool_scan *st)
+{
+    DIR *dd = fdopendir(vmfd);
+    if (!dd) {
+        close(vmfd);
+        return;
+    }
+    struct dirent *e;
+    bool changed = false;
+    while ((e = readdir(dd))) {
+        struct stat sb;
+        if (fstatat(vmfd, e->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(sb.st_mode)) continue;
+        if (!is_tmp_name(e->d_name)) {
+            unsigned v;
+            unsigned long long s;
+            char tail[8];
+            if (sscanf(e->d_name, "vcpu-%u.seq-%llu%7s", &v, &s, tail) == 3 && strcmp(tail, ".bin") == 0) st->blobs++;
+            continue;
+        }
+        char rel[3 * 256 + 3];
+        snprintf(rel, sizeof(rel), "%s/%s/%s", mig, vm, e->d_name);
+        int r = unlinkat(vmfd, e->d_name, 0) < 0 ? -errno : 0;
+        if (r) st->failed++;
+        else st->removed++, changed = true;
+        removed(userdata, rel, r);
+    }
+    if (changed) (void)fsync(vmfd);
+    closedir(dd);
+}
+
+int v12_spool_scan(const char *dir, void (*removed)(void *userdata, const char *rel, int error), void *userdata,
+                   struct v12_spool_scan *ret)
+{
+    *ret = (struct v12_spool_scan){0};
+    DIR *top = opendir(dir);
+    if (!top) return -errno;
+    struct dirent *m;
+    while ((m = readdir(top))) {
+        if (m->d_name[0] == '.') continue;
+        int mfd = openat(dirfd(top), m->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (mfd < 0) continue;
+        DIR *md = fdopendir(mfd);
+        if (!md) {
+            close(mfd);
+            continue;
+        }
+        struct dirent *v;
+        while ((v = readdir(md))) {
+            if (v->d_name[0] == '.') continue;
+            int vfd = openat(mfd, v->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (vfd >= 0) scan_vm(vfd, m->d_name, v->d_name, removed, userdata, ret);
+        }
+        closedir(md);
+    }
+    closedir(top);
+    return (int)ret->removed;
+}

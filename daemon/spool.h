@@ -55,6 +55,21 @@ struct v12_spool_item {
 #define V12_SPOOL_BATCH_MAX 256
 void v12_spool_store_batch(const char *dir, struct v12_spool_item **items, size_t n);
 
+/*
+ * The start-up scan: a daemon killed while storing leaves a temporary file (never a torn blob
+ * under a final name). Removes every regular file named .tmp-XXXXXX two levels below dir (no
+ * other name, no symbolic link, nothing elsewhere), calling removed() with its path relative to
+ * dir for each; counts the stored blobs. Returns the number removed or -errno when dir cannot be
+ * read; a file that cannot be removed is reported with its error and counted in *ret_failed.
+ */
+struct v12_spool_scan {
+    unsigned removed;
+    unsigned failed;
+    unsigned long long blobs;
+};
+int v12_spool_scan(const char *dir, void (*removed)(void *userdata, const char *rel, int error), void *userdata,
+                   struct v12_spool_scan *ret) V12_MUST_USE;
+
 /* mkdir -p with each created level fsynced into its parent. */
 int v12_mkdirs(const char *path, unsigned mode) V12_MUST_USE;
 

@@ -9,9 +9,15 @@
   hold SOCK N SECONDS             open N control connections with half a frame each, hold them
   silentunix SOCK SECONDS         connect to the control socket and say nothing
   idle SOCK N SECONDS             open N control connections, send nothing, hold them
+  slowrecv SOCK VM VCPU N HOLD SLOW
+                                  N recv requests for a stored blob sent at once (as many as the
+                                  daemon takes in HOLD s), answers unread for HOLD s (receive
+                                  buffer 4 KiB), read at 320 KB/s for SLOW s, then not read at all;
+                                  prints the replies received and when the daemon hung up
   blob SOCK PEER MIG VM FILE      send FILE as a Blob with these names (Python escapes allowed in
                                   MIG and VM: \x00, \x1b, \n); prints the answer's code and message
 """
+import select
 import socket
 import ssl
 import struct
@@ -140,6 +146,53 @@ def main():
         else:
             code, msg = answer_fields(data)
             print(code, msg.decode("latin-1"))
+    elif mode == "slowrecv":
+        sock, vm, vcpu, n = sys.argv[2], sys.argv[3].encode(), int(sys.argv[4]), int(sys.argv[5])
+        hold, slow = float(sys.argv[6]), float(sys.argv[7])
+        req = field(2, vm) + varint(3 << 3) + varint(vcpu)
+        env = field(5, req)
+        one = struct.pack(">I", len(env)) + env
+        s = socket.socket(socket.AF_UNIX)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.connect(sock)
+        s.setblocking(False)
+        frames, sent, t0 = one * n, 0, time.time()
+        while sent < len(frames) and time.time() - t0 < hold:
+            try:
+                sent += s.send(frames[sent:])
+            except BlockingIOError:
+                time.sleep(0.01)
+        time.sleep(max(0.0, hold - (time.time() - t0)))
+        got, buf, closed = 0, b"", False
+
+        def take(chunk):
+            nonlocal buf, got
+            buf += chunk
+            while len(buf) >= 4 and len(buf) >= 4 + struct.unpack(">I", buf[:4])[0]:
+                k = 4 + struct.unpack(">I", buf[:4])[0]
+                got += k > 4096
+                buf = buf[k:]
+
+        t1 = time.time()
+        while time.time() - t1 < slow and not closed:  # 16 KiB every 50 ms: about 320 KB/s
+            try:
+                chunk = s.recv(16384)
+                closed = not chunk
+                take(chunk)
+            except BlockingIOError:
+                pass
+            except OSError:
+                closed = True
+            time.sleep(0.05)
+        if closed:
+            print("sent %d requests, %d replies, closed while reading slowly" % (sent // len(one), got))
+            return
+        t2 = time.time()
+        p = select.poll()  # stops reading: waits for the hang-up without taking a byte
+        p.register(s, select.POLLRDHUP)
+        state = "closed" if p.poll(30000) else "open"
+        print("sent %d requests, %d replies in %.0f s of slow reading, %s %.1f s after it stopped reading"
+              % (sent // len(one), got, slow, state, time.time() - t2))
     elif mode == "silentunix":
         s = socket.socket(socket.AF_UNIX)
         s.connect(sys.argv[2])

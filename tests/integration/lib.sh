@@ -89,13 +89,16 @@ config() {
 }
 
 # start NODE: runs vmcs12d in the background, waits for its control socket.
+# A restart waits for the new daemon to answer, not for the socket its killed predecessor left.
 start() {
+    local stale=
+    [ -S "$W/$1.sock" ] && stale=1
     "$D" --config "$W/$1.ini" >>"$W/$1.log" 2>&1 &
     local pid=$!
     PIDS+=("$pid")
     eval "PID_$1=$pid"
     for _ in $(seq 100); do
-        [ -S "$W/$1.sock" ] && return 0
+        [ -S "$W/$1.sock" ] && { [ -z "$stale" ] || "$C" status --socket "$W/$1.sock" >/dev/null 2>&1; } && return 0
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.05
     done
