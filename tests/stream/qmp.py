@@ -1,6 +1,10 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""A minimal QMP client for the tests. usage: qmp.py SOCKET record FILE | quit"""
+"""A minimal QMP client for the tests.
+
+usage: qmp.py SOCKET record FILE | migrate URI [CAP...] | start-migrate URI BYTES_PER_S | cancel |
+       wait-migrate SECONDS | transferred | caps CAP... | status | wait-status STATUS SECONDS | quit
+"""
 import json
 import socket
 import sys
@@ -60,6 +64,30 @@ def main():
             time.sleep(0.05)
         print(m.get("status"), m.get("total-time", 0))
         sys.exit(0 if m.get("status") == "completed" else 1)
+    if what == "start-migrate":  # start-migrate URI BYTES_PER_S: start at a bounded rate, do not wait
+        cmd("migrate-set-parameters", **{"max-bandwidth": int(sys.argv[4])})
+        cmd("cont")
+        time.sleep(0.2)
+        cmd("stop")
+        r = cmd("migrate", uri=sys.argv[3])
+        if "error" in r:
+            sys.exit("migrate: %s" % r["error"])
+        print("started")
+    if what == "cancel":
+        r = cmd("migrate_cancel")
+        print("error" if "error" in r else "cancel requested")
+    if what == "wait-migrate":  # wait-migrate SECONDS: the final state, "hung" if none in time
+        end, st = time.time() + float(sys.argv[3]), "hung"
+        while time.time() < end:
+            st = cmd("query-migrate")["return"].get("status")
+            if st in ("completed", "failed", "cancelled"):
+                break
+            time.sleep(0.05)
+        else:
+            st = "hung (%s)" % st
+        print(st)
+    if what == "transferred":  # bytes sent so far
+        print(cmd("query-migrate")["return"].get("ram", {}).get("transferred", 0))
     if what == "caps":  # set capabilities on the destination
         for cap in sys.argv[3:]:
             cmd("migrate-set-capabilities", capabilities=[{"capability": cap, "state": True}])

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Faults during real QEMU migrations through a vmcs12d pair (a fault proxy between the daemons):
+# the connection reset or stalled mid-migration, the migration cancelled on the source
+# (migrate_cancel), the destination QEMU killed (SIGKILL). Each time the migration fails on both
+# ends within seconds (the source reports failed or cancelled and keeps its guest, the
+# destination QEMU gives up), no channel stays behind in either daemon, and the next migration
+# through the same daemons completes with the destination's RAM identical to the source's.
+set -uo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+source "$HERE/../integration/lib.sh" "$1" "$2"
+Q="python3 $HERE/qmp.py"
+MEM=${MEM_MB:-64}
+
+mkca ca
+mkcert hosta ca DNS:hosta
+mkcert hostb ca DNS:hostb
+PA=$(free_port) PB=$(free_port) PX=$(free_port) QL=$(free_port) QT=$(free_port)
+# hosta reaches hostb (its link and its stream channels) through the proxy at PX.
+IDLE_MS=3000 EXTRA_PEER="stream_listen = tcp:127.0.0.1:$QL\nstream_target = tcp:127.0.0.1:$QT" \
+    config hosta legacy linux-6.18 "$PA" hosta ca hostb "$PX"
+IDLE_MS=3000 EXTRA_DAEMON="stream_allow = tcp:127.0.0.1:$QT" config hostb encoded "" "$PB" hostb ca hosta "$PA"
+echo pass >"$W/rule"
+python3 -u "$HERE/../integration/faultproxy.py" "$PX" "$PB" "$W/rule" >"$W/proxy.log" 2>&1 &
+PIDS+=($!)
+start hosta && start hostb
+wait_peer hosta hostb connected || bad "peers"
+source "$HERE/qemu.sh"
+
+# pair TAG: a source guest with random RAM and a destination waiting on QT.
+pair() {
+    head -c $((MEM << 20)) /dev/urandom >"$W/src-$1.ram"
+    : >"$W/dst-$1.ram"
+    truncate -s "${MEM}M" "$W/dst-$1.ram"
+    qemu "src-$1" "$W/src-$1.ram"
+    qemu "dst-$1" "$W/dst-$1.ram" -incoming defer
+    DST=${PIDS[-1]}
+    sleep 0.5
+    incoming "dst-$1" "tcp:127.0.0.1:$QT"
+}
+# no_channels: neither daemon holds a stream channel any more.
+no_channels() {
+    local h
+    for h in hosta hostb; do
+        for _ in $(seq 100); do
+            "$C" status --socket "$W/$h.sock" --json >"$W/st.json" 2>/dev/null &&
+                python3 -c 'import json,sys; sys.exit(1 if json.load(open(sys.argv[1])).get("streams") else 0)' "$W/st.json" && break
+            sleep 0.1
+        done
+        python3 -c 'import json,sys; sys.exit(1 if json.load(open(sys.argv[1])).get("streams") else 0)' "$W/st.json" &&
+            ok || bad "$1: $h still holds channels: $(cat "$W/st.json")"
+    done
+}
+# gone PID SECONDS: the process ended within SECONDS.
+gone() {
+    for _ in $(seq $(($2 * 10))); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+    return 1
+}
+# clean TAG: a migration at full speed completes, RAM identical.
+clean() {
+    pair "$1"
+    if $Q "$W/src-$1.qmp" migrate "tcp:127.0.0.1:$QL" >"$W/mig-$1.out" 2>&1; then
+        $Q "$W/dst-$1.qmp" wait-status paused 20 >/dev/null && cmp -s "$W/src-$1.ram" "$W/dst-$1.ram" && ok ||
+            bad "$1: destination not paused with the source's RAM"
+    else
+        bad "$1: migration did not complete: $(cat "$W/mig-$1.out")"
+    fi
+    $Q "$W/src-$1.qmp" quit >/dev/null 2>&1
+    $Q "$W/dst-$1.qmp" quit >/dev/null 2>&1
+    sleep 0.3
+    rm -f "$W/src-$1.ram" "$W/dst-$1.ram"
+}
+# faulty TAG WANT RULE ACTION...: with RULE for the proxy's next connection (the migration's
+# channel), a migration at 16 MB/s (about 4 s); once 8 MB have gone, ACTION runs. The source must
+# end in WANT (failed|cancelled) within 20 s and keep its guest, the destination QEMU must exit.
+faulty() {
+    local tag=$1 want=$2
+    echo "$3" >"$W/rule"
+    shift 3
+    pair "$tag"
+    $Q "$W/src-$tag.qmp" start-migrate "tcp:127.0.0.1:$QL" 16000000 >/dev/null || bad "$tag: migrate did not start"
+    for _ in $(seq 100); do
+        [ "$($Q "$W/src-$tag.qmp" transferred)" -ge 8000000 ] && break
+        sleep 0.05
+    done
+    "$@"
+    st=$($Q "$W/src-$tag.qmp" wait-migrate 20)
+    [ "$st" = "$want" ] && ok || bad "$tag: source migration ended '$st', want '$want'"
+    [ "$($Q "$W/src-$tag.qmp" status)" = paused ] && ok || bad "$tag: the source guest is not kept (paused)"
+    gone "$DST" 20 && ok || bad "$tag: the destination QEMU did not give up"
+    no_channels "$tag"
+    $Q "$W/src-$tag.qmp" quit >/dev/null 2>&1
+    $Q "$W/dst-$tag.qmp" quit >/dev/null 2>&1
+    sleep 0.3
+    rm -f "$W/src-$tag.ram" "$W/dst-$tag.ram"
+    clean "after-$tag"
+}
+clean first
+# The proxy cuts the channel 8 MB into the stream (mid-RAM).
+faulty reset failed "reset up:8000000 count 1" :
+faulty drop failed "drop up:8000000 count 1" :
+faulty stall failed "stall up:8000000 count 1" :
+grep -q 'idle timeout' "$W/hosta.log" "$W/hostb.log" && ok || bad "the stalled channel was not cut by the idle timeout"
+faulty cancel cancelled pass $Q "$W/src-cancel.qmp" cancel
+kill_dst() { kill -9 "$DST"; }
+faulty dstkill failed pass kill_dst
+grep -c '^fault ' "$W/proxy.log" | grep -qx 3 && ok || bad "proxy faults: $(grep '^fault ' "$W/proxy.log")"
+for h in hosta hostb; do alive "$(eval echo "\$PID_$h")" && ok || bad "$h died"; done
+finish
