@@ -30,6 +30,16 @@ def main():
             if "return" in r or "error" in r:
                 return r
 
+    def start(rate):
+        """Migrate a guest that ran and was paused (not one that never started) to argv[3]."""
+        cmd("migrate-set-parameters", **{"max-bandwidth": rate})
+        cmd("cont")
+        time.sleep(0.2)
+        cmd("stop")
+        r = cmd("migrate", uri=sys.argv[3])
+        if "error" in r:
+            sys.exit("migrate: %s" % r["error"])
+
     json.loads(f.readline())
     cmd("qmp_capabilities")
     if what == "record":
@@ -49,14 +59,7 @@ def main():
             r = cmd("migrate-set-capabilities", capabilities=[{"capability": cap, "state": True}])
             if "error" in r:
                 sys.exit("capability %s: %s" % (cap, r["error"]))
-        cmd("migrate-set-parameters", **{"max-bandwidth": 1 << 40})
-        # A guest that ran and was paused (not one that never started).
-        cmd("cont")
-        time.sleep(0.2)
-        cmd("stop")
-        r = cmd("migrate", uri=sys.argv[3])
-        if "error" in r:
-            sys.exit("migrate: %s" % r["error"])
+        start(1 << 40)
         for _ in range(3000):
             m = cmd("query-migrate")["return"]
             if m.get("status") in ("completed", "failed", "cancelled"):
@@ -65,13 +68,7 @@ def main():
         print(m.get("status"), m.get("total-time", 0))
         sys.exit(0 if m.get("status") == "completed" else 1)
     if what == "start-migrate":  # start-migrate URI BYTES_PER_S: start at a bounded rate, do not wait
-        cmd("migrate-set-parameters", **{"max-bandwidth": int(sys.argv[4])})
-        cmd("cont")
-        time.sleep(0.2)
-        cmd("stop")
-        r = cmd("migrate", uri=sys.argv[3])
-        if "error" in r:
-            sys.exit("migrate: %s" % r["error"])
+        start(int(sys.argv[4]))
         print("started")
     if what == "cancel":
         r = cmd("migrate_cancel")
