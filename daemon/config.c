@@ -177,7 +177,7 @@ bool v12_stream_allowed(const struct v12_allow *rules, unsigned n, const struct 
 static const struct v12_config_key keys[] = {
     {"daemon", "node"}, {"daemon", "layout"}, {"daemon", "profile"}, {"daemon", "padding"},
     {"daemon", "control_socket"}, {"daemon", "control_mode"}, {"daemon", "spool_dir"}, {"daemon", "listen"},
-    {"daemon", "max_connections"}, {"daemon", "max_frame"}, {"daemon", "conn_buffer_limit"},
+    {"daemon", "max_connections"}, {"daemon", "max_peer_connections"}, {"daemon", "max_frame"}, {"daemon", "conn_buffer_limit"},
     {"daemon", "global_buffer_limit"}, {"daemon", "max_inflight"}, {"daemon", "spool_threads"}, {"daemon", "workers"},
     {"daemon", "handshake_timeout_ms"}, {"daemon", "idle_timeout_ms"}, {"daemon", "shutdown_timeout_ms"},
     {"daemon", "reconnect_min_ms"}, {"daemon", "reconnect_max_ms"}, {"daemon", "log_level"}, {"daemon", "stream_allow"},
@@ -350,6 +350,7 @@ static int daemon_key(struct parse_ctx *c, const char *name, const char *value)
         return 1;
     }
     UINT_KEY(max_connections, "max_connections", 1, 100000)
+    UINT_KEY(max_peer_connections, "max_peer_connections", 1, 100000)
     UINT_KEY(max_frame, "max_frame", 9216, V12_FRAME_MAX_CFG)
     UINT_KEY(conn_buffer_limit, "conn_buffer_limit", 65536, 1ull << 30)
     UINT_KEY(global_buffer_limit, "global_buffer_limit", 1ull << 20, 1ull << 34)
@@ -597,6 +598,7 @@ static void defaults(struct v12_config *cfg)
     cfg->control_mode = 0660;
     snprintf(cfg->spool_dir, sizeof(cfg->spool_dir), "/var/lib/vmcs12d/spool");
     cfg->max_connections = 1024;
+    cfg->max_peer_connections = 64;
     cfg->max_frame = V12_FRAME_MAX_CFG;
     cfg->conn_buffer_limit = 1u << 20;
     cfg->global_buffer_limit = 64u << 20;

@@ -70,6 +70,7 @@ struct v12_config {
     char listen_host[256];
     char listen_port[8];
     unsigned max_connections;
+    unsigned max_peer_connections; /* inbound frame connections from one peer */
     unsigned max_frame;
     size_t conn_buffer_limit;
     size_t global_buffer_limit;

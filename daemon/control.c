@@ -76,13 +76,16 @@ static void on_blob(struct client *cl, const Vmcs12d__V1__Blob *b)
         } else if (atomic_load(&d->stopping)) {
             code = V12_E_BUSY;
             snprintf(msg, sizeof(msg), "daemon is shutting down");
+        } else if (b->data.len == 0) { /* protobuf-c leaves data NULL: nothing to copy or check */
+            code = V12_E_BLOB_TRUNCATED;
+            snprintf(msg, sizeof(msg), "blob is empty");
         } else if (b->data.len > V12_BLOB_MAX) {
             code = V12_E_INPUT_TOO_LARGE;
             snprintf(msg, sizeof(msg), "blob is %zu bytes, at most %u", b->data.len, V12_BLOB_MAX);
         }
     }
     struct v12_transfer *t = code ? NULL : calloc(1, sizeof(*t));
-    uint8_t *raw = t ? malloc(b->data.len ? b->data.len : 1) : NULL;
+    uint8_t *raw = t ? malloc(b->data.len) : NULL;
     if (!code && !raw) {
         free(t);
         code = -ENOMEM;

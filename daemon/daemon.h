@@ -110,7 +110,8 @@ struct v12_link {
     enum v12_layout layout; /* as the peer announced */
     char last_error[320];
     uint64_t blobs_sent, bytes_sent;
-    unsigned inbound;       /* inbound connections from this peer (peer_in.c counts) */
+    unsigned inbound;       /* inbound frame connections from this peer, from the certificate on
+                             * until closed or become a stream channel (peer_in.c counts) */
     struct v12_transfer *transfers;
 };
 
@@ -202,7 +203,9 @@ void v12_stream_stop_all(struct v12_daemon *d);
 /* ---- hello.c ------------------------------------------------------------------------------------------- */
 
 void v12_hello_fill(const struct v12_config *cfg, Vmcs12d__V1__Hello *h);
-int v12_hello_layout(const Vmcs12d__V1__Hello *h, enum v12_layout *ret, char *err, size_t errlen) V12_MUST_USE;
+/* A peer's Hello: our protocol version, the node its certificate names (peer), a layout we know. */
+int v12_hello_check(const Vmcs12d__V1__Hello *h, const char *peer, enum v12_layout *ret, char *err,
+                    size_t errlen) V12_MUST_USE;
 
 /* ---- msg.c: what more than one handler sends ---------------------------------------------------------- */
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The Hello message: what this daemon announces, and what a peer's announcement says. */
 #include <stdio.h>
+#include <string.h>
 
 #include "daemon.h"
 
@@ -21,11 +22,17 @@ void v12_hello_fill(const struct v12_config *cfg, Vmcs12d__V1__Hello *h)
     h->software = software;
 }
 
-int v12_hello_layout(const Vmcs12d__V1__Hello *h, enum v12_layout *ret, char *err, size_t errlen)
+int v12_hello_check(const Vmcs12d__V1__Hello *h, const char *peer, enum v12_layout *ret, char *err, size_t errlen)
 {
     if (h->protocol_version != V12_PROTOCOL_VERSION) {
         snprintf(err, errlen, "protocol version %u, this daemon speaks %u", h->protocol_version, V12_PROTOCOL_VERSION);
         return V12_E_PROTOCOL;
+    }
+    /* Identity is the certificate's; a hello that names another node is a confused or lying peer
+     * (another configured peer's certificate used to speak as this one). */
+    if (!h->node || strcmp(h->node, peer) != 0) {
+        snprintf(err, errlen, "its certificate names peer %s but its hello says node '%.64s'", peer, h->node ? h->node : "");
+        return V12_E_PEER_UNKNOWN;
     }
     if (h->layout == VMCS12D__V1__LAYOUT__LAYOUT_ENCODED) {
         *ret = V12_LAYOUT_ENCODED;

@@ -245,13 +245,14 @@ static void on_frame(void *owner, struct v12_conn *c, const V12Envelope *env)
             protocol_error(k, c, "expected hello");
             return;
         }
-        char err[160];
+        char err[256];
         enum v12_layout l;
-        if (v12_hello_layout(env->hello, &l, err, sizeof(err)) != 0) {
-            v12_count_reject(&k->d->stats, V12_E_PROTOCOL);
-            char why[200];
+        int r = v12_hello_check(env->hello, k->cfg->name, &l, err, sizeof(err));
+        if (r) {
+            v12_count_reject(&k->d->stats, r);
+            char why[300];
             snprintf(why, sizeof(why), "hello: %s", err);
-            v12_conn_close(c, V12_E_PROTOCOL, why);
+            v12_conn_close(c, r, why);
             return;
         }
         k->layout = l;

@@ -33,7 +33,7 @@ static void maybe_free(struct peer_in *p)
 
 static void protocol_error(struct peer_in *p, struct v12_conn *c, const char *what)
 {
-    char why[256];
+    char why[300];
     v12_count_reject(&p->d->stats, V12_E_PROTOCOL);
     snprintf(why, sizeof(why), "protocol violation: %s", what);
     v12_conn_close(c, V12_E_PROTOCOL, why);
@@ -134,8 +134,15 @@ static void on_blob(struct peer_in *p, struct v12_conn *c, const Vmcs12d__V1__Bl
 
 static void on_hello(struct peer_in *p, struct v12_conn *c, const Vmcs12d__V1__Hello *h)
 {
-    char err[160];
-    if (v12_hello_layout(h, &p->remote_layout, err, sizeof(err)) != 0) {
+    char err[256];
+    int r = v12_hello_check(h, p->d->cfg.peers[p->peer].name, &p->remote_layout, err, sizeof(err));
+    if (r == V12_E_PEER_UNKNOWN) {
+        v12_count_reject(&p->d->stats, r);
+        log_warn("%s: refusing: %s", p->name, err);
+        v12_conn_close(c, r, err);
+        return;
+    }
+    if (r) {
         protocol_error(p, c, err);
         return;
     }
@@ -149,7 +156,6 @@ static void on_hello(struct peer_in *p, struct v12_conn *c, const Vmcs12d__V1__H
         return;
     }
     p->hello = true;
-    p->d->links[p->peer].inbound++;
     v12_conn_set_ready(c);
     log_notice("%s: peer %s connected (node %.64s, layout %s)", p->name, p->d->cfg.peers[p->peer].name, h->node,
                v12_layout_name(p->remote_layout));
@@ -194,9 +200,19 @@ static void established(void *owner, struct v12_conn *c, X509 *cert)
         v12_conn_close(c, V12_E_PEER_UNKNOWN, err);
         return;
     }
-    p->peer = idx;
     snprintf(p->name, sizeof(p->name), "peer %s in", p->d->cfg.peers[idx].name);
     v12_conn_set_name(c, "%s", p->name);
+    /* One peer cannot take every connection (max_connections) from the others and the control
+     * socket: its certificate says who it is, and it gets max_peer_connections. */
+    if (p->d->links[idx].inbound >= p->d->cfg.max_peer_connections) {
+        char why[160];
+        snprintf(why, sizeof(why), "max_peer_connections (%u) reached", p->d->cfg.max_peer_connections);
+        v12_count_reject(&p->d->stats, V12_E_BUSY);
+        v12_conn_close(c, V12_E_BUSY, why); /* closed() logs it */
+        return;
+    }
+    p->peer = idx;
+    p->d->links[idx].inbound++;
 }
 
 static bool may_read(void *owner, const struct v12_conn *c)
@@ -232,7 +248,7 @@ static void closed(void *owner, struct v12_conn *c, int code, const char *why)
     } else if (code && code != V12_E_PEER_UNKNOWN) {
         log_notice("%s: closing: %s", p->name, why);
     }
-    if (p->hello && p->peer >= 0) p->d->links[p->peer].inbound--;
+    if (p->peer >= 0) p->d->links[p->peer].inbound--;
     p->conn = NULL;
     maybe_free(p);
 }

@@ -404,10 +404,18 @@ static void source_remote_frame(struct v12_channel *ch, struct v12_conn *c, cons
 {
     if (!ch->hello_done) {
         enum v12_layout l;
-        char err[160];
-        if (env->msg_case != VMCS12D__V1__ENVELOPE__MSG_HELLO || v12_hello_layout(env->hello, &l, err, sizeof(err))) {
+        char err[256];
+        if (env->msg_case != VMCS12D__V1__ENVELOPE__MSG_HELLO) {
             v12_count_reject(&ch->d->stats, V12_E_PROTOCOL);
             channel_end(ch, "protocol violation: expected hello", true);
+            return;
+        }
+        int r = v12_hello_check(env->hello, peer_name(ch), &l, err, sizeof(err));
+        if (r) {
+            char why[300];
+            snprintf(why, sizeof(why), "hello: %s", err);
+            v12_count_reject(&ch->d->stats, r);
+            channel_end(ch, why, true);
             return;
         }
         v12_conn_set_ready(c);

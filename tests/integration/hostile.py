@@ -5,7 +5,15 @@
   plain HOST PORT                 plain TCP garbage on the TLS port; expects the daemon to close
   silent HOST PORT SECONDS        connect and say nothing; reports when the daemon hangs up
   tls HOST PORT CERT KEY CA MODE  mutual TLS as a configured peer, then MODE: oversize | garbage | nohello
-  control SOCK MODE               on the control socket: oversize | garbage | partial | zero
+  tlsnocert HOST PORT CA          TLS 1.3 without a client certificate
+  tls12 HOST PORT CERT KEY CA     a configured peer's certificate, but at most TLS 1.2
+  trickle HOST PORT               a real ClientHello, one byte every 100 ms; reports the hang-up
+  tlsmany HOST PORT CERT KEY CA NODE N SECS
+                                  N connections as NODE (TLS and Hello), held SECS; prints how many
+                                  the daemon closed
+  prefix HOST PORT CERT KEY CA N  a configured peer sends a length prefix N (any u32)
+  control SOCK MODE               on the control socket: oversize | garbage | partial | zero |
+                                  prefix:N | repeated | repeatedblob | deepunknown | deepgroup
   hold SOCK N SECONDS             open N control connections with half a frame each, hold them
   silentunix SOCK SECONDS         connect to the control socket and say nothing
   idle SOCK N SECONDS             open N control connections, send nothing, hold them
@@ -53,6 +61,48 @@ def varint(n):
 def field(num, payload):
     """A length-delimited protobuf field (wire type 2)."""
     return varint(num << 3 | 2) + varint(len(payload)) + payload
+
+
+def frame(env):
+    return struct.pack(">I", len(env)) + env
+
+
+def hello_frame(node):
+    """Envelope{hello: Hello{protocol_version 1, node, layout LEGACY, profile linux-6.18}}."""
+    hello = varint(1 << 3) + varint(1) + field(2, node) + varint(3 << 3) + varint(1) + field(4, b"linux-6.18")
+    return frame(field(1, hello))
+
+
+def tls_client(cert=None, key=None, ca=None, maxver=None):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    if maxver:
+        ctx.maximum_version = maxver
+    else:
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    if cert:
+        ctx.load_cert_chain(cert, key)
+    return ctx
+
+
+CONTROL_PAYLOADS = {
+    # StatusRequest (field 7, empty) 20000 times in one Envelope: protobuf merges them
+    "repeated": lambda: frame(field(7, b"") * 20000),
+    # a Blob whose vm field (2) repeats 5000 times: the last one counts
+    "repeatedblob": lambda: frame(field(2, field(1, b"m") + field(2, b"v" * 8) * 5000 + field(6, b"hosta"))),
+    # an unknown length-delimited field nested 3000 deep inside the Envelope
+    "deepunknown": lambda: frame(deep_unknown(3000)),
+    # 10000 nested start-group tags (wire type 3) with their end tags
+    "deepgroup": lambda: frame(varint(100 << 3 | 3) * 10000 + varint(100 << 3 | 4) * 10000),
+}
+
+
+def deep_unknown(n):
+    inner = b""
+    for _ in range(n):
+        inner = field(100, inner)
+    return inner
 
 
 def blob_frame(peer, mig, vm, data):
@@ -123,11 +173,82 @@ def main():
         elif what == "nohello":
             pass
         print(until_closed(s)[0])
+    elif mode == "tlsnocert":
+        s = tls_client().wrap_socket(socket.create_connection((sys.argv[2], int(sys.argv[3]))))
+        s.sendall(hello_frame(b"hosta"))
+        print(until_closed(s)[0])
+    elif mode == "tls12":
+        try:
+            s = tls_client(sys.argv[4], sys.argv[5], maxver=ssl.TLSVersion.TLSv1_2).wrap_socket(
+                socket.create_connection((sys.argv[2], int(sys.argv[3]))))
+            s.sendall(hello_frame(b"hosta"))
+            print("handshake completed,", until_closed(s)[0])
+        except (ssl.SSLError, OSError) as e:
+            print("refused:", getattr(e, "reason", None) or e)
+    elif mode == "trickle":
+        ctx = tls_client()
+        inb, outb = ssl.MemoryBIO(), ssl.MemoryBIO()
+        obj = ctx.wrap_bio(inb, outb)
+        try:
+            obj.do_handshake()
+        except ssl.SSLWantReadError:
+            pass
+        hello = outb.read()
+        s = socket.create_connection((sys.argv[2], int(sys.argv[3])))
+        t0, sent = time.time(), 0
+        try:
+            for b in hello:
+                s.sendall(bytes([b]))
+                sent += 1
+                time.sleep(0.1)
+            state = "sent the whole ClientHello"
+        except OSError:
+            state = "closed"
+        print("%s after %.1f s, %d of %d bytes" % (state, time.time() - t0, sent, len(hello)))
+    elif mode == "tlsmany":
+        host, port, cert, key, node, n, secs = sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[7], int(sys.argv[8]), float(sys.argv[9])
+        ctx = tls_client(cert, key)
+        socks, refused = [], 0
+        for _ in range(n):
+            try:
+                s = ctx.wrap_socket(socket.create_connection((host, port)))
+                s.sendall(hello_frame(node.encode()))
+                socks.append(s)
+            except (ssl.SSLError, OSError):
+                refused += 1
+        time.sleep(secs)
+        closed = refused
+        for s in socks:
+            s.setblocking(False)
+            try:
+                while True:
+                    d = s.recv(65536)
+                    if not d:
+                        closed += 1
+                        break
+            except (ssl.SSLWantReadError, BlockingIOError):
+                pass
+            except (ssl.SSLError, OSError):
+                closed += 1
+        print("held %d, closed by daemon %d" % (n, closed))
+    elif mode == "prefix":
+        s = tls_client(sys.argv[4], sys.argv[5]).wrap_socket(socket.create_connection((sys.argv[2], int(sys.argv[3]))))
+        s.sendall(hello_frame(b"hosta") + struct.pack(">I", int(sys.argv[7], 0)) + b"\x00" * 64)
+        print(until_closed(s)[0])
+    elif mode == "control" and sys.argv[3] in CONTROL_PAYLOADS:
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(sys.argv[2])
+        s.sendall(CONTROL_PAYLOADS[sys.argv[3]]())
+        state, data = until_closed(s, 3)
+        code = "error-reply" if b"FRAME_" in data else ("reply" if data else "no-reply")
+        print(state, code)
     elif mode == "control":
         s = socket.socket(socket.AF_UNIX)
         s.connect(sys.argv[2])
         what = sys.argv[3]
-        if what == "oversize":
+        if what.startswith("prefix:"):
+            s.sendall(struct.pack(">I", int(what[7:], 0)) + b"\x00" * 64)
+        elif what == "oversize":
             s.sendall(struct.pack(">I", 1 << 30))
         elif what == "garbage":
             s.sendall(struct.pack(">I", 16) + b"\xde\xad\xbe\xef" * 4)

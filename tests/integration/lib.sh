@@ -52,7 +52,8 @@ mkcert() {
         -days "$days" -extfile "$W/$name.ext" >/dev/null 2>&1
 }
 
-# config NODE LAYOUT PROFILE PORT CERT CA [PEER PEERPORT]...: writes $W/NODE.ini
+# config NODE LAYOUT PROFILE PORT CERT CA [PEER PEERPORT]...: writes $W/NODE.ini (node = NODE_NAME
+# when set: a second daemon speaking as the node its certificate names)
 config() {
     local node=$1 layout=$2 profile=$3 port=$4 cert=$5 ca=$6
     shift 6
@@ -60,7 +61,7 @@ config() {
     mkdir -p "$spool"
     {
         echo "[daemon]"
-        echo "node = $node"
+        echo "node = ${NODE_NAME:-$node}"
         echo "layout = $layout"
         [ -n "$profile" ] && echo "profile = $profile"
         echo "padding = strict"

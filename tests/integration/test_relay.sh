@@ -201,14 +201,14 @@ expect 1 'no peer link up' -- "$C" ready --socket "$W/early.sock" --timeout 2
 PACT=$(free_port) PACT2=$(free_port) PAP=$(free_port)
 mkcert acta ca DNS:hosta
 mkcert actb ca DNS:hostb
-config act encoded "" "$PACT" actb ca hosta "$PAP"
-config actpeer legacy linux-6.18 "$PAP" acta ca hostb "$PACT2"
+NODE_NAME=hostb config act encoded "" "$PACT" actb ca hosta "$PAP"
+NODE_NAME=hosta config actpeer legacy linux-6.18 "$PAP" acta ca hostb "$PACT2"
 systemd-socket-activate -l "$W/act-activated.sock" -l "127.0.0.1:$PACT2" --fdname=control:peers -- "$D" --config "$W/act.ini" \
     >>"$W/act.log" 2>&1 &
 PIDS+=($!)
 PID_act=$!
 for _ in $(seq 100); do "$C" status --socket "$W/act-activated.sock" >/dev/null 2>&1 && break; sleep 0.05; done
-"$C" status --socket "$W/act-activated.sock" | grep -q '^node act,' && ok || bad "activated control socket does not answer"
+"$C" status --socket "$W/act-activated.sock" | grep -q "^node hostb," && ok || bad "activated control socket does not answer"
 [ ! -e "$W/act.sock" ] && ok || bad "the configured control socket was bound although one was passed"
 grep -q 'socket activation: control socket passed, peer listener passed' "$W/act.log" && ok || bad "activation not logged"
 start actpeer

@@ -146,7 +146,7 @@ start srv1
 sleep 1.5
 wait_peer srv1 hostb connected 1 && bad "a server-only certificate opened a link" || ok
 grep -qi 'unsuitable certificate purpose' "$W/hostb.log" && ok || bad "the refused client certificate's purpose is not logged"
-EXTRA_TLS="client_cert = $W/clionly.pem\nclient_key = $W/clionly.key" config srv2 legacy linux-6.18 "$PS2" srvonly ca hostb "$PB"
+NODE_NAME=hosta EXTRA_TLS="client_cert = $W/clionly.pem\nclient_key = $W/clionly.key" config srv2 legacy linux-6.18 "$PS2" srvonly ca hostb "$PB"
 start srv2
 wait_peer srv2 hostb connected 10 && ok || bad "client_cert/client_key not presented on the outbound link"
 kill -9 "$PID_srv1" "$PID_srv2" 2>/dev/null

@@ -133,7 +133,7 @@ wait $SENDER $SLOW
 # A target the destination does not allow: a second source (hosta's certificate) whose
 # stream_target is not in hostb's stream_allow.
 QX=$(free_port) PX=$(free_port)
-EXTRA_PEER="stream_listen = tcp:127.0.0.1:$QX\nstream_target = tcp:127.0.0.1:$PA" config hostx legacy linux-6.18 "$PX" hosta ca hostb "$PB"
+NODE_NAME=hosta EXTRA_PEER="stream_listen = tcp:127.0.0.1:$QX\nstream_target = tcp:127.0.0.1:$PA" config hostx legacy linux-6.18 "$PX" hosta ca hostb "$PB"
 start hostx && wait_peer hostx hostb connected
 timeout 30 python3 -c '
 import socket, sys
@@ -146,7 +146,7 @@ except OSError: pass
 grep -q "refused: not permitted by stream_allow" "$W/hostb.log" && ok || bad "stream_allow not enforced"
 # Unix-socket endpoints on both sides (libvirt's unix:// migration URIs).
 QU=$(free_port)
-EXTRA_PEER="stream_listen = unix:$W/mig.sock\nstream_target = unix:$W/qemu.sock" config hostu legacy linux-6.18 "$QU" hosta ca hostb "$PB"
+NODE_NAME=hosta EXTRA_PEER="stream_listen = unix:$W/mig.sock\nstream_target = unix:$W/qemu.sock" config hostu legacy linux-6.18 "$QU" hosta ca hostb "$PB"
 start hostu && wait_peer hostu hostb connected
 timeout 60 python3 -c '
 import os, socket, sys
@@ -172,8 +172,8 @@ cmp -s "$W/got-unix.bin" "$W/spl-encoded.bin" && ok || bad "unix-socket stream n
 # stream_passthrough: a destination that trusts this peer's streams forwards them unparsed — even
 # one whose nested state is invalid arrives byte for byte.
 PP=$(free_port) PQ=$(free_port) QP=$(free_port) QPT=$(free_port)
-EXTRA_DAEMON="stream_allow = tcp:127.0.0.1:$QPT" EXTRA_PEER="stream_passthrough = yes" config hostp encoded "" "$PP" hostb ca hosta "$PQ"
-EXTRA_PEER="stream_listen = tcp:127.0.0.1:$QP\nstream_target = tcp:127.0.0.1:$QPT" config hostq legacy linux-6.18 "$PQ" hosta ca hostb "$PP"
+NODE_NAME=hostb EXTRA_DAEMON="stream_allow = tcp:127.0.0.1:$QPT" EXTRA_PEER="stream_passthrough = yes" config hostp encoded "" "$PP" hostb ca hosta "$PQ"
+NODE_NAME=hosta EXTRA_PEER="stream_listen = tcp:127.0.0.1:$QP\nstream_target = tcp:127.0.0.1:$QPT" config hostq legacy linux-6.18 "$PQ" hosta ca hostb "$PP"
 start hostp && start hostq && wait_peer hostq hostb connected
 QT_SAVE=$QT QT=$QPT QL_SAVE=$QL QL=$QP
 sink "$W/got-pass.bin"
