@@ -154,7 +154,7 @@ static int listen_all(struct v12_daemon *d)
     d->peer_listener.on_accept = on_peer_accept;
     d->peer_listener.arg = d;
     if (peers_fd >= 0 ? v12_listen_adopt(&d->peer_listener, d->uv, peers_fd, err, sizeof(err))
-                      : v12_listen_tcp(&d->peer_listener, d->uv, d->cfg.listen_host, d->cfg.listen_port, 128, err,
+                      : v12_listen_tcp(&d->peer_listener, d->uv, d->cfg.listen_host, d->cfg.listen_port, SOMAXCONN, err,
                                        sizeof(err))) {
         log_err("listen %s:%s: %s", d->cfg.listen_host, d->cfg.listen_port, err);
         return -1;
@@ -175,7 +175,7 @@ static int listen_all(struct v12_daemon *d)
         *slash = 0;
         if (v12_mkdirs(dir, 0755) != 0) log_warn("control socket directory %s: %s", dir, strerror(errno));
     }
-    if (v12_listen_unix(&d->control_listener, d->uv, d->cfg.control_socket, d->cfg.control_mode, 128, err, sizeof(err))) {
+    if (v12_listen_unix(&d->control_listener, d->uv, d->cfg.control_socket, d->cfg.control_mode, SOMAXCONN, err, sizeof(err))) {
         log_err("control socket %s: %s", d->cfg.control_socket, err);
         return -1;
     }
