@@ -96,9 +96,6 @@ static void send_one(struct v12_transfer *t)
     t->summary.regions = rep.nregions;
     t->summary.fields = rep.fields_converted;
     t->summary.bytes_dropped = rep.bytes_dropped;
-    free(t->raw);
-    t->raw = NULL;
-    t->sent = true;
 
     Vmcs12d__V1__Blob fwd = VMCS12D__V1__BLOB__INIT;
     V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;
@@ -117,9 +114,16 @@ static void send_one(struct v12_transfer *t)
     log_debug("peer %s: migration %s vm %s vcpu %u seq %llu: %zu bytes sent", k->cfg->name, t->migration_id, t->vm,
               t->vcpu, (unsigned long long)t->seq, t->len);
     if (r) {
-        fail_one(t, r, "cannot send to the peer");
+        /* The connection died under us (the transport reports it from the loop): nothing of this
+         * frame can be stored whole at the peer, so it waits for the next connection within its
+         * deadline, as a blob sent before the link came up does. */
+        log_info("peer %s: migration %s vm %s vcpu %u seq %llu: not sent (%s); waiting for the link", k->cfg->name,
+                 t->migration_id, t->vm, t->vcpu, (unsigned long long)t->seq, v12_strerror(r));
         return;
     }
+    free(t->raw);
+    t->raw = NULL;
+    t->sent = true;
     k->blobs_sent++;
     k->bytes_sent += t->len;
     atomic_fetch_add(&d->stats.bytes_out, t->len);

@@ -233,6 +233,42 @@ static void relay_source(void)
     CHECK(L3->closed);
     CHECK_EQ(L3->close_code, V12_E_PEER_UNKNOWN);
     CHECK(strstr(D.links[0].last_error, "does not name peer hostb") != NULL);
+
+    /* A write that fails because the connection died under the link (not yet reported): nothing
+     * of the blob left, so it waits for the next connection instead of failing. */
+    uint64_t t0 = v12_clock_ms();
+    v12_link_tick(&D.links[0], t0 + 60000); /* the backoff is over: connects */
+    struct fake_conn *L4 = fake_last();
+    CHECK(L4 != L3 && !L4->closed);
+    fake_establish(L4, cert_hostb);
+    frames(L4, 1); /* our Hello */
+    send_hello(L4, VMCS12D__V1__LAYOUT__LAYOUT_LEGACY, "linux-6.18", 1);
+    CHECK_EQ(D.links[0].state, V12_LINK_READY);
+    L4->fail_writes = -ECONNRESET;
+    send_blob(c, "hostb", "m1", "vm5", 0, enc, elen, 600000);
+    frames(c, 0); /* no answer: not failed */
+    CHECK(D.links[0].transfers != NULL && !D.links[0].transfers->sent);
+    fake_peer_closes(L4, -ECONNRESET, "Connection reset by peer");
+    frames(c, 0); /* still waiting: it was never on the wire */
+    v12_link_tick(&D.links[0], t0 + 120000);
+    struct fake_conn *L5 = fake_last();
+    CHECK(L5 != L4 && !L5->closed);
+    fake_establish(L5, cert_hostb);
+    send_hello(L5, VMCS12D__V1__LAYOUT__LAYOUT_LEGACY, "linux-6.18", 1);
+    f = frames(L5, 2); /* our Hello, then the blob */
+    CHECK_EQ(f[1]->msg_case, VMCS12D__V1__ENVELOPE__MSG_BLOB);
+    CHECK(strcmp(f[1]->blob->vm, "vm5") == 0);
+    CHECK_MEM(f[1]->blob->data.data, leg, llen);
+    Vmcs12d__V1__Ack ack5 = VMCS12D__V1__ACK__INIT;
+    V12Envelope env5 = VMCS12D__V1__ENVELOPE__INIT;
+    ack5.migration_id = (char *)"m1";
+    ack5.vm = (char *)"vm5";
+    env5.msg_case = VMCS12D__V1__ENVELOPE__MSG_ACK;
+    env5.ack = &ack5;
+    fake_frame(L5, &env5);
+    f = frames(c, 1);
+    CHECK_EQ(f[0]->ack->code, 0);
+    CHECK(strcmp(f[0]->ack->vm, "vm5") == 0);
     v12_link_stop(&D.links[0]);
     fake_peer_closes(c, 0, "closed by the other side");
 }
