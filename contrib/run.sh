@@ -11,7 +11,7 @@ JOBS=$(nproc 2>/dev/null || echo 2)
 PACKAGES=(build-essential cmake pkg-config python3 openssl
           libssl-dev libuv1-dev libprotobuf-c-dev protobuf-c-compiler libinih-dev libsystemd-dev
           qemu-system-x86 stunnel4 socat
-          libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients iproute2 util-linux scdoc dpkg-dev clang)
+          libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients iproute2 util-linux scdoc dpkg-dev clang valgrind)
 
 deps() {
     local missing=()

@@ -30,6 +30,17 @@ bad() {
     echo "FAIL: $*" >&2
 }
 finish() {
+    if [ -n "${V12_VALGRIND:-}" ]; then
+        local f errs=0
+        for f in "$W"/*.vg.*; do
+            [ -s "$f" ] || continue
+            echo "---- valgrind: $f" >&2
+            cat "$f" >&2
+            errs=$((errs + 1))
+        done
+        [ "$errs" = 0 ] && ok || bad "valgrind reported errors in $errs daemon(s)"
+        echo "valgrind: $(ls "$W"/*.vg.* 2>/dev/null | wc -l) daemon runs checked"
+    fi
     echo "$pass passed, $fail failed"
     [ "$fail" = 0 ]
 }
@@ -94,11 +105,17 @@ config() {
 start() {
     local stale=
     [ -S "$W/$1.sock" ] && stale=1
-    "$D" --config "$W/$1.ini" >>"$W/$1.log" 2>&1 &
+    if [ -n "${V12_VALGRIND:-}" ]; then
+        # Memcheck: every error goes to the node's .vg log as it happens (a kill -9 leaves no summary).
+        valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+            --log-file="$W/$1.vg.%p" "$D" --config "$W/$1.ini" >>"$W/$1.log" 2>&1 &
+    else
+        "$D" --config "$W/$1.ini" >>"$W/$1.log" 2>&1 &
+    fi
     local pid=$!
     PIDS+=("$pid")
     eval "PID_$1=$pid"
-    for _ in $(seq 100); do
+    for _ in $(seq $((${V12_VALGRIND:+4*}100))); do
         [ -S "$W/$1.sock" ] && { [ -z "$stale" ] || "$C" status --socket "$W/$1.sock" >/dev/null 2>&1; } && return 0
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.05

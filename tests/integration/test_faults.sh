@@ -167,26 +167,32 @@ no_partial "hosta killed"
 # --- a recv too slow to keep up: 20000 requests at once (80 MiB of answers), read at 320 KB/s, then
 # not read at all. The daemon takes requests only as fast as the answers leave, keeps the slow
 # reader while it makes progress, hangs up idle_timeout_ms (3 s) after it stops, and serves others.
-rss0=$(awk '/VmRSS/ {print $2}' "/proc/$PID_hostb/status")
-python3 "$HERE/hostile.py" slowrecv "$W/hostb.sock" k1 0 20000 2 6 >"$W/slow.out" &
-SLOW=$!
-sleep 1
-for _ in 1 2 3; do n=$((n + 1)); send $n 10; check $n; done
-"$C" recv --socket "$W/hostb.sock" --vm k2 --vcpu 0 -o "$W/k2.bin" >/dev/null 2>&1 && cmp -s "$W/k2.bin" "$W/r/rand-2-encoded.bin" &&
-    ok || bad "recv while a slow reader holds its replies"
-sleep 4
-rss1=$(awk '/VmRSS/ {print $2}' "/proc/$PID_hostb/status")
-wait $SLOW
-cat "$W/slow.out"
-if [ -z "${V12_SANITIZED:-}" ]; then
-    [ $((rss1 - rss0)) -lt 8192 ] && ok || bad "hostb grew $((rss1 - rss0)) KiB while a client left 80 MiB of answers unread"
-fi
-out=$(cat "$W/slow.out")
-if [[ $out =~ ([0-9]+)\ replies\ in.*closed\ ([0-9.]+)\ s\ after ]]; then
-    [ "${BASH_REMATCH[1]}" -ge 20 ] && ok || bad "slow reader starved: $out"
-    awk -v t="${BASH_REMATCH[2]}" 'BEGIN { exit !(t >= 2 && t <= 8) }' && ok || bad "slow reader not cut about 3 s after it stopped: $out"
+if [ -n "${V12_VALGRIND:-}" ]; then
+    # Its rates and timings are the daemon's native ones: under valgrind the answers alone take
+    # longer than the idle timeout.
+    echo "SKIP slow reader under valgrind"
 else
-    bad "slow reader: $out"
+    rss0=$(awk '/VmRSS/ {print $2}' "/proc/$PID_hostb/status")
+    python3 "$HERE/hostile.py" slowrecv "$W/hostb.sock" k1 0 20000 2 6 >"$W/slow.out" &
+    SLOW=$!
+    sleep 1
+    for _ in 1 2 3; do n=$((n + 1)); send $n 10; check $n; done
+    "$C" recv --socket "$W/hostb.sock" --vm k2 --vcpu 0 -o "$W/k2.bin" >/dev/null 2>&1 && cmp -s "$W/k2.bin" "$W/r/rand-2-encoded.bin" &&
+        ok || bad "recv while a slow reader holds its replies"
+    sleep 4
+    rss1=$(awk '/VmRSS/ {print $2}' "/proc/$PID_hostb/status")
+    wait $SLOW
+    cat "$W/slow.out"
+    if [ -z "${V12_SANITIZED:-}" ]; then
+        [ $((rss1 - rss0)) -lt 8192 ] && ok || bad "hostb grew $((rss1 - rss0)) KiB while a client left 80 MiB of answers unread"
+    fi
+    out=$(cat "$W/slow.out")
+    if [[ $out =~ ([0-9]+)\ replies\ in.*closed\ ([0-9.]+)\ s\ after ]]; then
+        [ "${BASH_REMATCH[1]}" -ge 20 ] && ok || bad "slow reader starved: $out"
+        awk -v t="${BASH_REMATCH[2]}" 'BEGIN { exit !(t >= 2 && t <= 8) }' && ok || bad "slow reader not cut about 3 s after it stopped: $out"
+    else
+        bad "slow reader: $out"
+    fi
 fi
 
 # --- hostb's spool on a 64 KiB tmpfs that fills ---------------------------------------------------------
