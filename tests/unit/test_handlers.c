@@ -57,6 +57,22 @@ static void send_hello(struct fake_conn *c, Vmcs12d__V1__Layout layout, const ch
     fake_frame(c, &env);
 }
 
+/* The peer's Ack: stored. */
+static void peer_acks(struct fake_conn *c, const char *mig, const char *vm, uint64_t seq)
+{
+    Vmcs12d__V1__Ack ack = VMCS12D__V1__ACK__INIT;
+    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;
+    char stored[160];
+    snprintf(stored, sizeof(stored), "%s/%s/vcpu-0.seq-%llu.bin", mig, vm, (unsigned long long)seq);
+    ack.migration_id = (char *)mig;
+    ack.vm = (char *)vm;
+    ack.seq = seq;
+    ack.stored_as = stored;
+    env.msg_case = VMCS12D__V1__ENVELOPE__MSG_ACK;
+    env.ack = &ack;
+    fake_frame(c, &env);
+}
+
 static void send_blob(struct fake_conn *c, const char *peer, const char *mig, const char *vm, uint64_t seq,
                       const uint8_t *data, size_t len, uint32_t timeout_ms)
 {
@@ -178,17 +194,8 @@ static void relay_source(void)
     frames(L, 1);
 
     /* hostb stored both: the client hears each Ack, with the conversion summary. */
-    for (int i = 0; i < 2; i++) {
-        Vmcs12d__V1__Ack ack = VMCS12D__V1__ACK__INIT;
-        V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;
-        ack.migration_id = (char *)"m1";
-        ack.vm = (char *)(i ? "vm2" : "vm1");
-        ack.seq = i ? 0 : 3;
-        ack.stored_as = (char *)"m1/vm1/vcpu-0.seq-3.bin";
-        env.msg_case = VMCS12D__V1__ENVELOPE__MSG_ACK;
-        env.ack = &ack;
-        fake_frame(L, &env);
-    }
+    peer_acks(L, "m1", "vm1", 3);
+    peer_acks(L, "m1", "vm2", 0);
     f = frames(c, 2);
     CHECK_EQ(f[0]->ack->code, 0);
     CHECK(strcmp(f[0]->ack->vm, "vm1") == 0);
@@ -259,13 +266,7 @@ static void relay_source(void)
     CHECK_EQ(f[1]->msg_case, VMCS12D__V1__ENVELOPE__MSG_BLOB);
     CHECK(strcmp(f[1]->blob->vm, "vm5") == 0);
     CHECK_MEM(f[1]->blob->data.data, leg, llen);
-    Vmcs12d__V1__Ack ack5 = VMCS12D__V1__ACK__INIT;
-    V12Envelope env5 = VMCS12D__V1__ENVELOPE__INIT;
-    ack5.migration_id = (char *)"m1";
-    ack5.vm = (char *)"vm5";
-    env5.msg_case = VMCS12D__V1__ENVELOPE__MSG_ACK;
-    env5.ack = &ack5;
-    fake_frame(L5, &env5);
+    peer_acks(L5, "m1", "vm5", 0);
     f = frames(c, 1);
     CHECK_EQ(f[0]->ack->code, 0);
     CHECK(strcmp(f[0]->ack->vm, "vm5") == 0);
