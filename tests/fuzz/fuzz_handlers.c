@@ -62,9 +62,10 @@ static unsigned byte(struct in *in)
 
 static void drain_writer(void)
 {
-    for (int i = 0; i < 400 && D.writer.inflight; i++) {
+    /* fsync on a busy disk can take seconds: 30 s before calling it a hang. */
+    for (int i = 0; i < 30000 && D.writer.inflight; i++) {
         uv_run(D.uv, UV_RUN_NOWAIT);
-        if (D.writer.inflight) usleep(500);
+        if (D.writer.inflight) usleep(1000);
     }
     CHECK_EQ(D.writer.inflight, 0);
 }
