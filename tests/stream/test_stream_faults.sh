@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Faults during real QEMU migrations through a vmcs12d pair (a fault proxy between the daemons):
-# the connection reset or stalled mid-migration, the migration cancelled on the source
-# (migrate_cancel), the destination QEMU killed (SIGKILL). Each time the migration fails on both
-# ends within seconds (the source reports failed or cancelled and keeps its guest, the
-# destination QEMU gives up), no channel stays behind in either daemon, and the next migration
-# through the same daemons completes with the destination's RAM identical to the source's.
+# the connection reset, dropped or stalled mid-RAM, the migration cancelled on the source
+# (migrate_cancel), the destination QEMU killed (SIGKILL), either daemon killed (SIGKILL) and
+# restarted. Each time the migration fails on both ends within seconds (the source reports
+# failed or cancelled and keeps its guest, the destination QEMU gives up), no channel stays
+# behind in either daemon, and the next migration through the same daemons completes with the
+# destination's RAM identical to the source's.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/../integration/lib.sh" "$1" "$2"
@@ -104,6 +105,15 @@ grep -q 'idle timeout' "$W/hosta.log" "$W/hostb.log" && ok || bad "the stalled c
 faulty cancel cancelled pass $Q "$W/src-cancel.qmp" cancel
 kill_dst() { kill -9 "$DST"; }
 faulty dstkill failed pass kill_dst
+# The daemons themselves killed (SIGKILL) mid-migration, then restarted.
+restart() {
+    kill -9 "$(eval echo "\$PID_$1")"
+    wait "$(eval echo "\$PID_$1")" 2>/dev/null
+    start "$1"
+    wait_peer hosta hostb connected 10 || bad "$1 restarted: no link"
+}
+faulty hostbkill failed pass restart hostb
+faulty hostakill failed pass restart hosta
 grep -c '^fault ' "$W/proxy.log" | grep -qx 3 && ok || bad "proxy faults: $(grep '^fault ' "$W/proxy.log")"
 for h in hosta hostb; do alive "$(eval echo "\$PID_$h")" && ok || bad "$h died"; done
 finish
