@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The transport (daemon/conn.c) on a socketpair, driven by calling its event entry point by
- * hand: no loop runs until the end (to free what closed). Frames both ways, a bad frame, raw
+ * hand: no loop runs until the end (to free what closed). Frames both ways, frames held while the
+ * owner says stop, a bad frame, raw
  * bytes through a full socket (queue, drained), backpressure, close and EOF, a write to a closed
  * peer reported from the loop and not under the writer.
  */
@@ -21,6 +22,7 @@ struct side {
     int close_code;
     char close_why[256];
     int last_frame_case;
+    int stop_after; /* frame() says "no more" (may_read false) after this many frames */
     bool may_read;
     uint8_t *in;
     size_t in_len, in_cap;
@@ -40,6 +42,7 @@ static void frame(void *owner, struct v12_conn *c, const V12Envelope *env)
     struct side *s = owner;
     s->frames++;
     s->last_frame_case = env->msg_case;
+    if (s->stop_after && s->frames == s->stop_after) s->may_read = false;
 }
 
 static void frame_error(void *owner, struct v12_conn *c, int code, const char *why)
@@ -153,6 +156,27 @@ static void frames_and_close(void)
     CHECK(strstr(b.close_why, "closed by the other side") != NULL);
 }
 
+/* Frames that arrive in one read with the one that filled the owner's queue wait: the owner is
+ * asked before each frame, and the rest is handed over, in order, once it may read again (without
+ * a new socket event: the bytes are already out of the socket). */
+static void stop_between_frames(void)
+{
+    struct side a = {.name = "a"}, b = {.name = "b", .stop_after = 2};
+    pair(&a, &b);
+    for (int i = 0; i < 5; i++) send_ping(a.c);
+    v12_conn_on_events(b.c, UV_READABLE);
+    CHECK_EQ(b.frames, 2);
+    v12_conn_on_events(b.c, UV_READABLE); /* asked again: still no */
+    CHECK_EQ(b.frames, 2);
+    b.may_read = true;
+    b.stop_after = 0;
+    v12_conn_on_events(b.c, 0);
+    CHECK_EQ(b.frames, 5);
+    CHECK_EQ(b.last_frame_case, VMCS12D__V1__ENVELOPE__MSG_PING);
+    v12_conn_close(a.c, 0, "done");
+    v12_conn_close(b.c, 0, "done");
+}
+
 static void bad_frame(void)
 {
     struct side a = {.name = "a"}, b = {.name = "b"};
@@ -227,6 +251,7 @@ int main(void)
     CHECK_OK(uv_loop_init(&uv));
     CHECK_OK(v12_loop_init(&loop, &uv, 0, &limits));
     RUN(frames_and_close);
+    RUN(stop_between_frames);
     RUN(bad_frame);
     RUN(raw_through_a_full_socket);
     RUN(write_error_from_the_loop);
