@@ -177,8 +177,9 @@ bool v12_stream_allowed(const struct v12_allow *rules, unsigned n, const struct 
 static const struct v12_config_key keys[] = {
     {"daemon", "node"}, {"daemon", "layout"}, {"daemon", "profile"}, {"daemon", "padding"},
     {"daemon", "control_socket"}, {"daemon", "control_mode"}, {"daemon", "spool_dir"}, {"daemon", "listen"},
-    {"daemon", "max_connections"}, {"daemon", "max_peer_connections"}, {"daemon", "max_frame"}, {"daemon", "conn_buffer_limit"},
-    {"daemon", "global_buffer_limit"}, {"daemon", "max_inflight"}, {"daemon", "spool_threads"}, {"daemon", "workers"},
+    {"daemon", "max_connections"}, {"daemon", "max_peer_connections"}, {"daemon", "max_frame"},
+    {"daemon", "conn_buffer_limit"}, {"daemon", "global_buffer_limit"}, {"daemon", "max_inflight"},
+    {"daemon", "spool_threads"}, {"daemon", "workers"},
     {"daemon", "handshake_timeout_ms"}, {"daemon", "idle_timeout_ms"}, {"daemon", "shutdown_timeout_ms"},
     {"daemon", "reconnect_min_ms"}, {"daemon", "reconnect_max_ms"}, {"daemon", "log_level"}, {"daemon", "stream_allow"},
     {"daemon", "metrics_listen"},
