@@ -246,6 +246,10 @@ struct v12_daemon {
     SSL_CTX *tls_client_ctx; /* connecting (client_cert when set) */
     struct v12_listener peer_listener, control_listener, metrics_listener;
     struct v12_link links[V12_MAX_PEERS];
+    /* Inbound peer connections whose certificate has not named a peer yet (main loop only):
+     * anyone who reaches the port can hold these, so they get a quarter of max_connections
+     * (at least 16), and the control socket and authenticated peers keep the rest. */
+    unsigned handshakes;
     struct v12_stream_listener *stream_listeners; /* every port of every peer's stream_listen */
     unsigned nstream_listeners;
     struct v12_streams streams;

@@ -65,9 +65,14 @@ static const char usage[] =
 static void on_peer_accept(struct v12_listener *l, int fd)
 {
     struct v12_daemon *d = l->arg;
-    if (d->main.nconns >= d->cfg.max_connections || atomic_load(&d->stopping)) {
+    unsigned max_handshakes = d->cfg.max_connections / 4 > 16 ? d->cfg.max_connections / 4 : 16;
+    const char *why = atomic_load(&d->stopping)                 ? "shutting down"
+                      : d->main.nconns >= d->cfg.max_connections ? "max_connections reached"
+                      : d->handshakes >= max_handshakes          ? "too many connections not yet authenticated"
+                                                                 : NULL;
+    if (why) {
         v12_count_reject(&d->stats, V12_E_BUSY);
-        log_warn("peer connection refused: %s", atomic_load(&d->stopping) ? "shutting down" : "max_connections reached");
+        log_warn("peer connection refused: %s", why);
         close(fd);
         return;
     }

@@ -17,6 +17,7 @@ struct peer_in {
     struct v12_daemon *d;
     struct v12_conn *conn; /* NULL once closed or handed on */
     int peer;              /* -1 until the certificate named one */
+    bool unidentified;     /* counted in d->handshakes */
     bool hello;
     enum v12_layout remote_layout;
     unsigned inflight;     /* blobs being stored for this connection */
@@ -24,6 +25,13 @@ struct peer_in {
 };
 
 static const struct v12_conn_ops peer_in_ops;
+
+static void identified(struct peer_in *p)
+{
+    if (!p->unidentified) return;
+    p->unidentified = false;
+    p->d->handshakes--;
+}
 
 static void maybe_free(struct peer_in *p)
 {
@@ -192,6 +200,7 @@ static void on_frame(void *owner, struct v12_conn *c, const V12Envelope *env)
 static void established(void *owner, struct v12_conn *c, X509 *cert)
 {
     struct peer_in *p = owner;
+    identified(p);
     char err[320];
     int idx = v12_tls_match_peer(cert, &p->d->cfg, -1, err, sizeof(err));
     if (idx < 0) {
@@ -248,6 +257,7 @@ static void closed(void *owner, struct v12_conn *c, int code, const char *why)
     } else if (code && code != V12_E_PEER_UNKNOWN) {
         log_notice("%s: closing: %s", p->name, why);
     }
+    identified(p);
     if (p->peer >= 0) p->d->links[p->peer].inbound--;
     p->conn = NULL;
     maybe_free(p);
@@ -281,4 +291,6 @@ void v12_peer_accept(struct v12_daemon *d, int fd)
         return;
     }
     v12_conn_set_name(p->conn, "%s", p->name);
+    p->unidentified = true;
+    d->handshakes++;
 }

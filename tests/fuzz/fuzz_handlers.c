@@ -7,7 +7,7 @@
  * Hello or Blob with fuzzed fields, time passing, the spool's writers finishing, raw bytes on a
  * stream channel, the other side closing. Checked: nothing crashes or leaks, every byte a
  * handler writes on a frame connection is whole, decodable frames, and once everything is
- * closed no inbound connection is still counted against the peer.
+ * closed no inbound connection is still counted (against the peer, or as unauthenticated).
  */
 #define _GNU_SOURCE
 #include <stdint.h>
@@ -209,6 +209,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     v12_link_tick(&D.links[0], now); /* transfers of closed clients time out */
     for (struct fake_conn *c = fake_conns; c; c = c->next) CHECK(c->closed);
     CHECK_EQ(D.links[0].inbound, 0);
+    CHECK_EQ(D.handshakes, 0);
     check_output();
     fake_reset();
     return 0;

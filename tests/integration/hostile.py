@@ -12,6 +12,8 @@
                                   N connections as NODE (TLS and Hello), held SECS; prints how many
                                   the daemon closed
   prefix HOST PORT CERT KEY CA N  a configured peer sends a length prefix N (any u32)
+  pretls HOST PORT N SECS         N TCP connections that never start TLS, held SECS; prints how
+                                  many the daemon closed within the first second
   control SOCK MODE               on the control socket: oversize | garbage | partial | zero |
                                   prefix:N | repeated | repeatedblob | deepunknown | deepgroup
   hold SOCK N SECONDS             open N control connections with half a frame each, hold them
@@ -231,6 +233,20 @@ def main():
             except (ssl.SSLError, OSError):
                 closed += 1
         print("held %d, closed by daemon %d" % (n, closed))
+    elif mode == "pretls":
+        socks = [socket.create_connection((sys.argv[2], int(sys.argv[3]))) for _ in range(int(sys.argv[4]))]
+        time.sleep(1.0)
+        early = 0
+        for c in socks:
+            c.setblocking(False)
+            try:
+                early += c.recv(1) == b""
+            except BlockingIOError:
+                pass
+            except OSError:
+                early += 1
+        time.sleep(max(0.0, float(sys.argv[5]) - 1.0))
+        print("held %d, closed within 1 s %d" % (len(socks), early))
     elif mode == "prefix":
         s = tls_client(sys.argv[4], sys.argv[5]).wrap_socket(socket.create_connection((sys.argv[2], int(sys.argv[3]))))
         s.sendall(hello_frame(b"hosta") + struct.pack(">I", int(sys.argv[7], 0)) + b"\x00" * 64)

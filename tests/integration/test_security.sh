@@ -5,8 +5,8 @@
 # peer's certificate speaking as another peer (both directions), the control socket's file mode
 # against a user outside its group, length prefixes up to 2^32-1 on both sockets, repeated and
 # deeply nested protobuf fields, a handshake trickled byte by byte, one peer opening more
-# connections than it may. hostb refuses each with a log line naming it, never crashes, keeps
-# serving hosta and hostc, and its memory stays bounded.
+# connections than it may, 30 connections that never start TLS. hostb refuses each with a log
+# line naming it, never crashes, keeps serving hosta and hostc, and its memory stays bounded.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/lib.sh" "$1" "$2"
@@ -16,7 +16,8 @@ DATA=$HERE/../data
 mkca ca
 for h in hosta hostb hostc; do mkcert $h ca DNS:$h; done
 PA=$(free_port) PB=$(free_port) PC=$(free_port)
-HANDSHAKE_MS=1500 EXTRA_DAEMON="max_peer_connections = 8" config hostb encoded "" "$PB" hostb ca hosta "$PA" hostc "$PC"
+HANDSHAKE_MS=1500 EXTRA_DAEMON="max_peer_connections = 8
+max_connections = 64" config hostb encoded "" "$PB" hostb ca hosta "$PA" hostc "$PC"
 config hosta legacy linux-6.18 "$PA" hosta ca hostb "$PB"
 config hostc legacy linux-6.18 "$PC" hostc ca hostb "$PB"
 start hostb && start hosta && start hostc
@@ -129,6 +130,21 @@ echo "flood: $out"
 logged 'max_peer_connections \(8\) reached' "max_peer_connections"
 sleep 0.5
 relay hosta after-flood
+
+# --- anyone who reaches the port: 30 TCP connections that never start TLS get 16 slots (a quarter
+# of max_connections 64, at least 16); the control socket and the peers' links keep working -------------
+$H pretls 127.0.0.1 "$PB" 30 1.4 >"$W/pretls.out" &
+PRE=$!
+sleep 0.5
+"$C" status --socket "$W/hostb.sock" >/dev/null && ok || bad "control socket crowded out by unauthenticated connections"
+relay hosta during-pretls
+wait $PRE
+out=$(cat "$W/pretls.out")
+echo "unauthenticated: $out"
+[ "$out" = "held 30, closed within 1 s 14" ] && ok || bad "unauthenticated connections: $out"
+logged 'peer connection refused: too many connections not yet authenticated' "the unauthenticated flood"
+sleep 1
+relay hosta after-pretls
 
 # --- still alive, memory bounded ---------------------------------------------------------------------
 alive "$PID_hostb" && ok || bad "hostb died"

@@ -358,6 +358,17 @@ static void peer_inbound(void)
     fake_frame(p, &env);
     CHECK(p->closed && p->close_code == V12_E_PEER_UNKNOWN);
     CHECK_EQ(D.links[0].inbound, 0);
+    /* A connection counts as unauthenticated from accept until its certificate is seen. */
+    unsigned before = D.handshakes;
+    v12_peer_accept(&D, -1);
+    struct fake_conn *u = fake_last();
+    CHECK_EQ(D.handshakes, before + 1);
+    fake_peer_closes(u, V12_E_TIMEOUT, "TLS handshake or hello not completed in time");
+    CHECK_EQ(D.handshakes, before);
+    u = new_peer_in();
+    CHECK_EQ(D.handshakes, before);
+    fake_peer_closes(u, 0, "closed by the other side");
+    CHECK_EQ(D.handshakes, 0);
 }
 
 /* ---- stream mode, destination: StreamOpen, the target, bytes checked on their way --------------------- */
