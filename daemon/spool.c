@@ -14,6 +14,10 @@
 
 #include "v12/convert.h"
 
+/* A store's temporary file: this prefix and mkostemp's six characters, in the blob's directory.
+ * The start-up scan removes exactly these. */
+#define TMP_PREFIX ".tmp-"
+
 static int fsync_path(const char *path)
 {
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -100,7 +104,7 @@ static int stage(const char *spool, struct v12_spool_item *it)
         return -ENAMETOOLONG;
     snprintf(it->rel, sizeof(it->rel), "%s/%s/vcpu-%u.seq-%llu.bin", it->migration, it->vm, it->vcpu,
              (unsigned long long)it->seq);
-    snprintf(it->tmp, sizeof(it->tmp), "%s/.tmp-XXXXXX", it->dir);
+    snprintf(it->tmp, sizeof(it->tmp), "%s/" TMP_PREFIX "XXXXXX", it->dir);
     int fd = mkostemp(it->tmp, O_CLOEXEC);
     if (fd < 0 && errno == ENOENT) {
         /* First blob of this migration and vm: create the directories (durably), then retry. */
@@ -185,6 +189,13 @@ int v12_spool_store(const char *dir, const char *migration, const char *vm, uint
     return r;
 }
 
+/* A stored blob's name, vcpu-<N>.seq-<S>.bin: true and its numbers, or false. */
+static bool blob_name(const char *name, unsigned *vcpu, unsigned long long *seq)
+{
+    char tail[8];
+    return sscanf(name, "vcpu-%u.seq-%llu%7s", vcpu, seq, tail) == 3 && strcmp(tail, ".bin") == 0;
+}
+
 /* Highest seq for vcpu in one vm directory; 1 found, 0 none. */
 static int best_in(const char *vmdir, uint32_t vcpu, uint64_t *best)
 {
@@ -195,9 +206,7 @@ static int best_in(const char *vmdir, uint32_t vcpu, uint64_t *best)
     while ((e = readdir(dd))) {
         unsigned v;
         unsigned long long s;
-        char tail[8];
-        if (sscanf(e->d_name, "vcpu-%u.seq-%llu%7s", &v, &s, tail) != 3 || strcmp(tail, ".bin") != 0 || v != vcpu)
-            continue;
+        if (!blob_name(e->d_name, &v, &s) || v != vcpu) continue;
         if (!found || s > *best) *best = s;
         found = 1;
     }
@@ -254,8 +263,9 @@ int v12_spool_find(const char *dir, const char *migration, const char *vm, uint3
 
 static bool is_tmp_name(const char *n)
 {
-    if (strncmp(n, ".tmp-", 5) != 0 || strlen(n) != 11) return false;
-    for (const char *p = n + 5; *p; p++)
+    size_t k = strlen(TMP_PREFIX);
+    if (strncmp(n, TMP_PREFIX, k) != 0 || strlen(n) != k + 6) return false;
+    for (const char *p = n + k; *p; p++)
         if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9'))) return false;
     return true;
 }
@@ -276,8 +286,7 @@ static void scan_vm(int vmfd, const char *mig, const char *vm, void (*removed)(v
         if (!is_tmp_name(e->d_name)) {
             unsigned v;
             unsigned long long s;
-            char tail[8];
-            if (sscanf(e->d_name, "vcpu-%u.seq-%llu%7s", &v, &s, tail) == 3 && strcmp(tail, ".bin") == 0) st->blobs++;
+            if (blob_name(e->d_name, &v, &s)) st->blobs++;
             continue;
         }
         char rel[3 * 256 + 3];
