@@ -110,7 +110,6 @@ static void send_one(struct v12_transfer *t)
     env.blob = &fwd;
     int r = v12_conn_send(k->conn, &env);
     free(out);
-    if (rep.nregions && rep.from != rep.to) atomic_fetch_add(&d->stats.blobs_converted, 1);
     log_debug("peer %s: migration %s vm %s vcpu %u seq %llu: %zu bytes sent", k->cfg->name, t->migration_id, t->vm,
               t->vcpu, (unsigned long long)t->seq, t->len);
     if (r) {
@@ -124,6 +123,7 @@ static void send_one(struct v12_transfer *t)
     free(t->raw);
     t->raw = NULL;
     t->sent = true;
+    if (rep.nregions && rep.from != rep.to) atomic_fetch_add(&d->stats.blobs_converted, 1);
     k->blobs_sent++;
     k->bytes_sent += t->len;
     atomic_fetch_add(&d->stats.bytes_out, t->len);

@@ -44,17 +44,23 @@ static V12Envelope **frames(struct fake_conn *c, size_t want)
     return f;
 }
 
-static void send_hello(struct fake_conn *c, Vmcs12d__V1__Layout layout, const char *profile, uint32_t version)
+static void send_hello_as(struct fake_conn *c, const char *node, Vmcs12d__V1__Layout layout, const char *profile,
+                          uint32_t version)
 {
     Vmcs12d__V1__Hello h = VMCS12D__V1__HELLO__INIT;
     V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;
     h.protocol_version = version;
-    h.node = (char *)"hostb";
+    h.node = (char *)node;
     h.layout = layout;
     h.profile = (char *)profile;
     env.msg_case = VMCS12D__V1__ENVELOPE__MSG_HELLO;
     env.hello = &h;
     fake_frame(c, &env);
+}
+
+static void send_hello(struct fake_conn *c, Vmcs12d__V1__Layout layout, const char *profile, uint32_t version)
+{
+    send_hello_as(c, "hostb", layout, profile, version);
 }
 
 /* The peer's Ack: stored. */
@@ -146,6 +152,11 @@ static void control_basics(void)
     send_blob(c, "nobody", "m1", "vm", 0, blob, len, 1000);
     f = frames(c, 1);
     CHECK_EQ(f[0]->ack->code, V12_E_PEER_UNKNOWN);
+    /* An empty blob (protobuf-c leaves its data NULL): refused before anything is copied. */
+    send_blob(c, "hostb", "m1", "vm", 0, NULL, 0, 1000);
+    f = frames(c, 1);
+    CHECK_EQ(f[0]->ack->code, V12_E_BLOB_TRUNCATED);
+    CHECK(strcmp(f[0]->ack->message, "blob is empty") == 0);
     CHECK(D.links[0].transfers == NULL);
     /* A Hello on the control socket is a protocol violation: closed. */
     send_hello(c, VMCS12D__V1__LAYOUT__LAYOUT_ENCODED, "", 1);
@@ -252,6 +263,7 @@ static void relay_source(void)
     send_hello(L4, VMCS12D__V1__LAYOUT__LAYOUT_LEGACY, "linux-6.18", 1);
     CHECK_EQ(D.links[0].state, V12_LINK_READY);
     L4->fail_writes = -ECONNRESET;
+    uint64_t converted = atomic_load(&D.stats.blobs_converted);
     send_blob(c, "hostb", "m1", "vm5", 0, enc, elen, 600000);
     frames(c, 0); /* no answer: not failed */
     CHECK(D.links[0].transfers != NULL && !D.links[0].transfers->sent);
@@ -270,6 +282,7 @@ static void relay_source(void)
     f = frames(c, 1);
     CHECK_EQ(f[0]->ack->code, 0);
     CHECK(strcmp(f[0]->ack->vm, "vm5") == 0);
+    CHECK_EQ(atomic_load(&D.stats.blobs_converted), converted + 1); /* converted twice, counted once */
     v12_link_stop(&D.links[0]);
     fake_peer_closes(c, 0, "closed by the other side");
 }
@@ -506,6 +519,17 @@ static void stream_source(void)
     CHECK(remote[0]->closed && remote[0]->close_code == 0);
     fake_peer_closes(local[1], 0, "closed by the other side");
     CHECK(remote[1]->closed);
+    CHECK_EQ(D.streams.nchannels, 0);
+    /* A channel whose peer (hostb's certificate) says it is another node: ended, nothing opened. */
+    sl->l.on_accept(&sl->l, -1);
+    struct fake_conn *r = fake_last(), *l = r->next;
+    fake_establish(l, NULL);
+    fake_establish(r, cert_hostb);
+    frames(r, 1); /* our Hello */
+    send_hello_as(r, "hostz", VMCS12D__V1__LAYOUT__LAYOUT_ENCODED, "", 1);
+    frames(r, 0); /* no StreamOpen */
+    CHECK(r->closed && l->closed);
+    CHECK(strcmp(r->close_why, "hello: its certificate names peer hostb but its hello says node 'hostz'") == 0);
     CHECK_EQ(D.streams.nchannels, 0);
     v12_stream_stop_listening(&D);
 }
