@@ -15,7 +15,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
-from hostile import field, read_varint, varint  # noqa: E402
+from hostile import ack_fields, field, varint  # noqa: E402
 
 
 def blob_frame(peer, client, seq, data):
@@ -23,28 +23,6 @@ def blob_frame(peer, client, seq, data):
         varint(4 << 3) + varint(seq) + field(5, data) + field(6, peer) + varint(7 << 3) + varint(120000)
     env = field(2, blob)
     return struct.pack(">I", len(env)) + env
-
-
-def ack_fields(env):
-    """(code, duplicate, message) of an Envelope{ack}."""
-    tag, pos = read_varint(env, 0)
-    n, pos = read_varint(env, pos)
-    ack, pos = env[pos:pos + n], 0
-    code, dup, msg = 0, False, b""
-    while pos < len(ack):
-        tag, pos = read_varint(ack, pos)
-        if tag & 7 == 0:
-            v, pos = read_varint(ack, pos)
-            if tag >> 3 == 5:
-                code = v - (1 << 64) if v >= 1 << 63 else v
-            elif tag >> 3 == 8:
-                dup = bool(v)
-        else:
-            n, pos = read_varint(ack, pos)
-            if tag >> 3 == 7:
-                msg = ack[pos:pos + n]
-            pos += n
-    return code, dup, msg
 
 
 async def client(sock, peer, k, seqs, data, res):

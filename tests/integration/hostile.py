@@ -115,27 +115,26 @@ def blob_frame(peer, mig, vm, data):
     return struct.pack(">I", len(env)) + env
 
 
-def answer_fields(data):
-    """code (field 5, int32) and message (field 7) of an Ack frame."""
-    env = data[4:]
-    pos, code, msg = 0, 0, b""
-    # Envelope: field 3 (ack)
-    _, pos = env[0], 1
+def ack_fields(env):
+    """(code, duplicate, message) of an Envelope{ack} (frame without its length prefix)."""
+    _, pos = read_varint(env, 0)  # Envelope field 3 (ack)
     n, pos = read_varint(env, pos)
-    ack = env[pos:pos + n]
-    pos = 0
+    ack, pos = env[pos:pos + n], 0
+    code, dup, msg = 0, False, b""
     while pos < len(ack):
         tag, pos = read_varint(ack, pos)
         if tag & 7 == 0:
             v, pos = read_varint(ack, pos)
             if tag >> 3 == 5:
                 code = v - (1 << 64) if v >= 1 << 63 else v
+            elif tag >> 3 == 8:
+                dup = bool(v)
         else:
             n, pos = read_varint(ack, pos)
             if tag >> 3 == 7:
                 msg = ack[pos:pos + n]
             pos += n
-    return code, msg
+    return code, dup, msg
 
 
 def read_varint(b, pos):
@@ -281,7 +280,7 @@ def main():
         if len(data) < 6:
             print("no answer")
         else:
-            code, msg = answer_fields(data)
+            code, _, msg = ack_fields(data[4:])
             print(code, msg.decode("latin-1"))
     elif mode == "slowrecv":
         sock, vm, vcpu, n = sys.argv[2], sys.argv[3].encode(), int(sys.argv[4]), int(sys.argv[5])
