@@ -8,8 +8,10 @@ Every accepted connection reads the rule in RULE_FILE (one line) and applies it:
 
   pass                      forward both ways
   delay MS                  forward both ways, each chunk MS milliseconds late
-  ACTION AT [count N]       forward until AT, then ACTION; only the first N connections
-                            after the rule was written (default: every connection)
+  ACTION AT [count N]       forward until AT, then ACTION; only N times after the rule was
+                            written (default: every time), counted when the fault fires, so a
+                            connection that never reaches AT (a link beside a migration's
+                            channel, say) does not use one up
 
   ACTION  drop   close both sides (FIN)
           reset  abort both sides (RST: SO_LINGER 0)
@@ -35,29 +37,45 @@ import sys
 BIG = 2000
 
 
+class Budget:
+    """How many more times one rule may fire (None: without limit), shared by the connections
+    accepted under it."""
+
+    def __init__(self, count):
+        self.left = count
+
+    def take(self):
+        if self.left is None:
+            return True
+        if self.left <= 0:
+            return False
+        self.left -= 1
+        return True
+
+
 class Rules:
     def __init__(self, path):
         self.path = path
         self.text = None
-        self.used = 0
+        self.budget = None
 
     def next(self):
+        """The rule for a new connection, and the budget it fires from."""
         try:
-            text = open(self.path).read().strip()
+            with open(self.path) as f:
+                version = (f.read().strip(), os.fstat(f.fileno()).st_mtime_ns)
         except OSError:
-            text = "pass"
-        if text != self.text:
-            self.text, self.used = text, 0
+            version = ("pass", 0)
+        text = version[0]
         words = text.split()
+        if version != self.text:  # written again, even with the same words: a fresh count
+            count = int(words[3]) if len(words) >= 4 and words[2] == "count" else None
+            self.text, self.budget = version, Budget(count)
         if not words or words[0] == "pass":
-            return ("pass",)
+            return ("pass",), self.budget
         if words[0] == "delay":
-            return ("delay", int(words[1]) / 1000.0)
-        count = int(words[3]) if len(words) >= 4 and words[2] == "count" else None
-        if count is not None and self.used >= count:
-            return ("pass",)
-        self.used += 1
-        return (words[0], words[1])
+            return ("delay", int(words[1]) / 1000.0), self.budget
+        return (words[0], words[1]), self.budget
 
 
 def abort(w):
@@ -71,8 +89,8 @@ def abort(w):
 
 
 class Conn:
-    def __init__(self, cid, rule, cr, cw, sr, sw):
-        self.cid, self.rule = cid, rule
+    def __init__(self, cid, rule, budget, cr, cw, sr, sw):
+        self.cid, self.rule, self.budget = cid, rule, budget
         self.cr, self.cw, self.sr, self.sw = cr, cw, sr, sw
         self.up = self.down = 0
         self.big_seen = False
@@ -122,6 +140,8 @@ class Conn:
                         self.big_seen = True
                     elif not upward and self.big_seen:
                         cut = 0
+            if cut is not None and not self.budget.take():
+                kind, cut = "pass", None  # the rule has fired its count: this one passes
             if cut is not None:
                 if cut:
                     w.write(data[:cut])
@@ -166,7 +186,7 @@ async def main():
 
     async def handle(cr, cw):
         ids[0] += 1
-        cid, rule = ids[0], rules.next()
+        cid, (rule, budget) = ids[0], rules.next()
         print("conn %d %s" % (cid, " ".join(str(x) for x in rule)), flush=True)
         try:
             sr, sw = await asyncio.open_connection("127.0.0.1", tport)
@@ -174,7 +194,7 @@ async def main():
             print("conn %d target: %s" % (cid, e), flush=True)
             cw.close()
             return
-        c = Conn(cid, rule, cr, cw, sr, sw)
+        c = Conn(cid, rule, budget, cr, cw, sr, sw)
         live.add(c)
         await asyncio.gather(c.pump(cr, sw, True), c.pump(sr, cw, False))
         live.discard(c)

@@ -9,6 +9,7 @@ W=$(mktemp -d /tmp/v12it.XXXXXX)
 PIDS=()
 pass=0
 fail=0
+FAILS=()
 # Runs on every exit, also under set -e: it must neither fail on processes that have already
 # exited nor change the script's exit status.
 cleanup() {
@@ -18,6 +19,8 @@ cleanup() {
     wait 2>/dev/null
     if [ "$fail" != 0 ] || [ "$rc" != 0 ]; then
         for f in "$W"/*.log; do [ -e "$f" ] && { echo "---- $f" >&2; tail -30 "$f" >&2; }; done
+        # Again after the logs: a log viewer that keeps only the end still names what failed.
+        [ "${#FAILS[@]}" = 0 ] || printf 'FAILED: %s\n' "${FAILS[@]}" >&2
     fi
     if [ -n "${KEEP:-}" ]; then echo "kept $W" >&2; else rm -rf "$W"; fi
     exit "$rc"
@@ -27,6 +30,7 @@ trap cleanup EXIT
 ok() { pass=$((pass + 1)); }
 bad() {
     fail=$((fail + 1))
+    FAILS+=("$*")
     echo "FAIL: $*" >&2
 }
 finish() {
