@@ -9,6 +9,11 @@ refuses to start; every error is printed with its own FILE:LINE, and a file hold
 errors reports each one. Nothing the configuration names is removed or replaced: a regular file
 named as a socket is still there afterwards.
 
+One error only a start can find: a spool directory the daemon may write but not list (its
+start-up scan for partial files needs to read it). Run as uid nobody, since root reads anything:
+with mode 0300 the check passes and the start is refused with one line naming the directory and
+the reason; with mode 0700 the same file starts.
+
 usage: test_config.py VMCS12D
 """
 import os
@@ -96,9 +101,13 @@ def variant(name, edits):
 
 def start(path, name):
     """Start the daemon: 'started' once its control socket answers, or 'exit N'."""
-    sock = "%s/%s.sock" % (W, name)
     log = open("%s/%s.log" % (W, name), "wb")
     p = subprocess.Popen([D, "--config", path], stdout=log, stderr=log)
+    return wait_started(p, "%s/%s.sock" % (W, name))
+
+
+def wait_started(p, sock):
+    """'started' once the daemon p answers on sock (then stopped with SIGTERM), 'exit N' or 'hung'."""
     deadline = time.time() + 10
     while time.time() < deadline:
         if p.poll() is not None:
@@ -169,6 +178,51 @@ def cases():
     yield "many-errors", {3: "layout = x", 4: "profile = y", 8: "padding = z"}, [":3: layout", ":4: profile", ":8: padding"]
 
 
+NOBODY = 65534
+
+
+def unlistable_spool():
+    home = W + "/nobody"
+    os.mkdir(home, 0o700)
+    for f in ("hosta.pem", "hosta.key", "ca.pem"):
+        shutil.copy(W + "/" + f, home + "/" + f)
+        os.chown(home + "/" + f, NOBODY, NOBODY)
+    spool = home + "/spool"
+    os.mkdir(spool)
+    for f in (home, spool):
+        os.chown(f, NOBODY, NOBODY)
+    os.chmod(W, 0o711)  # W is this test's own directory: nobody may pass through to home
+    lines = base("nobody")
+    lines[4] = "control_socket = %s/ctl.sock" % home
+    lines[5] = "spool_dir = %s" % spool
+    lines[9:12] = ["cert = %s/hosta.pem" % home, "key = %s/hosta.key" % home, "ca = %s/ca.pem" % home]
+    path = home + "/vmcs12d.ini"
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    os.chown(path, NOBODY, NOBODY)
+    for mode, want in ((0o300, "exit 1"), (0o700, "started")):
+        os.chmod(spool, mode)
+        chk = subprocess.run([D, "--check-config", "--config", path], capture_output=True, text=True,
+                             user=NOBODY, group=NOBODY, extra_groups=[])
+        log = home + "/daemon.log"
+        with open(log, "wb") as out:
+            p = subprocess.Popen([D, "--config", path], stdout=out, stderr=out, user=NOBODY, group=NOBODY,
+                                 extra_groups=[])
+        got = wait_started(p, home + "/ctl.sock")
+        text = open(log, errors="replace").read()
+        if chk.returncode == 0 and got == want:
+            ok()
+        else:
+            bad("spool mode %o: check exit %d, daemon %s (want 0 and %s): %s%s" % (mode, chk.returncode, got, want,
+                                                                                 chk.stderr, text))
+        line = "<3>spool_dir %s: cannot scan: Permission denied" % spool
+        if (line in text.splitlines()) == (want == "exit 1"):
+            ok()
+        else:
+            bad("spool mode %o: the log %s '%s': %s" % (mode, "lacks" if want == "exit 1" else "has", line, text))
+    os.chmod(W, 0o700)
+
+
 def main():
     pki()
     with open(F, "w") as f:
@@ -205,6 +259,7 @@ def main():
                 ok()
             else:
                 bad("%s: check exit %d, daemon %s (want both to accept): %s" % (name, chk.returncode, got, chk.stderr))
+    unlistable_spool()
     if open(F).read() == "precious\n" and os.path.isfile(F) and not os.path.islink(F):
         ok()
     else:
