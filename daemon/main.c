@@ -20,11 +20,16 @@
 _Static_assert(V12_FRAME_MAX_CFG == V12_FRAME_MAX, "config and protocol frame ceilings differ");
 
 /* A temporary file from a store that never finished: it was never acknowledged. */
-static void spool_leftover(void *userdata, const char *rel, int error)
+static void spool_leftover(void *userdata, enum v12_scan_event what, const char *rel, int error)
 {
     (void)userdata;
-    if (error) log_warn("spool: cannot remove partial file %s: %s", rel, v12_strerror(error));
-    else log_info("spool: removed partial file %s", rel);
+    switch (what) {
+    case V12_SCAN_REMOVED: log_info("spool: removed partial file %s", rel); break;
+    case V12_SCAN_NOT_REMOVED: log_warn("spool: cannot remove partial file %s: %s", rel, v12_strerror(error)); break;
+    case V12_SCAN_UNREADABLE:
+        log_warn("spool: cannot read directory %s: %s; partial files in it, if any, stay", rel, v12_strerror(error));
+        break;
+    }
 }
 
 static struct v12_daemon daemon_state;
@@ -377,11 +382,12 @@ int main(int argc, char **argv)
         log_err("spool_dir %s: cannot scan: %s", d->cfg.spool_dir, v12_strerror(r));
         return 1;
     }
-    if (scan.removed || scan.failed)
+    if (scan.removed || scan.failed || scan.unreadable)
         log_warn("spool %s: removed %u partial file%s left by an earlier run (never acknowledged)%s; %llu stored "
-                 "blob%s kept",
+                 "blob%s kept%s",
                  d->cfg.spool_dir, scan.removed, scan.removed == 1 ? "" : "s",
-                 scan.failed ? ", some could not be removed" : "", scan.blobs, scan.blobs == 1 ? "" : "s");
+                 scan.failed ? ", some could not be removed" : "", scan.blobs, scan.blobs == 1 ? "" : "s",
+                 scan.unreadable ? " (not counting directories that could not be read)" : "");
     d->limits.max_frame = d->cfg.max_frame;
     d->limits.conn_buffer_limit = d->cfg.conn_buffer_limit;
     d->limits.global_buffer_limit = d->cfg.global_buffer_limit;

@@ -270,14 +270,32 @@ static bool is_tmp_name(const char *n)
     return true;
 }
 
-static void scan_vm(int vmfd, const char *mig, const char *vm, void (*removed)(void *, const char *, int),
-                    void *userdata, struct v12_spool_scan *st)
+typedef void v12_scan_report(void *userdata, enum v12_scan_event what, const char *rel, int error);
+
+/* Opens the directory name under parent for the scan; NULL when it is not one to scan (not a
+ * directory, a symbolic link: skipped in silence) or cannot be read (reported). */
+static DIR *scan_open(int parent, const char *name, const char *rel, v12_scan_report *report, void *userdata,
+                      struct v12_spool_scan *st)
 {
-    DIR *dd = fdopendir(vmfd);
-    if (!dd) {
-        close(vmfd);
-        return;
-    }
+    int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (d) return d;
+    int r = -errno;
+    if (fd >= 0) close(fd);
+    if (r == -ENOTDIR || r == -ELOOP) return NULL;
+    st->unreadable++;
+    report(userdata, V12_SCAN_UNREADABLE, rel, r);
+    return NULL;
+}
+
+static void scan_vm(int mfd, const char *mig, const char *vm, v12_scan_report *report, void *userdata,
+                    struct v12_spool_scan *st)
+{
+    char rel[3 * 256 + 3];
+    snprintf(rel, sizeof(rel), "%s/%s", mig, vm);
+    DIR *dd = scan_open(mfd, vm, rel, report, userdata, st);
+    if (!dd) return;
+    int vmfd = dirfd(dd);
     struct dirent *e;
     bool changed = false;
     while ((e = readdir(dd))) {
@@ -289,19 +307,17 @@ static void scan_vm(int vmfd, const char *mig, const char *vm, void (*removed)(v
             if (blob_name(e->d_name, &v, &s)) st->blobs++;
             continue;
         }
-        char rel[3 * 256 + 3];
         snprintf(rel, sizeof(rel), "%s/%s/%s", mig, vm, e->d_name);
         int r = unlinkat(vmfd, e->d_name, 0) < 0 ? -errno : 0;
         if (r) st->failed++;
         else st->removed++, changed = true;
-        removed(userdata, rel, r);
+        report(userdata, r ? V12_SCAN_NOT_REMOVED : V12_SCAN_REMOVED, rel, r);
     }
     if (changed) (void)fsync(vmfd);
     closedir(dd);
 }
 
-int v12_spool_scan(const char *dir, void (*removed)(void *userdata, const char *rel, int error), void *userdata,
-                   struct v12_spool_scan *ret)
+int v12_spool_scan(const char *dir, v12_scan_report *report, void *userdata, struct v12_spool_scan *ret)
 {
     *ret = (struct v12_spool_scan){0};
     DIR *top = opendir(dir);
@@ -309,18 +325,12 @@ int v12_spool_scan(const char *dir, void (*removed)(void *userdata, const char *
     struct dirent *m;
     while ((m = readdir(top))) {
         if (m->d_name[0] == '.') continue;
-        int mfd = openat(dirfd(top), m->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (mfd < 0) continue;
-        DIR *md = fdopendir(mfd);
-        if (!md) {
-            close(mfd);
-            continue;
-        }
+        DIR *md = scan_open(dirfd(top), m->d_name, m->d_name, report, userdata, ret);
+        if (!md) continue;
         struct dirent *v;
         while ((v = readdir(md))) {
             if (v->d_name[0] == '.') continue;
-            int vfd = openat(mfd, v->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-            if (vfd >= 0) scan_vm(vfd, m->d_name, v->d_name, removed, userdata, ret);
+            scan_vm(dirfd(md), m->d_name, v->d_name, report, userdata, ret);
         }
         closedir(md);
     }

@@ -58,17 +58,22 @@ void v12_spool_store_batch(const char *dir, struct v12_spool_item **items, size_
 /*
  * The start-up scan: a daemon killed while storing leaves a temporary file (never a torn blob
  * under a final name). Removes every regular file named .tmp-XXXXXX two levels below dir (no
- * other name, no symbolic link, nothing elsewhere), calling removed() with its path relative to
- * dir for each; counts the stored blobs. Returns the number removed or -errno when dir cannot be
- * read; a file that cannot be removed is reported with its error and counted in *ret_failed.
+ * other name, no symbolic link, nothing elsewhere) and counts the stored blobs. report() hears of
+ * each partial file removed, each that could not be removed (counted in failed) and each
+ * directory at the first or second level that could not be read (counted in unreadable: what it
+ * holds, partial files included, stays as it is), with the path relative to dir and the error.
+ * Returns the number removed, or -errno when dir itself cannot be read.
  */
+enum v12_scan_event { V12_SCAN_REMOVED, V12_SCAN_NOT_REMOVED, V12_SCAN_UNREADABLE };
 struct v12_spool_scan {
     unsigned removed;
     unsigned failed;
+    unsigned unreadable;
     unsigned long long blobs;
 };
-int v12_spool_scan(const char *dir, void (*removed)(void *userdata, const char *rel, int error), void *userdata,
-                   struct v12_spool_scan *ret) V12_MUST_USE;
+int v12_spool_scan(const char *dir,
+                   void (*report)(void *userdata, enum v12_scan_event what, const char *rel, int error),
+                   void *userdata, struct v12_spool_scan *ret) V12_MUST_USE;
 
 /* mkdir -p with each created level fsynced into its parent. */
 int v12_mkdirs(const char *path, unsigned mode) V12_MUST_USE;

@@ -12,7 +12,8 @@ named as a socket is still there afterwards.
 One error only a start can find: a spool directory the daemon may write but not list (its
 start-up scan for partial files needs to read it). Run as uid nobody, since root reads anything:
 with mode 0300 the check passes and the start is refused with one line naming the directory and
-the reason; with mode 0700 the same file starts.
+the reason; with mode 0700 the same file starts; a migration directory in it that nobody may not
+read is named in a warning (the partial file inside stays) and the daemon starts.
 
 usage: test_config.py VMCS12D
 """
@@ -200,8 +201,13 @@ def unlistable_spool():
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
     os.chown(path, NOBODY, NOBODY)
-    for mode, want in ((0o300, "exit 1"), (0o700, "started")):
+    for mode, want, shut in ((0o300, "exit 1", False), (0o700, "started", False), (0o700, "started", True)):
         os.chmod(spool, mode)
+        if shut:  # root's, mode 0700: nobody cannot read it; a partial file the scan must leave alone
+            os.makedirs(spool + "/m/vm")
+            with open(spool + "/m/vm/.tmp-AbCdEf", "w") as f:
+                f.write("half")
+            os.chmod(spool + "/m", 0o700)
         chk = subprocess.run([D, "--check-config", "--config", path], capture_output=True, text=True,
                              user=NOBODY, group=NOBODY, extra_groups=[])
         log = home + "/daemon.log"
@@ -220,6 +226,11 @@ def unlistable_spool():
             ok()
         else:
             bad("spool mode %o: the log %s '%s': %s" % (mode, "lacks" if want == "exit 1" else "has", line, text))
+        warn = "<4>spool: cannot read directory m: Permission denied; partial files in it, if any, stay"
+        if (warn in text.splitlines()) == shut and os.path.exists(spool + "/m/vm/.tmp-AbCdEf") == shut:
+            ok()
+        else:
+            bad("spool with an unreadable directory %s: want the warning %s and the file kept: %s" % (shut, warn, text))
     os.chmod(W, 0o700)
 
 

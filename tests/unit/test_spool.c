@@ -21,9 +21,10 @@ static char dir[256];
 static char seen[8][300];
 static int nseen;
 
-static void on_removed(void *userdata, const char *rel, int error)
+static void on_removed(void *userdata, enum v12_scan_event what, const char *rel, int error)
 {
     CHECK(userdata == &nseen);
+    CHECK_EQ(what, V12_SCAN_REMOVED);
     CHECK_EQ(error, 0);
     CHECK(nseen < 8);
     snprintf(seen[nseen++], sizeof(seen[0]), "%s", rel);
@@ -82,10 +83,18 @@ int main(void)
     CHECK_OK(mkfifo(q, 0600));
     snprintf(q, sizeof(q), "%s/mig-2/vm-b/.tmp-dir000", dir);
     CHECK_OK(mkdir(q, 0700));
+    /* Links to directories at either level are not followed (and are no error). */
+    snprintf(p, sizeof(p), "%s/mig-2", dir);
+    snprintf(q, sizeof(q), "%s/mig-link", dir);
+    CHECK_OK(symlink(p, q));
+    snprintf(p, sizeof(p), "%s/mig-2/vm-b", dir);
+    snprintf(q, sizeof(q), "%s/mig-1/vm-link", dir);
+    CHECK_OK(symlink(p, q));
 
     CHECK_EQ(v12_spool_scan(dir, on_removed, &nseen, &st), 2);
     CHECK_EQ(st.removed, 2);
     CHECK_EQ(st.failed, 0);
+    CHECK_EQ(st.unreadable, 0);
     CHECK_EQ(st.blobs, 3);
     CHECK_EQ(nseen, 2);
     bool a = strcmp(seen[0], "mig-1/vm-a/.tmp-Ab3dEf") == 0 || strcmp(seen[1], "mig-1/vm-a/.tmp-Ab3dEf") == 0;
