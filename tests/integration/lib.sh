@@ -5,6 +5,7 @@
 # Usage: source lib.sh VMCS12D VMCS12CTL
 D=$1
 C=$2
+V12_LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 W=$(mktemp -d /tmp/v12it.XXXXXX)
 PIDS=()
 pass=0
@@ -50,7 +51,7 @@ finish() {
 }
 
 # An unused TCP port on 127.0.0.1 (bound and released; fine for tests on one machine).
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+free_port() { python3 "$V12_LIB/ports.py" --ledger "$W/.ports"; }
 
 # mkca NAME
 mkca() {

@@ -26,6 +26,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ports  # noqa: E402
+
 D = sys.argv[1]
 W = tempfile.mkdtemp(prefix="v12cfg.")
 passed = failed = 0
@@ -42,12 +45,11 @@ def bad(msg):
     print("FAIL: " + msg, file=sys.stderr)
 
 
+TAKEN = set()
+
+
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+    return ports.free_run(1, TAKEN)
 
 
 def sh(*args):

@@ -18,27 +18,7 @@ mkca ca
 mkcert hosta ca DNS:hosta
 mkcert hostb ca DNS:hostb
 # Two runs of N consecutive free ports on 127.0.0.1.
-read -r L T < <(python3 - "$N" <<'PY'
-import random, socket, sys
-n = int(sys.argv[1])
-def free_run():
-    while True:
-        base = random.randrange(20000, 60000 - n)
-        socks = []
-        try:
-            for p in range(base, base + n):
-                s = socket.socket(); s.bind(("127.0.0.1", p)); socks.append(s)
-            return base
-        except OSError:
-            pass
-        finally:
-            for s in socks: s.close()
-a = free_run()
-b = free_run()
-while abs(a - b) < n: b = free_run()
-print(a, b)
-PY
-)
+read -r L T < <(python3 "$V12_LIB/ports.py" --ledger "$W/.ports" --runs 2 "$N" | tr '\n' ' ')
 PA=$(free_port) PB=$(free_port)
 LR="$L-$((L + N - 1))" TR="$T-$((T + N - 1))"
 EXTRA_PEER="stream_listen = tcp:127.0.0.1:$LR\nstream_target = tcp:127.0.0.1:$TR" config hosta legacy linux-6.18 "$PA" hosta ca hostb "$PB"
