@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 """A minimal QMP client for the tests.
 
-usage: qmp.py SOCKET record FILE | migrate URI [CAP...] | start-migrate URI BYTES_PER_S | cancel |
+usage: qmp.py SOCKET record FILE | migrate URI [CAP...] | start-migrate URI BYTES_PER_S [CAP...] | cancel |
        wait-migrate SECONDS | transferred | caps CAP... | status | wait-status STATUS SECONDS | quit
 """
 import json
@@ -67,7 +67,11 @@ def main():
             time.sleep(0.05)
         print(m.get("status"), m.get("total-time", 0))
         sys.exit(0 if m.get("status") == "completed" else 1)
-    if what == "start-migrate":  # start-migrate URI BYTES_PER_S: start at a bounded rate, do not wait
+    if what == "start-migrate":  # start-migrate URI BYTES_PER_S [CAP...]: start at a bounded rate, do not wait
+        for cap in sys.argv[5:]:
+            r = cmd("migrate-set-capabilities", capabilities=[{"capability": cap, "state": True}])
+            if "error" in r:
+                sys.exit("capability %s: %s" % (cap, r["error"]))
         start(int(sys.argv[4]))
         print("started")
     if what == "cancel":
