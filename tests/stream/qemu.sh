@@ -3,6 +3,8 @@
 # QEMU helpers for the stream tests (sourced after lib.sh: uses W, PIDS, MEM).
 #   qemu NAME RAMFILE [extra args]   a paused q35 TCG guest with its RAM in RAMFILE, QMP at $W/NAME.qmp
 #   incoming NAME URI                the destination NAME starts listening for a migration on URI
+#   pair TAG URI [CAP...]            a source src-TAG with $MEM MiB of random RAM and a destination
+#                                    dst-TAG (zeroed RAM, CAPs set) listening on URI; DST: its pid
 
 qemu() {
     local name=$1 ram=$2
@@ -24,4 +26,18 @@ for c in ({"execute": "qmp_capabilities"}, {"execute": "migrate-incoming", "argu
         r = json.loads(f.readline())
         if "return" in r or "error" in r: break
 PY
+}
+
+pair() {
+    local tag=$1 uri=$2
+    shift 2
+    head -c $((MEM << 20)) /dev/urandom >"$W/src-$tag.ram"
+    : >"$W/dst-$tag.ram"
+    truncate -s "${MEM}M" "$W/dst-$tag.ram"
+    qemu "src-$tag" "$W/src-$tag.ram"
+    qemu "dst-$tag" "$W/dst-$tag.ram" -incoming defer
+    DST=${PIDS[-1]}
+    sleep 0.5
+    [ $# -eq 0 ] || python3 "$(dirname "${BASH_SOURCE[0]}")/qmp.py" "$W/dst-$tag.qmp" caps "$@" >/dev/null
+    incoming "dst-$tag" "$uri"
 }

@@ -28,20 +28,6 @@ start hosta && start hostb
 wait_peer hosta hostb connected || bad "peers"
 source "$HERE/qemu.sh"
 
-# pair TAG [CAP...]: a source guest with random RAM and a destination waiting on QT (with CAPs).
-pair() {
-    local tag=$1
-    shift
-    head -c $((MEM << 20)) /dev/urandom >"$W/src-$tag.ram"
-    : >"$W/dst-$tag.ram"
-    truncate -s "${MEM}M" "$W/dst-$tag.ram"
-    qemu "src-$tag" "$W/src-$tag.ram"
-    qemu "dst-$tag" "$W/dst-$tag.ram" -incoming defer
-    DST=${PIDS[-1]}
-    sleep 0.5
-    [ $# -gt 0 ] && $Q "$W/dst-$tag.qmp" caps "$@" >/dev/null
-    incoming "dst-$tag" "tcp:127.0.0.1:$QT"
-}
 # no_channels: neither daemon holds a stream channel any more.
 no_channels() {
     local h
@@ -62,7 +48,7 @@ gone() {
 }
 # clean TAG: a migration at full speed completes, RAM identical.
 clean() {
-    pair "$1"
+    pair "$1" "tcp:127.0.0.1:$QT"
     if $Q "$W/src-$1.qmp" migrate "tcp:127.0.0.1:$QL" >"$W/mig-$1.out" 2>&1; then
         $Q "$W/dst-$1.qmp" wait-status paused 20 >/dev/null && cmp -s "$W/src-$1.ram" "$W/dst-$1.ram" && ok ||
             bad "$1: destination not paused with the source's RAM"
@@ -85,7 +71,7 @@ faulty() {
     local tag=$1 want=$2
     echo "$3" >"$W/rule"
     shift 3
-    pair "$tag" return-path
+    pair "$tag" "tcp:127.0.0.1:$QT" return-path
     $Q "$W/src-$tag.qmp" start-migrate "tcp:127.0.0.1:$QL" 16000000 return-path >/dev/null || bad "$tag: migrate did not start"
     for _ in $(seq 100); do
         [ "$($Q "$W/src-$tag.qmp" transferred)" -ge 8000000 ] && break

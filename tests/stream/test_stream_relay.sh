@@ -29,14 +29,7 @@ source "$HERE/qemu.sh"
 migrate() { # migrate TAG [capabilities...]: source -> hosta stream_listen -> hostb -> destination
     local tag=$1
     shift
-    head -c $((MEM << 20)) /dev/urandom >"$W/src-$tag.ram"
-    : >"$W/dst-$tag.ram"
-    truncate -s "${MEM}M" "$W/dst-$tag.ram"
-    qemu "src-$tag" "$W/src-$tag.ram"
-    qemu "dst-$tag" "$W/dst-$tag.ram" -incoming defer
-    sleep 0.5
-    [ $# -gt 0 ] && $Q "$W/dst-$tag.qmp" caps "$@" >/dev/null
-    incoming "dst-$tag" "tcp:127.0.0.1:$QT"
+    pair "$tag" "tcp:127.0.0.1:$QT" "$@"
     if $Q "$W/src-$tag.qmp" migrate "tcp:127.0.0.1:$QL" "$@" >"$W/mig-$tag.out" 2>&1; then
         ok
         $Q "$W/dst-$tag.qmp" wait-status paused 20 >"$W/st-$tag.out" && ok || bad "$tag: destination state $(cat "$W/st-$tag.out"), want paused"
