@@ -270,8 +270,6 @@ static bool is_tmp_name(const char *n)
     return true;
 }
 
-typedef void v12_scan_report(void *userdata, enum v12_scan_event what, const char *rel, int error);
-
 /* Opens the directory name under parent for the scan; NULL when it is not one to scan (not a
  * directory, a symbolic link: skipped in silence) or cannot be read (reported). */
 static DIR *scan_open(int parent, const char *name, const char *rel, v12_scan_report *report, void *userdata,

@@ -65,15 +65,14 @@ void v12_spool_store_batch(const char *dir, struct v12_spool_item **items, size_
  * Returns the number removed, or -errno when dir itself cannot be read.
  */
 enum v12_scan_event { V12_SCAN_REMOVED, V12_SCAN_NOT_REMOVED, V12_SCAN_UNREADABLE };
+typedef void v12_scan_report(void *userdata, enum v12_scan_event what, const char *rel, int error);
 struct v12_spool_scan {
     unsigned removed;
     unsigned failed;
     unsigned unreadable;
     unsigned long long blobs;
 };
-int v12_spool_scan(const char *dir,
-                   void (*report)(void *userdata, enum v12_scan_event what, const char *rel, int error),
-                   void *userdata, struct v12_spool_scan *ret) V12_MUST_USE;
+int v12_spool_scan(const char *dir, v12_scan_report *report, void *userdata, struct v12_spool_scan *ret) V12_MUST_USE;
 
 /* mkdir -p with each created level fsynced into its parent. */
 int v12_mkdirs(const char *path, unsigned mode) V12_MUST_USE;
