@@ -33,8 +33,11 @@ python3 "$ROOT/bench/load.py" "$W/hosta.sock" hostb "$CLIENTS" "$BLOBS" "$ROOT/t
 kill "$POLL"
 cat "$W/load.json"
 echo "hosta: at most $(sort -n "$W/conns.txt" | tail -1) connections at once (status, sampled every 0.5 s)"
-echo "hosta: CPU $(awk -v a="$(cpu "$PID_hosta")" -v b="$ca0" 'BEGIN {print a - b}') s, peak RSS $(hwm "$PID_hosta") KiB, now $(awk '/VmRSS/ {print $2}' "/proc/$PID_hosta/status") KiB"
-echo "hostb: CPU $(awk -v a="$(cpu "$PID_hostb")" -v b="$cb0" 'BEGIN {print a - b}') s, peak RSS $(hwm "$PID_hostb") KiB, now $(awk '/VmRSS/ {print $2}' "/proc/$PID_hostb/status") KiB"
+usage() { # usage NODE PID CPU_BEFORE: CPU seconds since, peak and current RSS
+    echo "$1: CPU $(awk -v a="$(cpu "$2")" -v b="$3" 'BEGIN {print a - b}') s, peak RSS $(hwm "$2") KiB, now $(rss "$2") KiB"
+}
+usage hosta "$PID_hosta" "$ca0"
+usage hostb "$PID_hostb" "$cb0"
 "$C" status --socket "$W/hostb.sock" | grep -E '^(blobs|stored|rejected)' || true
 python3 -c '
 import json, sys

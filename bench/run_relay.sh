@@ -26,7 +26,6 @@ start hosta
 start hostb
 wait_peer hosta hostb connected
 sleep 1
-rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 echo "idle RSS: hosta $(rss "$PID_hosta") KiB, hostb $(rss "$PID_hostb") KiB"
 
 # stunnel pair: client (plain :PT) -> TLS 1.3 mutual auth -> server (:PS) -> sink (:PK)

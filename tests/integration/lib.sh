@@ -50,7 +50,8 @@ finish() {
     [ "$fail" = 0 ]
 }
 
-# An unused TCP port on 127.0.0.1 (bound and released; fine for tests on one machine).
+# An unused TCP port on 127.0.0.1, below the kernel's ephemeral range (ports.py says why), never
+# one this test was given before.
 free_port() { python3 "$V12_LIB/ports.py" --ledger "$W/.ports"; }
 
 # mkca NAME
@@ -160,3 +161,4 @@ expect() {
 }
 
 alive() { kill -0 "$1" 2>/dev/null; }
+rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; } # rss PID: resident set in KiB

@@ -69,18 +69,18 @@ faults() { grep -c "^fault conn .* $1 " "$W/proxy.log"; }
 # back), and hosta has seen its link go before the caller sends: a blob handed to the old
 # connection in that window would fail for the kick, not for the fault under test.
 kick() {
-    local kicks downs live
+    local kicks downs live down='peer hostb (.*retrying in '
     kicks=$(grep -c '^kick ' "$W/proxy.log")
-    downs=$(grep -c 'peer hostb (.*retrying in ' "$W/hosta.log")
+    downs=$(grep -c "$down" "$W/hosta.log")
     kill -USR1 "$PROXY"
-    for _ in $(seq 100); do [ "$(grep -c '^kick ' "$W/proxy.log")" -gt "$kicks" ] && break; sleep 0.05; done
+    more_lines '^kick ' "$W/proxy.log" "$kicks"
     live=$(grep '^kick ' "$W/proxy.log" | tail -1 | cut -d' ' -f2)
-    [ "${live:-0}" = 0 ] && return 0
-    for _ in $(seq 100); do
-        [ "$(grep -c 'peer hostb (.*retrying in ' "$W/hosta.log")" -gt "$downs" ] && return 0
-        sleep 0.05
-    done
-    bad "hosta did not see the proxy reset its link"
+    [ "${live:-0}" = 0 ] || more_lines "$down" "$W/hosta.log" "$downs" || bad "hosta did not see the proxy reset its link"
+}
+# more_lines PATTERN FILE N: wait up to 5 s until FILE has more than N lines matching PATTERN.
+more_lines() {
+    for _ in $(seq 100); do [ "$(grep -c -- "$1" "$2")" -gt "$3" ] && return 0; sleep 0.05; done
+    return 1
 }
 
 # --- mid-handshake: each rule hits the next 2 connections, then the link gets through ---------------
@@ -189,7 +189,7 @@ if [ -n "${V12_VALGRIND:-}" ]; then
     # longer than the idle timeout.
     echo "SKIP slow reader under valgrind"
 else
-    rss0=$(awk '/VmRSS/ {print $2}' "/proc/$PID_hostb/status")
+    rss0=$(rss "$PID_hostb")
     python3 "$HERE/hostile.py" slowrecv "$W/hostb.sock" k1 0 20000 2 6 >"$W/slow.out" &
     SLOW=$!
     sleep 1
@@ -197,7 +197,7 @@ else
     "$C" recv --socket "$W/hostb.sock" --vm k2 --vcpu 0 -o "$W/k2.bin" >/dev/null 2>&1 && cmp -s "$W/k2.bin" "$W/r/rand-2-encoded.bin" &&
         ok || bad "recv while a slow reader holds its replies"
     sleep 4
-    rss1=$(awk '/VmRSS/ {print $2}' "/proc/$PID_hostb/status")
+    rss1=$(rss "$PID_hostb")
     wait $SLOW
     cat "$W/slow.out"
     if [ -z "${V12_SANITIZED:-}" ]; then
@@ -262,10 +262,9 @@ echo pass >"$W/rule"
 for _ in 1 2; do n=$((n + 1)); send $n 20; [ "$(cat "$W/st/$n")" = 0 ] && stored $n && ok || bad "final send $n"; done
 for p in "$PID_hosta" "$PID_hostb"; do alive "$p" && ok || bad "daemon $p died"; done
 for h in hosta hostb; do
-    pid=$(eval echo "\$PID_$h")
-    rss=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
-    echo "$h RSS at the end: $rss KiB"
-    [ -n "${V12_SANITIZED:-}" ] || [ "$rss" -lt 65536 ] && ok || bad "$h RSS $rss KiB"
+    kib=$(rss "$(eval echo "\$PID_$h")")
+    echo "$h RSS at the end: $kib KiB"
+    [ -n "${V12_SANITIZED:-}" ] || [ "$kib" -lt 65536 ] && ok || bad "$h RSS $kib KiB"
 done
 no_partial "end"
 echo "faults applied: $(grep -c '^fault ' "$W/proxy.log"), blobs: $n keys"

@@ -99,10 +99,10 @@ grep -q '\\x1b\[31m\\x0a<0>forged' "$W/hostb.log" && ok || bad "the control-byte
 out=$($H hold "$W/hostb.sock" 60 1)
 case $out in "held 60, closed by daemon "*) n=${out##* }; [ "$n" -ge 15 ] && ok || bad "max_connections: $out" ;; *) bad "hold: $out" ;; esac
 grep -q 'max_connections reached' "$W/hostb.log" && ok || bad "max_connections not logged"
-rss=$(awk '/VmRSS/ {print $2}' "/proc/$PID_hostb/status")
-echo "hostb RSS after hostile clients: $rss KiB"
+kib=$(rss "$PID_hostb")
+echo "hostb RSS after hostile clients: $kib KiB"
 # Sanitizer builds carry shadow memory: the bound is checked on the plain build.
-if [ -z "${V12_SANITIZED:-}" ]; then [ "$rss" -lt 65536 ] && ok || bad "RSS $rss KiB after hostile clients"; fi
+if [ -z "${V12_SANITIZED:-}" ]; then [ "$kib" -lt 65536 ] && ok || bad "RSS $kib KiB after hostile clients"; fi
 
 # Still alive, still answering, counters show what was refused.
 alive "$PID_hostb" && ok || bad "hostb died"

@@ -148,9 +148,9 @@ relay hosta after-pretls
 
 # --- still alive, memory bounded ---------------------------------------------------------------------
 alive "$PID_hostb" && ok || bad "hostb died"
-rss=$(awk '/VmRSS/ {print $2}' "/proc/$PID_hostb/status")
-echo "hostb RSS at the end: $rss KiB"
-[ -n "${V12_SANITIZED:-}" ] || [ "$rss" -lt 65536 ] && ok || bad "hostb RSS $rss KiB"
+kib=$(rss "$PID_hostb")
+echo "hostb RSS at the end: $kib KiB"
+[ -n "${V12_SANITIZED:-}" ] || [ "$kib" -lt 65536 ] && ok || bad "hostb RSS $kib KiB"
 kill -TERM "$PID_hostb"
 wait "$PID_hostb" && ok || bad "hostb did not exit 0"
 finish
