@@ -15,14 +15,13 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
-from hostile import ack_fields, field, varint  # noqa: E402
+from hostile import ack_fields, field, frame, varint  # noqa: E402
 
 
 def blob_frame(peer, client, seq, data):
     blob = field(1, b"load") + field(2, b"c%d" % client) + varint(3 << 3) + varint(0) + \
         varint(4 << 3) + varint(seq) + field(5, data) + field(6, peer) + varint(7 << 3) + varint(120000)
-    env = field(2, blob)
-    return struct.pack(">I", len(env)) + env
+    return frame(field(2, blob))
 
 
 async def client(sock, peer, k, seqs, data, res):

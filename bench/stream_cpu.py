@@ -28,18 +28,11 @@ import time
 W, B, STREAM, ROUNDS = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
-import ports  # noqa: E402
+from ports import free_port  # noqa: E402
 SIZE = os.path.getsize(STREAM)
 SUITE = "TLS_AES_128_GCM_SHA256"
 TOOLS = os.path.join(B, "bench", "stream_tools")
 HZ = os.sysconf("SC_CLK_TCK")
-
-
-TAKEN = set()
-
-
-def free_port():
-    return ports.free_run(1, TAKEN)
 
 
 def cpu(pid):

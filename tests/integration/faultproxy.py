@@ -56,7 +56,7 @@ class Budget:
 class Rules:
     def __init__(self, path):
         self.path = path
-        self.text = None
+        self.version = None  # (text, mtime) of the rule file the budget was made for
         self.budget = None
 
     def next(self):
@@ -68,9 +68,9 @@ class Rules:
             version = ("pass", 0)
         text = version[0]
         words = text.split()
-        if version != self.text:  # written again, even with the same words: a fresh count
+        if version != self.version:  # written again, even with the same words: a fresh count
             count = int(words[3]) if len(words) >= 4 and words[2] == "count" else None
-            self.text, self.budget = version, Budget(count)
+            self.version, self.budget = version, Budget(count)
         if not words or words[0] == "pass":
             return ("pass",), self.budget
         if words[0] == "delay":

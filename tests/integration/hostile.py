@@ -110,9 +110,7 @@ def deep_unknown(n):
 def blob_frame(peer, mig, vm, data):
     """Envelope{blob: Blob{migration_id, vm, vcpu 0, data, peer}}, framed, built by hand so that
     names can hold any byte."""
-    blob = field(1, mig) + field(2, vm) + field(5, data) + field(6, peer)
-    env = field(2, blob)
-    return struct.pack(">I", len(env)) + env
+    return frame(field(2, field(1, mig) + field(2, vm) + field(5, data) + field(6, peer)))
 
 
 def ack_fields(env):
@@ -285,9 +283,7 @@ def main():
     elif mode == "slowrecv":
         sock, vm, vcpu, n = sys.argv[2], sys.argv[3].encode(), int(sys.argv[4]), int(sys.argv[5])
         hold, slow = float(sys.argv[6]), float(sys.argv[7])
-        req = field(2, vm) + varint(3 << 3) + varint(vcpu)
-        env = field(5, req)
-        one = struct.pack(">I", len(env)) + env
+        one = frame(field(5, field(2, vm) + varint(3 << 3) + varint(vcpu)))
         s = socket.socket(socket.AF_UNIX)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         s.connect(sock)

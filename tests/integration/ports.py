@@ -73,6 +73,14 @@ def free_run(n, taken):
     sys.exit("ports.py: no %d consecutive free ports in %d-%d" % (n, first, last))
 
 
+_GIVEN = set()
+
+
+def free_port():
+    """One free port for a Python test: never one this process was given before."""
+    return free_run(1, _GIVEN)
+
+
 def main():
     args = sys.argv[1:]
     ledger = None

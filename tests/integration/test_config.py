@@ -27,7 +27,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import ports  # noqa: E402
+from ports import free_port  # noqa: E402
 
 D = sys.argv[1]
 W = tempfile.mkdtemp(prefix="v12cfg.")
@@ -43,13 +43,6 @@ def bad(msg):
     global failed
     failed += 1
     print("FAIL: " + msg, file=sys.stderr)
-
-
-TAKEN = set()
-
-
-def free_port():
-    return ports.free_run(1, TAKEN)
 
 
 def sh(*args):
