@@ -57,44 +57,64 @@ static void out_put(struct out *o, const uint8_t *p, size_t n)
     }
 }
 
-/* Run the parser over in_fd, writing to o. 0, or an error with msg filled. */
+#define CLI_HOLD_LIMIT (256u << 20) /* offline: the device phase of any real VM fits */
+
+/* Run the parser over in_fd, writing to o. 0, or an error with msg filled. The window grows
+ * while the parser holds the device phase, up to its hold limit. */
 static int run(struct v12_qs *qs, int in_fd, struct out *o, char *msg, size_t msglen)
 {
-    static uint8_t buf[V12_QS_LOOKAHEAD + CHUNK];
-    size_t s = 0, e = 0;
+    size_t cap = V12_QS_LOOKAHEAD + CHUNK, s = 0, e = 0;
+    uint8_t *buf = malloc(cap);
     bool eof = false;
+    int ret = 0;
+    if (!buf) {
+        snprintf(msg, msglen, "out of memory");
+        return -ENOMEM;
+    }
+    qs->hold_limit = CLI_HOLD_LIMIT;
     for (;;) {
         size_t n;
-        int r = v12_qs_step(qs, buf + s, e - s, eof, &n);
+        int r = v12_qs_step(qs, buf + s, e - s, eof ? V12_QS_EOF : 0, &n);
         if (r == V12_QS_FORWARD) {
             out_put(o, buf + s, n);
             s += n;
             continue;
         }
-        if (r == V12_QS_END) return 0;
+        if (r == V12_QS_END) break;
         if (r < 0) {
             snprintf(msg, msglen, "%s", qs->msg);
-            return r;
+            ret = r;
+            break;
         }
         /* NEED: make room, read more. */
-        if (n > V12_QS_LOOKAHEAD) {
-            snprintf(msg, msglen, "parser asked for %zu bytes of look-ahead", n);
-            return V12_E_STREAM;
-        }
         if (s) {
             memmove(buf, buf + s, e - s);
             e -= s;
             s = 0;
         }
-        ssize_t k = read(in_fd, buf + e, sizeof(buf) - e);
+        if (n + CHUNK > cap) {
+            size_t want = cap * 2 > n + CHUNK ? cap * 2 : n + CHUNK;
+            uint8_t *nb = realloc(buf, want);
+            if (!nb) {
+                snprintf(msg, msglen, "out of memory holding %zu bytes of device state", e);
+                ret = -ENOMEM;
+                break;
+            }
+            buf = nb;
+            cap = want;
+        }
+        ssize_t k = read(in_fd, buf + e, cap - e);
         if (k < 0) {
             if (errno == EINTR) continue;
             snprintf(msg, msglen, "cannot read input: %s", strerror(errno));
-            return -errno;
+            ret = -errno;
+            break;
         }
         if (k == 0) eof = true;
         e += (size_t)k;
     }
+    free(buf);
+    return ret;
 }
 
 int stream_main(int argc, char **argv)
@@ -157,9 +177,9 @@ int stream_main(int argc, char **argv)
     if (report)
         fprintf(stderr,
                 "stream: %llu bytes, %u sections, %llu RAM pages + %llu zero pages, %u cpu sections, %u nested states, "
-                "%u vmcs12 regions converted to %s\n",
+                "%u vmcs12 regions converted to %s; %u device sections walked by the VM description (%llu bytes held)\n",
                 (unsigned long long)qs.stats.bytes, qs.stats.sections, (unsigned long long)qs.stats.ram_pages,
                 (unsigned long long)qs.stats.zero_pages, qs.stats.cpus, qs.stats.nested_states, qs.stats.regions,
-                v12_layout_name(opts.to));
+                v12_layout_name(opts.to), qs.stats.devices, (unsigned long long)qs.stats.held);
     return V12_EXIT_OK;
 }

@@ -1,75 +1,111 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * QEMU migration stream parser (facts: qemu-migration-stream.md). Records are read from a
- * window the caller owns; every read is bounds-checked against the bytes available, and a
- * record is only acted upon once all of its bytes are in the window.
+ * QEMU migration stream parser (facts: qemu-migration-stream.md, qemu-stream-exactness.md).
+ *
+ * Before the device phase every record is read over a bounds-checked cursor (cursor.h): a
+ * reader reads all of its fields, asks once whether the window held them, and only then acts,
+ * so a record split anywhere comes back to the same reader. RAM page data is forwarded by
+ * length. The device phase is held until its description arrives and is walked by it
+ * (qs_walk.c).
  */
-#include "v12/qemu_stream.h"
-
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "cursor.h"
+#include "qs_internal.h"
+
 enum {
     ST_HEADER,
     ST_RECORD,
-    ST_CONFIG_SUB, /* subsections of the configuration section */
+    ST_CONFIG_SUB, /* subsections of the configuration record */
     ST_RAM,        /* records of the ram section */
     ST_RAM_BLOCKS, /* the block list after MEM_SIZE */
-    ST_FOOTER,     /* after a section body: an optional footer */
-    ST_DEVICE,     /* a FULL section body we do not interpret: scanned for its footer */
-    ST_DESC,       /* after EOF: the VM description, forwarded as is */
+    ST_RAM_FOOTER, /* after a ram section's EOS: its footer, if the stream has footers */
+    ST_HOLD,       /* the device phase, held until its description has arrived */
+    ST_DONE,       /* the description was accepted: nothing may follow */
 };
 
 #define QEMU_VM_FILE_MAGIC 0x5145564du
 #define QEMU_VM_FILE_VERSION 3u
-#define QEMU_VM_FILE_VERSION_COMPAT 2u
-enum { REC_EOF = 0x00, REC_START = 0x01, REC_PART = 0x02, REC_END = 0x03, REC_FULL = 0x04, REC_SUB = 0x05,
-       REC_DESC = 0x06, REC_CONFIG = 0x07, REC_COMMAND = 0x08, REC_FOOTER = 0x7e };
-enum { RAM_FULL = 0x01, RAM_ZERO = 0x02, RAM_MEM_SIZE = 0x04, RAM_PAGE = 0x08, RAM_EOS = 0x10,
-       RAM_CONTINUE = 0x20, RAM_XBZRLE = 0x40, RAM_HOOK = 0x80, RAM_COMPRESS = 0x100, RAM_MULTIFD_FLUSH = 0x200 };
-#define TARGET_PAGE_SIZE 4096u
+#define MACHINE_NAME_MAX 255u
+#define CAPS_MAX 64u
+#define RAM_SECTION_VERSION 4u
 
-static uint32_t be16(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 8 | p[1];
-}
-static uint32_t be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-static uint64_t be64(const uint8_t *p)
-{
-    return (uint64_t)be32(p) << 32 | be32(p + 4);
-}
+enum { RAM_ZERO = 0x02, RAM_MEM_SIZE = 0x04, RAM_PAGE = 0x08, RAM_EOS = 0x10, RAM_CONTINUE = 0x20, RAM_XBZRLE = 0x40,
+       RAM_HOOK = 0x80, RAM_COMPRESS = 0x100, RAM_MULTIFD_FLUSH = 0x200 };
+#define RAM_FLAGS_MASK (QS_PAGE - 1u)
+#define RAM_RECORD 8u          /* be64 address | flags */
+#define RAM_IGNORE_SHARED 8u   /* be64 block address, with x-ignore-shared */
+#define XBZRLE_FLAG 0x01u
+#define XBZRLE_FIXED 3u        /* u8 encoding flag, be16 length */
+
+enum { CMD_OPEN_RETURN_PATH = 1, CMD_PING = 2, CMD_POSTCOPY_ADVISE = 3, CMD_PACKAGED = 7, CMD_ENABLE_COLO = 8,
+       CMD_SWITCHOVER_START = 11 };
+
+static const char passthrough_hint[] = "; for guests known to have no nested state, set stream_passthrough = yes";
 
 void v12_qs_init(struct v12_qs *qs, const struct v12_convert_opts *opts)
 {
     memset(qs, 0, sizeof(*qs));
     qs->opts = *opts;
+    qs->hold_limit = V12_QS_HOLD_DEFAULT;
     qs->state = ST_HEADER;
 }
 
-static int fail(struct v12_qs *qs, uint64_t at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(struct v12_qs *qs, uint64_t at, const char *fmt, ...)
+bool v12_qs_holding(const struct v12_qs *qs)
 {
-    char what[400];
+    return qs->state == ST_HOLD;
+}
+
+void v12__qs_fail(struct v12_qs *qs, uint64_t at, const char *fmt, ...)
+{
+    char what[440];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(what, sizeof(what), fmt, ap);
     va_end(ap);
     snprintf(qs->msg, sizeof(qs->msg), "migration stream offset %llu: %s", (unsigned long long)at, what);
+}
+
+static int fail(struct v12_qs *qs, uint64_t at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(struct v12_qs *qs, uint64_t at, const char *fmt, ...)
+{
+    char what[440];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    v12__qs_fail(qs, at, "%s", what);
     return V12_E_STREAM;
 }
 
-#define NEED(n)                                                                                 \
-    do {                                                                                        \
-        if (avail < (size_t)(n)) {                                                              \
-            if (eof) return fail(qs, qs->pos + avail, "stream ends inside a record (%llu bytes short)", (unsigned long long)((n) - avail)); \
-            *ret_n = (n);                                                                       \
-            return V12_QS_NEED;                                                                 \
-        }                                                                                       \
-    } while (0)
+/* The cursor ran out: ask for more, or at the end of the input say where it stopped. */
+static int need(struct v12_qs *qs, const struct v12_cur *c, unsigned flags, size_t *ret_n)
+{
+    if (flags & V12_QS_EOF)
+        return fail(qs, qs->pos + c->len, "stream ends inside a record (%zu bytes short)", c->need - c->len);
+    if (c->need > V12_QS_LOOKAHEAD) return fail(qs, qs->pos, "a record longer than the parser's look-ahead");
+    *ret_n = c->need;
+    return V12_QS_NEED;
+}
+
+static void record_event(struct v12_qs *qs, const char *what, const uint8_t *name, size_t name_len, uint64_t len,
+                         uint32_t count)
+{
+    if (!qs->observe) return;
+    struct v12_qs_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.kind = V12_QS_EV_RECORD;
+    ev.offset = qs->pos;
+    ev.length = len;
+    ev.what = what;
+    ev.name = (const char *)name;
+    ev.name_len = name_len;
+    ev.section_id = qs->section_id;
+    ev.count = count;
+    qs->observe(qs->observe_ctx, &ev);
+}
 
 static int forward(struct v12_qs *qs, size_t n, size_t *ret_n)
 {
@@ -86,427 +122,339 @@ static bool printable(const uint8_t *p, size_t n)
     return n > 0;
 }
 
-/* ---- records -------------------------------------------------------------------------------- */
+/* ---- header, configuration, commands -------------------------------------------------------- */
 
-static int config_subsection(struct v12_qs *qs, const uint8_t *w, size_t avail, bool eof, size_t *ret_n)
+static int file_header(struct v12_qs *qs, const uint8_t *w, size_t avail, unsigned flags, size_t *ret_n)
 {
-    NEED(1);
-    if (w[0] != REC_SUB) {
-        qs->state = ST_RECORD;
-        return V12_QS_FORWARD * 0; /* fallthrough: caller loops */
-    }
-    NEED(2);
-    size_t nl = w[1];
-    NEED(2 + nl + 4);
-    const char *name = (const char *)w + 2;
-    size_t hdr = 2 + nl + 4;
-#define IS(s) (nl == sizeof(s) - 1 && memcmp(name, s, nl) == 0)
-    if (IS("configuration/target-page-bits")) {
-        NEED(hdr + 4);
-        if (be32(w + hdr) != 12) return fail(qs, qs->pos + hdr, "target page bits %u, only 12 (4 KiB pages) is handled", be32(w + hdr));
-        return forward(qs, hdr + 4, ret_n);
-    }
-    if (IS("configuration/uuid")) {
-        NEED(hdr + 16);
-        return forward(qs, hdr + 16, ret_n);
-    }
-    if (IS("configuration/capabilities")) {
-        NEED(hdr + 4);
-        uint32_t count = be32(w + hdr);
-        size_t off = hdr + 4;
-        if (count > 64) return fail(qs, qs->pos + hdr, "%u migration capabilities listed: not plausible", count);
-        for (uint32_t i = 0; i < count; i++) {
-            NEED(off + 1);
-            size_t cl = w[off];
-            NEED(off + 1 + cl);
-            const char *cap = (const char *)w + off + 1;
-            if (cl == 13 && memcmp(cap, "postcopy-ram", 12) == 0) qs->cap_postcopy = true;
-            if (cl == 12 && memcmp(cap, "postcopy-ram", 12) == 0) qs->cap_postcopy = true;
-            if (cl == 16 && memcmp(cap, "x-ignore-shared", 15) == 0) qs->cap_ignore_shared = true;
-            if (cl == 15 && memcmp(cap, "x-ignore-shared", 15) == 0) qs->cap_ignore_shared = true;
-            if (cl == 10 && memcmp(cap, "mapped-ram", 10) == 0)
-                return fail(qs, qs->pos + off, "capability mapped-ram is not supported");
-            off += 1 + cl;
-        }
-        if (qs->cap_postcopy)
-            return fail(qs, qs->pos + hdr, "the stream has the postcopy-ram capability: postcopy is not supported (migrate with precopy)");
-        return forward(qs, off, ret_n);
-    }
-#undef IS
-    char nm[64];
-    snprintf(nm, sizeof(nm), "%.*s", (int)(nl < 60 ? nl : 60), name);
-    return fail(qs, qs->pos, "unknown configuration subsection '%s'", nm);
+    struct v12_cur c = cur_make(w, avail, 0);
+    uint32_t magic = cur_be32(&c), version = cur_be32(&c);
+    if (cur_short(&c)) return need(qs, &c, flags, ret_n);
+    if (magic != QEMU_VM_FILE_MAGIC) return fail(qs, 0, "not a QEMU migration stream (magic 0x%08x)", magic);
+    if (version != QEMU_VM_FILE_VERSION) return fail(qs, 4, "stream file version %u (only 3 is supported)", version);
+    record_event(qs, "file header", NULL, 0, c.off, version);
+    qs->state = ST_RECORD;
+    return forward(qs, c.off, ret_n);
 }
 
-static int command(struct v12_qs *qs, const uint8_t *w, size_t avail, bool eof, size_t *ret_n)
+static int configuration(struct v12_qs *qs, const uint8_t *w, size_t avail, unsigned flags, size_t *ret_n)
 {
-    NEED(5);
-    uint32_t cmd = be16(w + 1), len = be16(w + 3);
+    struct v12_cur c = cur_make(w, avail, 1);
+    uint32_t len = cur_be32(&c);
+    if (!cur_short(&c) && len > MACHINE_NAME_MAX)
+        return fail(qs, qs->pos + 1, "machine type name of %u bytes", len);
+    const uint8_t *name = cur_take(&c, len);
+    if (cur_short(&c)) return need(qs, &c, flags, ret_n);
+    record_event(qs, "configuration", name, len, c.off, 0);
+    qs->state = ST_CONFIG_SUB;
+    return forward(qs, c.off, ret_n);
+}
+
+static int config_subsection(struct v12_qs *qs, const uint8_t *w, size_t avail, unsigned flags, size_t *ret_n)
+{
+    struct v12_cur c = cur_make(w, avail, 0);
+    uint32_t type = cur_peek(&c);
+    if (cur_short(&c)) return need(qs, &c, flags, ret_n);
+    if (type != QS_REC_SUB) {
+        qs->state = ST_RECORD;
+        *ret_n = 0;
+        return 0;
+    }
+    size_t nl;
+    c.off++;
+    const uint8_t *name = cur_name8(&c, &nl);
+    cur_be32(&c); /* version */
+    if (cur_short(&c)) return need(qs, &c, flags, ret_n);
+    if (cur_name_is(name, nl, "configuration/target-page-bits")) {
+        uint32_t bits = cur_be32(&c);
+        if (cur_short(&c)) return need(qs, &c, flags, ret_n);
+        if (bits != 12) return fail(qs, qs->pos + c.off - 4, "target page bits %u, only 12 (4 KiB pages) is handled", bits);
+    } else if (cur_name_is(name, nl, "configuration/uuid")) {
+        cur_take(&c, 16);
+    } else if (cur_name_is(name, nl, "configuration/capabilities")) {
+        uint32_t count = cur_be32(&c);
+        if (!cur_short(&c) && count > CAPS_MAX)
+            return fail(qs, qs->pos + c.off - 4, "%u migration capabilities listed: not plausible", count);
+        bool ignore_shared = false;
+        for (uint32_t i = 0; i < count && !cur_short(&c); i++) {
+            size_t cl;
+            size_t at = c.off;
+            const uint8_t *cap = cur_name8(&c, &cl);
+            if (cur_short(&c)) break;
+            /* QEMU 7.2 counts the NUL in the length: a name is compared up to it. */
+            if (cl && cap[cl - 1] == 0) cl--;
+            if (cur_name_is(cap, cl, "x-ignore-shared")) ignore_shared = true;
+            else if (cur_name_is(cap, cl, "mapped-ram"))
+                return fail(qs, qs->pos + at, "capability mapped-ram is not supported");
+        }
+        if (cur_short(&c)) return need(qs, &c, flags, ret_n);
+        qs->cap_ignore_shared = ignore_shared;
+    } else {
+        return fail(qs, qs->pos, "unknown configuration subsection '%.*s'", (int)(nl < 60 ? nl : 60), (const char *)name);
+    }
+    if (cur_short(&c)) return need(qs, &c, flags, ret_n);
+    record_event(qs, "configuration subsection", name, nl, c.off, 0);
+    return forward(qs, c.off, ret_n);
+}
+
+static int command(struct v12_qs *qs, const uint8_t *w, size_t avail, unsigned flags, size_t *ret_n)
+{
+    struct v12_cur c = cur_make(w, avail, 1);
+    uint32_t cmd = cur_be16(&c), len = cur_be16(&c);
+    if (cur_short(&c)) return need(qs, &c, flags, ret_n);
     /* The commands passed on carry a few bytes; a longer one would need more look-ahead than the
      * parser's window promises (found by fuzzing: the window filled and the stream stalled). */
-    if (len > V12_QS_LOOKAHEAD - 5)
-        return fail(qs, qs->pos + 3, "migration command %u carries %u bytes, more than the %u this parser looks ahead",
-                    cmd, len, V12_QS_LOOKAHEAD - 5);
-    NEED(5 + len);
+    if (len > V12_QS_LOOKAHEAD - QS_COMMAND_FIXED)
+        return fail(qs, qs->pos + 3, "migration command %u carries %u bytes, more than the %u this parser looks ahead", cmd,
+                    len, V12_QS_LOOKAHEAD - QS_COMMAND_FIXED);
+    cur_take(&c, len);
+    if (cur_short(&c)) return need(qs, &c, flags, ret_n);
     switch (cmd) {
-    case 1: /* OPEN_RETURN_PATH */
-    case 2: /* PING */
-    case 11: /* SWITCHOVER_START */
-        return forward(qs, 5 + len, ret_n);
-    case 3:
+    case CMD_OPEN_RETURN_PATH:
+    case CMD_PING:
+    case CMD_SWITCHOVER_START:
+        record_event(qs, "command", NULL, 0, c.off, cmd);
+        return forward(qs, c.off, ret_n);
+    case CMD_POSTCOPY_ADVISE:
         return fail(qs, qs->pos, "the stream advises postcopy (MIG_CMD_POSTCOPY_ADVISE): postcopy is not supported");
-    case 7:
+    case CMD_PACKAGED:
         return fail(qs, qs->pos, "packaged stream (MIG_CMD_PACKAGED, postcopy) is not supported");
+    case CMD_ENABLE_COLO:
+        return fail(qs, qs->pos, "COLO (MIG_CMD_ENABLE_COLO) is not supported: its checkpoints follow the description%s",
+                    passthrough_hint);
     default:
         return fail(qs, qs->pos, "migration command %u is not supported", cmd);
     }
 }
 
-static int section_header(struct v12_qs *qs, const uint8_t *w, size_t avail, bool eof, size_t *ret_n)
+/* START, PART, END: only the ram section is iterable here. */
+static int iterable_header(struct v12_qs *qs, const uint8_t *w, size_t avail, unsigned flags, size_t *ret_n)
 {
-    uint8_t type = w[0];
-    NEED(5);
-    uint32_t id = be32(w + 1);
-    if (type == REC_PART || type == REC_END) {
+    struct v12_cur c = cur_make(w, avail, 0);
+    uint32_t type = cur_u8(&c), id = cur_be32(&c);
+    if (cur_short(&c)) return need(qs, &c, flags, ret_n);
+    if (type != QS_REC_START) {
         if (!qs->have_ram || id != qs->ram_section_id)
             return fail(qs, qs->pos, "section %u continues, but only the ram section is iterable here", id);
         qs->section_id = id;
         qs->state = ST_RAM;
-        return forward(qs, 5, ret_n);
+        qs->ram_pages_in_section = 0;
+        record_event(qs, type == QS_REC_PART ? "ram part" : "ram end", NULL, 0, c.off, 0);
+        return forward(qs, c.off, ret_n);
     }
-    NEED(6);
-    size_t nl = w[5];
-    NEED(6 + nl + 8);
-    if (!printable(w + 6, nl)) return fail(qs, qs->pos + 6, "section name is not text (length %zu)", nl);
-    memcpy(qs->idstr, w + 6, nl);
-    qs->idstr[nl] = 0;
-    qs->section_id = id;
-    qs->instance_id = be32(w + 6 + nl);
-    uint32_t version = be32(w + 6 + nl + 4);
+    size_t nl;
+    const uint8_t *name = cur_name8(&c, &nl);
+    uint32_t instance = cur_be32(&c), version = cur_be32(&c);
+    if (cur_short(&c)) return need(qs, &c, flags, ret_n);
+    (void)instance;
+    if (!printable(name, nl)) return fail(qs, qs->pos + 6, "section name is not text (length %zu)", nl);
+    if (!cur_name_is(name, nl, "ram"))
+        return fail(qs, qs->pos, "iterable section '%.*s' is not supported (only ram)", (int)nl, (const char *)name);
+    if (qs->have_ram) return fail(qs, qs->pos, "a second ram section (id %u)", id);
+    if (version != RAM_SECTION_VERSION) return fail(qs, qs->pos, "ram section version %u (only 4 is known)", version);
     qs->stats.sections++;
-    bool ram = strcmp(qs->idstr, "ram") == 0;
-    if (type == REC_START) {
-        if (!ram) return fail(qs, qs->pos, "iterable section '%s' is not supported (only ram)", qs->idstr);
-        if (version != 4) return fail(qs, qs->pos, "ram section version %u (only 4 is known)", version);
-        qs->have_ram = true;
-        qs->ram_section_id = id;
-        qs->state = ST_RAM;
-        return forward(qs, 6 + nl + 8, ret_n);
-    }
-    /* FULL: a device. cpu sections are where the nested state is. */
-    if (ram) return fail(qs, qs->pos, "ram as a FULL section is not supported");
-    qs->in_cpu = strcmp(qs->idstr, "cpu") == 0;
-    if (qs->in_cpu) {
-        if (version < 11 || version > 12)
-            return fail(qs, qs->pos, "cpu section version %u (11 or 12 are known)", version);
-        qs->stats.cpus++;
-    }
-    qs->state = ST_DEVICE;
-    return forward(qs, 6 + nl + 8, ret_n);
+    qs->have_ram = true;
+    qs->ram_section_id = qs->section_id = id;
+    qs->state = ST_RAM;
+    record_event(qs, "ram start", name, nl, c.off, 0);
+    return forward(qs, c.off, ret_n);
 }
 
-static int record(struct v12_qs *qs, uint8_t *w, size_t avail, bool eof, size_t *ret_n)
+static int record(struct v12_qs *qs, const uint8_t *w, size_t avail, unsigned flags, size_t *ret_n)
 {
     if (avail == 0) {
-        if (eof) return fail(qs, qs->pos, "stream ends without its EOF record");
+        if (flags & V12_QS_EOF) return fail(qs, qs->pos, "stream ends without its EOF record");
         *ret_n = 1;
         return V12_QS_NEED;
     }
     switch (w[0]) {
-    case REC_CONFIG:
-        NEED(5);
-        if (be32(w + 1) > 255) return fail(qs, qs->pos + 1, "machine type name of %u bytes", be32(w + 1));
-        NEED(5 + be32(w + 1));
-        qs->state = ST_CONFIG_SUB;
-        return forward(qs, 5 + be32(w + 1), ret_n);
-    case REC_START:
-    case REC_PART:
-    case REC_END:
-    case REC_FULL:
-        return section_header(qs, w, avail, eof, ret_n);
-    case REC_COMMAND:
-        return command(qs, w, avail, eof, ret_n);
-    case REC_EOF:
-        qs->state = ST_DESC;
-        return forward(qs, 1, ret_n);
-    default:
-        return fail(qs, qs->pos, "unknown record type 0x%02x", w[0]);
+    case QS_REC_CONFIG: return configuration(qs, w, avail, flags, ret_n);
+    case QS_REC_START:
+    case QS_REC_PART:
+    case QS_REC_END: return iterable_header(qs, w, avail, flags, ret_n);
+    case QS_REC_COMMAND: return command(qs, w, avail, flags, ret_n);
+    case QS_REC_FULL:
+    case QS_REC_EOF:
+        if (!qs->have_ram) {
+            if (w[0] == QS_REC_EOF) return fail(qs, qs->pos, "EOF before any RAM: not a precopy migration stream");
+            return fail(qs, qs->pos, "a device section before RAM (an early-setup device such as virtio-mem): its extent "
+                        "cannot be known until the description at the end, and it is not held%s", passthrough_hint);
+        }
+        /* The device phase begins: held from this byte until its description is walked. */
+        qs->state = ST_HOLD;
+        qs->scanned = qs->tail_start = qs->checked_end = 0;
+        *ret_n = 0;
+        return 0;
+    default: return fail(qs, qs->pos, "unknown record type 0x%02x", w[0]);
     }
 }
 
 /* ---- ram ------------------------------------------------------------------------------------ */
 
-static int ram_blocks(struct v12_qs *qs, const uint8_t *w, size_t avail, bool eof, size_t *ret_n)
+static int ram_blocks(struct v12_qs *qs, const uint8_t *w, size_t avail, unsigned flags, size_t *ret_n)
 {
     if (qs->memsize_left == 0) {
         qs->state = ST_RAM;
         *ret_n = 0;
         return 0;
     }
-    NEED(1);
-    size_t nl = w[0];
-    size_t extra = qs->cap_ignore_shared ? 8 : 0;
-    NEED(1 + nl + 8 + extra);
-    uint64_t used = be64(w + 1 + nl);
-    if (nl == 0 || used > qs->memsize_left)
-        return fail(qs, qs->pos, "RAM block list does not add up to the announced size (%llu bytes left)", (unsigned long long)qs->memsize_left);
+    struct v12_cur c = cur_make(w, avail, 0);
+    size_t nl;
+    const uint8_t *name = cur_name8(&c, &nl);
+    uint64_t used = cur_be64(&c);
+    if (qs->cap_ignore_shared) cur_take(&c, RAM_IGNORE_SHARED);
+    if (cur_short(&c)) return need(qs, &c, flags, ret_n);
+    if (!printable(name, nl) || used > qs->memsize_left)
+        return fail(qs, qs->pos, "RAM block list does not add up to the announced size (%llu bytes left)",
+                    (unsigned long long)qs->memsize_left);
     qs->memsize_left -= used;
-    return forward(qs, 1 + nl + 8 + extra, ret_n);
+    return forward(qs, c.off, ret_n);
 }
 
-static int ram_record(struct v12_qs *qs, const uint8_t *w, size_t avail, bool eof, size_t *ret_n)
+static int ram_record(struct v12_qs *qs, const uint8_t *w, size_t avail, unsigned flags, size_t *ret_n)
 {
-    NEED(8);
-    uint64_t v = be64(w);
-    uint32_t flags = (uint32_t)(v & (TARGET_PAGE_SIZE - 1));
-    uint32_t kind = flags & ~(uint32_t)RAM_CONTINUE;
-    size_t hdr = 8;
-    if (kind == RAM_EOS) {
-        qs->state = ST_FOOTER;
-        return forward(qs, 8, ret_n);
-    }
-    if (kind == RAM_MEM_SIZE) {
-        qs->memsize_left = v & ~(uint64_t)(TARGET_PAGE_SIZE - 1);
+    struct v12_cur c = cur_make(w, avail, 0);
+    uint64_t v = cur_be64(&c);
+    if (cur_short(&c)) return need(qs, &c, flags, ret_n);
+    uint32_t fl = (uint32_t)(v & RAM_FLAGS_MASK);
+    uint32_t kind = fl & ~(uint32_t)RAM_CONTINUE;
+    switch (kind) {
+    case RAM_EOS:
+        qs->state = ST_RAM_FOOTER;
+        if (qs->observe) record_event(qs, "ram pages", NULL, 0, 0, (uint32_t)qs->ram_pages_in_section);
+        return forward(qs, c.off, ret_n);
+    case RAM_MEM_SIZE:
+        qs->memsize_left = v & ~(uint64_t)RAM_FLAGS_MASK;
         qs->state = ST_RAM_BLOCKS;
-        return forward(qs, 8, ret_n);
-    }
-    if (kind == RAM_MULTIFD_FLUSH) return forward(qs, 8, ret_n);
-    if (kind != RAM_ZERO && kind != RAM_PAGE && kind != RAM_XBZRLE) {
+        return forward(qs, c.off, ret_n);
+    case RAM_MULTIFD_FLUSH: return forward(qs, c.off, ret_n);
+    case RAM_ZERO:
+    case RAM_PAGE:
+    case RAM_XBZRLE: break;
+    default: {
         const char *why = kind == RAM_HOOK ? " (RDMA)" : kind == RAM_COMPRESS ? " (compression, removed in QEMU 9.1)" : "";
-        return fail(qs, qs->pos, "RAM record flags 0x%03x are not supported%s", flags, why);
+        return fail(qs, qs->pos, "RAM record flags 0x%03x are not supported%s", fl, why);
     }
-    if (!(flags & RAM_CONTINUE)) {
-        NEED(hdr + 1);
-        size_t nl = w[hdr];
-        NEED(hdr + 1 + nl);
-        if (!nl || !printable(w + hdr + 1, nl)) return fail(qs, qs->pos + hdr, "RAM block name is not text");
-        hdr += 1 + nl;
+    }
+    if (!(fl & RAM_CONTINUE)) {
+        size_t nl, at = c.off;
+        const uint8_t *name = cur_name8(&c, &nl);
+        if (cur_short(&c)) return need(qs, &c, flags, ret_n);
+        if (!printable(name, nl)) return fail(qs, qs->pos + at, "RAM block name is not text");
     }
     if (kind == RAM_ZERO) {
-        NEED(hdr + 1);
+        cur_u8(&c); /* the fill byte */
+        if (cur_short(&c)) return need(qs, &c, flags, ret_n);
         qs->stats.zero_pages++;
-        return forward(qs, hdr + 1, ret_n);
+        qs->ram_pages_in_section++;
+        return forward(qs, c.off, ret_n);
     }
     if (kind == RAM_PAGE) {
         qs->stats.ram_pages++;
-        qs->skip = TARGET_PAGE_SIZE; /* the page itself: by length, never searched */
-        return forward(qs, hdr, ret_n);
+        qs->ram_pages_in_section++;
+        qs->skip = QS_PAGE; /* the page itself: by length, never searched */
+        return forward(qs, c.off, ret_n);
     }
-    NEED(hdr + 3); /* XBZRLE: u8 encoding flag, be16 length, data */
-    if (w[hdr] != 0x01) return fail(qs, qs->pos + hdr, "XBZRLE encoding flag 0x%02x", w[hdr]);
-    qs->skip = be16(w + hdr + 1);
-    return forward(qs, hdr + 3, ret_n);
+    size_t at = c.off;
+    uint32_t enc = cur_u8(&c), len = cur_be16(&c);
+    if (cur_short(&c)) return need(qs, &c, flags, ret_n);
+    if (enc != XBZRLE_FLAG) return fail(qs, qs->pos + at, "XBZRLE encoding flag 0x%02x", enc);
+    qs->ram_pages_in_section++;
+    qs->skip = len;
+    return forward(qs, c.off, ret_n);
 }
 
-/* After a section body: the footer (0x7e + section id), when the stream carries footers. */
-static int footer(struct v12_qs *qs, const uint8_t *w, size_t avail, bool eof, size_t *ret_n)
+/* After a ram section: its footer (0x7e + section id), when the stream carries footers. */
+static int ram_footer(struct v12_qs *qs, const uint8_t *w, size_t avail, unsigned flags, size_t *ret_n)
 {
-    NEED(1);
-    if (w[0] != REC_FOOTER) {
+    struct v12_cur c = cur_make(w, avail, 0);
+    uint32_t type = cur_peek(&c);
+    if (cur_short(&c)) return need(qs, &c, flags, ret_n);
+    bool has = type == QS_REC_FOOTER;
+    if (qs->footers_known && has != qs->footers)
+        return fail(qs, qs->pos, "a ram section %s a footer where the earlier ones %s", has ? "has" : "lacks",
+                    has ? "had none" : "had one");
+    if (!has) {
+        qs->footers_known = true;
         qs->state = ST_RECORD;
         *ret_n = 0;
         return 0;
     }
-    NEED(5); /* no state change before this: a split here must come back to the footer */
+    c.off++;
+    uint32_t id = cur_be32(&c);
+    if (cur_short(&c)) return need(qs, &c, flags, ret_n); /* no state change before this */
+    if (id != qs->section_id)
+        return fail(qs, qs->pos + 1, "section footer names section %u, not section %u that it ends", id, qs->section_id);
+    qs->footers = qs->footers_known = true;
     qs->state = ST_RECORD;
-    if (be32(w + 1) != qs->section_id)
-        return fail(qs, qs->pos + 1, "section footer names section %u, not section %u that it ends", be32(w + 1), qs->section_id);
-    return forward(qs, 5, ret_n);
+    record_event(qs, "footer", NULL, 0, c.off, 0);
+    return forward(qs, c.off, ret_n);
 }
 
-/* ---- device sections: where does the body end, and the nested state in cpu sections -------- */
-
-/* Is p the start of a plausible next record? 1 yes, 0 no, -n need n bytes. */
-static long plausible_next(const struct v12_qs *qs, const uint8_t *p, size_t n, bool eof)
-{
-    if (n < 1) return eof ? 0 : -1;
-    switch (p[0]) {
-    case REC_EOF:
-        if (n >= 2) return p[1] == REC_DESC;
-        return eof ? 1 : -2;
-    case REC_FULL:
-    case REC_START: {
-        if (n < 6) return eof ? 0 : -6;
-        size_t nl = p[5];
-        if (nl == 0) return 0;
-        if (n < 6 + nl + 8) return eof ? 0 : -(long)(6 + nl + 8);
-        return printable(p + 6, nl) && be32(p + 6 + nl + 4) < 0x10000;
-    }
-    case REC_PART:
-    case REC_END:
-        if (n < 5) return eof ? 0 : -5;
-        return qs->have_ram && be32(p + 1) == qs->ram_section_id;
-    case REC_COMMAND:
-        if (n < 3) return eof ? 0 : -3;
-        return be16(p + 1) <= 11;
-    default:
-        return 0;
-    }
-}
-
-static const uint8_t nested_prefix[] = "\x05\x10" "cpu/nested_state" "\x00\x00\x00\x01";
-#define NESTED_PREFIX_LEN 22u
-static const char vmx_name[] = "cpu/kvm_nested_state/vmx";
-static const char svm_name[] = "cpu/kvm_nested_state/svm";
-static const char vmcs12_name[] = "cpu/kvm_nested_state/vmx/vmcs12";
-static const char shadow_name[] = "cpu/kvm_nested_state/vmx/shadow_vmcs12";
-
-/* A subsection header "05 len name be32(1)" at p? Returns its length or 0. */
-static size_t sub_at(const uint8_t *p, size_t n, const char *name)
-{
-    size_t nl = strlen(name);
-    if (n < 2 + nl + 4 || p[0] != REC_SUB || p[1] != nl || memcmp(p + 2, name, nl) != 0 || be32(p + 2 + nl) != 1) return 0;
-    return 2 + nl + 4;
-}
+/* ---- the device phase --------------------------------------------------------------------------- */
 
 /*
- * The nested state at w (the prefix matched). Parses the whole structure, checks it against
- * itself and against what follows it, converts the vmcs12 regions in place. Returns 0 with
- * *ret_len its length, 1 with *ret_need the window size it needs to decide, or an error.
+ * Where might the description start, if the window ends with it? It is u8 0x00 (EOF), u8 0x06,
+ * be32 length, then length bytes of JSON, which are all >= 0x20; the 0x06 is not. So the JSON
+ * starts at most 4 bytes after the start of the run of bytes >= 0x20 that ends the window (the
+ * length's own bytes may be in that run), which leaves at most five places to try, each of which
+ * must also name exactly the distance to the window's end. Whatever a guest wrote, this only
+ * proposes; the walk decides.
  */
-#define NEED_BYTES(n)                       \
-    do {                                    \
-        if (eof) return V12_E_STREAM;       \
-        *ret_need = (n);                    \
-        return 1;                           \
-    } while (0)
-static int nested_state(struct v12_qs *qs, uint8_t *w, size_t avail, bool eof, size_t *ret_len, size_t *ret_need)
+static int hold(struct v12_qs *qs, uint8_t *w, size_t avail, unsigned flags, size_t *ret_n)
 {
-    size_t off = NESTED_PREFIX_LEN;
-    if (avail < off + 8) NEED_BYTES(off + 8);
-    uint32_t flags = be16(w + off), format = be16(w + off + 2), size = be32(w + off + 4);
-    off += 8;
-    uint32_t max = format == V12_FORMAT_SVM ? V12_BLOB_MAX_SVM : V12_BLOB_MAX_VMX;
-    if (format > V12_FORMAT_SVM || size < V12_BLOB_HEADER_SIZE || size > max) {
-        snprintf(qs->msg, sizeof(qs->msg),
-                 "migration stream offset %llu: vCPU %u: nested state size %u is outside 128..%u (format %u)",
-                 (unsigned long long)qs->pos, qs->instance_id, size, max, format);
-        return V12_E_STREAM;
-    }
-    /* The largest structure (VMX with shadow) plus what must follow it. */
-    size_t want = off + 48 + 4133 + 4140 + 8;
-    if (avail < want && !eof) NEED_BYTES(want);
-    uint8_t *blob = qs->blob_in;
-    memset(blob, 0, V12_BLOB_HEADER_SIZE);
-    v12_store_le(blob + 0, 2, flags);
-    v12_store_le(blob + 2, 2, format);
-    v12_store_le(blob + 4, 4, size);
-    v12_store_le(blob + 8, 8, V12_INVALID_GPA);
-    v12_store_le(blob + 16, 8, V12_INVALID_GPA);
-    size_t region_at[2] = {0, 0};
-    unsigned nregions = 0;
-    size_t h;
-    if (format == V12_FORMAT_VMX && (h = sub_at(w + off, avail - off, vmx_name))) {
-        if (avail < off + h + 18) return V12_E_STREAM;
-        v12_store_le(blob + 8, 8, be64(w + off + h));
-        v12_store_le(blob + 16, 8, be64(w + off + h + 8));
-        v12_store_le(blob + 24, 2, be16(w + off + h + 16));
-        off += h + 18;
-        if ((h = sub_at(w + off, avail - off, vmcs12_name)) && avail >= off + h + V12_REGION_SIZE) {
-            region_at[nregions++] = off + h;
-            off += h + V12_REGION_SIZE;
-            if ((h = sub_at(w + off, avail - off, shadow_name)) && avail >= off + h + V12_REGION_SIZE) {
-                region_at[nregions++] = off + h;
-                off += h + V12_REGION_SIZE;
+    for (size_t i = qs->scanned; i < avail; i++)
+        if (w[i] < 0x20) qs->tail_start = i + 1;
+    qs->scanned = avail;
+    qs->stats.held = avail;
+    if ((flags & (V12_QS_EOF | V12_QS_REST)) && avail != qs->checked_end) {
+        qs->checked_end = avail;
+        size_t lo = qs->tail_start >= QS_DESC_FIXED ? qs->tail_start - QS_DESC_FIXED : 0;
+        for (size_t p = lo; p + QS_DESC_FIXED < avail && p + 2 <= qs->tail_start; p++) {
+            if (w[p] != QS_REC_EOF || w[p + 1] != QS_REC_DESC || w[p + QS_DESC_FIXED] != '{') continue;
+            if (v12_be32(w + p + 2) != avail - p - QS_DESC_FIXED) continue;
+            const uint8_t *json = w + p + QS_DESC_FIXED;
+            size_t json_len = avail - p - QS_DESC_FIXED;
+            int r = v12__qs_walk(qs, w, p, json, json_len, false);
+            if (!r) r = v12__qs_walk(qs, w, p, json, json_len, true);
+            if (r) {
+                size_t m = strlen(qs->msg);
+                snprintf(qs->msg + m, sizeof(qs->msg) - m, "%s", passthrough_hint);
+                return r;
             }
+            qs->state = ST_DONE;
+            return forward(qs, avail, ret_n);
         }
-    } else if (format == V12_FORMAT_SVM && (h = sub_at(w + off, avail - off, svm_name))) {
-        if (avail < off + h + 8 + V12_REGION_SIZE) return V12_E_STREAM;
-        v12_store_le(blob + 8, 8, be64(w + off + h));
-        region_at[nregions++] = off + h + 8;
-        off += h + 8 + V12_REGION_SIZE;
     }
-    /* QEMU sends the regions exactly when size says there are some. */
-    unsigned expect = size > V12_BLOB_HEADER_SIZE + V12_REGION_SIZE ? 2 : size > V12_BLOB_HEADER_SIZE ? 1 : 0;
-    if (format == V12_FORMAT_VMX && nregions != expect) return V12_E_STREAM;
-    /* What follows: another cpu subsection, or the section footer. */
-    if (avail < off + 6) NEED_BYTES(off + 6);
-    bool next_ok = (w[off] == REC_SUB && w[off + 1] >= 4 && avail >= off + 6 && memcmp(w + off + 2, "cpu/", 4) == 0) ||
-                   (w[off] == REC_FOOTER && be32(w + off + 1) == qs->section_id);
-    if (!next_ok) return V12_E_STREAM;
-
-    size_t len = V12_BLOB_HEADER_SIZE + nregions * V12_REGION_SIZE;
-    for (unsigned i = 0; i < nregions; i++) memcpy(blob + V12_VMCS12_OFFSET + i * V12_REGION_SIZE, w + region_at[i], V12_REGION_SIZE);
-    /* QEMU's size may exceed what it sends (KVM's cap), never fall short of it. */
-    if (size < len) return V12_E_STREAM;
-    v12_store_le(blob + 4, 4, len);
-    struct v12_diag d;
-    struct v12_report rep;
-    int r = v12_blob_convert(blob, len, qs->blob_out, sizeof(qs->blob_out), &qs->opts, &rep, &d);
-    if (r) {
-        char m[400];
-        v12_diag_format(&d, m, sizeof(m));
-        snprintf(qs->msg, sizeof(qs->msg), "migration stream offset %llu: vCPU %u (cpu section instance %u): nested state refused: %s",
-                 (unsigned long long)qs->pos, qs->instance_id, qs->instance_id, m);
-        return r;
-    }
-    if (format == V12_FORMAT_VMX)
-        for (unsigned i = 0; i < nregions; i++)
-            memcpy(w + region_at[i], qs->blob_out + V12_VMCS12_OFFSET + i * V12_REGION_SIZE, V12_REGION_SIZE);
-    qs->stats.nested_states++;
-    if (format == V12_FORMAT_VMX) qs->stats.regions += nregions;
-    *ret_len = off;
-    return 0;
+    if (flags & V12_QS_EOF)
+        return fail(qs, qs->pos, "the stream ends without a VM description after its device state (QEMU sends none with "
+                    "-machine suppress-vmdesc=on and for some old machine types): its device sections cannot be walked "
+                    "exactly, and nothing of them was forwarded%s", passthrough_hint);
+    if (avail >= qs->hold_limit)
+        return fail(qs, qs->pos, "the device state and its VM description exceed the %zu bytes this relay may hold for "
+                    "them (stream_hold_limit); nothing of them was forwarded", qs->hold_limit);
+    *ret_n = avail + 1;
+    return V12_QS_NEED;
 }
 
-static int device(struct v12_qs *qs, uint8_t *w, size_t avail, bool eof, size_t *ret_n)
+static int done(struct v12_qs *qs, size_t avail, unsigned flags, size_t *ret_n)
 {
-    for (size_t i = 0; i < avail; i++) {
-        if (w[i] == REC_FOOTER) {
-            if (avail - i < 5) {
-                if (eof) break;
-                goto need_more;
-            }
-            if (be32(w + i + 1) == qs->section_id) {
-                long ok = plausible_next(qs, w + i + 5, avail - i - 5, eof);
-                if (ok < 0) goto need_more;
-                if (ok) {
-                    qs->state = ST_RECORD;
-                    qs->in_cpu = false;
-                    return forward(qs, i + 5, ret_n);
-                }
-            }
-        } else if (qs->in_cpu && w[i] == REC_SUB) {
-            if (avail - i < NESTED_PREFIX_LEN) {
-                if (eof) continue;
-                goto need_more;
-            }
-            if (memcmp(w + i, nested_prefix, NESTED_PREFIX_LEN) != 0) continue;
-            if (i > 0) return forward(qs, i, ret_n); /* let the structure start the window */
-            size_t len = 0, need = 0;
-            int r = nested_state(qs, w, avail, eof, &len, &need);
-            if (r == 1) {
-                *ret_n = need;
-                return V12_QS_NEED;
-            }
-            if (r == V12_E_STREAM && !qs->msg[0])
-                return fail(qs, qs->pos, "vCPU %u: cpu/nested_state subsection is malformed (names, lengths or size disagree)", qs->instance_id);
-            if (r < 0) return r;
-            return forward(qs, len, ret_n);
-        }
-        continue;
-    need_more:
-        if (i > 0) return forward(qs, i, ret_n);
-        *ret_n = avail + (avail < 300 ? 300 : 0);
-        if (*ret_n > V12_QS_LOOKAHEAD) *ret_n = V12_QS_LOOKAHEAD;
-        if (*ret_n <= avail) *ret_n = avail + 1;
-        return V12_QS_NEED;
-    }
-    if (eof) return fail(qs, qs->pos, "section '%s' (instance %u) has no footer before the stream ends", qs->idstr, qs->instance_id);
-    if (avail == 0) {
-        *ret_n = 1;
-        return V12_QS_NEED;
-    }
-    return forward(qs, avail, ret_n); /* none of these bytes can start a footer or a nested state */
+    if (avail)
+        return fail(qs, qs->pos, "%zu bytes follow the VM description, where a precopy stream ends: the description was "
+                    "forged in guest data, or the stream goes on (COLO)", avail);
+    if (flags & V12_QS_EOF) return V12_QS_END;
+    *ret_n = 1;
+    return V12_QS_NEED;
 }
 
-int v12_qs_step(struct v12_qs *qs, uint8_t *w, size_t avail, bool eof, size_t *ret_n)
+int v12_qs_step(struct v12_qs *qs, uint8_t *w, size_t avail, unsigned flags, size_t *ret_n)
 {
+    if (flags & V12_QS_EOF) flags |= V12_QS_REST;
     for (;;) {
         int r;
         if (qs->skip) {
             if (!avail) {
-                if (eof) return fail(qs, qs->pos, "stream ends inside %llu bytes of page data", (unsigned long long)qs->skip);
+                if (flags & V12_QS_EOF)
+                    return fail(qs, qs->pos, "stream ends inside %llu bytes of page data", (unsigned long long)qs->skip);
                 *ret_n = 1;
                 return V12_QS_NEED;
             }
@@ -515,24 +463,14 @@ int v12_qs_step(struct v12_qs *qs, uint8_t *w, size_t avail, bool eof, size_t *r
             return forward(qs, n, ret_n);
         }
         switch (qs->state) {
-        case ST_HEADER:
-            NEED(8);
-            if (be32(w) != QEMU_VM_FILE_MAGIC) return fail(qs, 0, "not a QEMU migration stream (magic 0x%08x)", be32(w));
-            if (be32(w + 4) != QEMU_VM_FILE_VERSION)
-                return fail(qs, 4, "stream file version %u (only 3 is supported)", be32(w + 4));
-            qs->state = ST_RECORD;
-            return forward(qs, 8, ret_n);
-        case ST_RECORD: r = record(qs, w, avail, eof, ret_n); break;
-        case ST_CONFIG_SUB: r = config_subsection(qs, w, avail, eof, ret_n); break;
-        case ST_RAM: r = ram_record(qs, w, avail, eof, ret_n); break;
-        case ST_RAM_BLOCKS: r = ram_blocks(qs, w, avail, eof, ret_n); break;
-        case ST_FOOTER: r = footer(qs, w, avail, eof, ret_n); break;
-        case ST_DEVICE: r = device(qs, w, avail, eof, ret_n); break;
-        case ST_DESC:
-            if (avail) return forward(qs, avail, ret_n);
-            if (eof) return V12_QS_END;
-            *ret_n = 1;
-            return V12_QS_NEED;
+        case ST_HEADER: r = file_header(qs, w, avail, flags, ret_n); break;
+        case ST_RECORD: r = record(qs, w, avail, flags, ret_n); break;
+        case ST_CONFIG_SUB: r = config_subsection(qs, w, avail, flags, ret_n); break;
+        case ST_RAM: r = ram_record(qs, w, avail, flags, ret_n); break;
+        case ST_RAM_BLOCKS: r = ram_blocks(qs, w, avail, flags, ret_n); break;
+        case ST_RAM_FOOTER: r = ram_footer(qs, w, avail, flags, ret_n); break;
+        case ST_HOLD: return hold(qs, w, avail, flags, ret_n);
+        case ST_DONE: return done(qs, avail, flags, ret_n);
         default: return fail(qs, qs->pos, "parser state %d", qs->state);
         }
         if (r != 0) return r; /* 0: a state change with nothing consumed; go on */

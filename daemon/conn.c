@@ -64,6 +64,8 @@ struct v12_conn {
      * bytes only once the socket was full: the other side read them, so it is alive, only
      * slow). A write the kernel buffers at once proves nothing and does not count. */
     uint64_t last_progress_ms, next_tick_ms;
+    uint64_t alarm_ms;    /* the owner's alarm (0: none), checked on the loop's tick */
+    bool rx_idle;         /* the last read found nothing more to read */
     uv_getaddrinfo_t gai;
     char host[256], port[8], sni[256];
     SSL_CTX *connect_ctx;
@@ -701,6 +703,7 @@ static void do_read(struct v12_conn *c)
             cap = sizeof(c->l->scratch);
         }
         ssize_t n = read_some(c, buf, cap);
+        c->rx_idle = n == READ_AGAIN;
         if (n == READ_AGAIN || n == 0) break;
         c->last_progress_ms = v12_clock_ms();
         budget = (size_t)n >= budget ? 0 : budget - (size_t)n;
@@ -971,6 +974,16 @@ int v12_conn_attach(struct v12_conn *c, struct v12_loop *l)
     return 0;
 }
 
+void v12_conn_set_alarm(struct v12_conn *c, uint64_t at_ms)
+{
+    c->alarm_ms = at_ms;
+}
+
+bool v12_conn_rx_idle(const struct v12_conn *c)
+{
+    return c->rx_idle;
+}
+
 /* ---- deadlines ---------------------------------------------------------------------------------------------- */
 
 static void on_tick(uv_timer_t *t)
@@ -1000,6 +1013,10 @@ static void on_tick(uv_timer_t *t)
             if (now >= c->next_tick_ms) {
                 c->next_tick_ms = now + lim->idle_timeout_ms / 3;
                 if (c->ops && c->ops->tick) c->ops->tick(c->owner, c);
+            }
+            if (c->alarm_ms && now >= c->alarm_ms && c->state == ST_OPEN) {
+                c->alarm_ms = 0;
+                if (c->ops && c->ops->alarm) c->ops->alarm(c->owner, c);
             }
             break;
         case ST_CLOSING:

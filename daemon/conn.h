@@ -53,6 +53,8 @@ struct v12_conn_ops {
     bool (*busy)(void *owner, const struct v12_conn *c);
     /* Every third of the idle timeout once ready (keepalive pings). Optional. */
     void (*tick)(void *owner, struct v12_conn *c);
+    /* The time set with v12_conn_set_alarm() has come (checked every 100 ms). Optional. */
+    void (*alarm)(void *owner, struct v12_conn *c);
     /*
      * The connection is gone for the owner: called exactly once, from v12_conn_close or on an
      * error, EOF or timeout. code 0: the other side ended cleanly (EOF; close_notify for TLS).
@@ -123,6 +125,10 @@ int v12_conn_send(struct v12_conn *c, const V12Envelope *env) V12_MUST_USE;
  * take now is copied to the queue. */
 int v12_conn_writev(struct v12_conn *c, const struct iovec *iov, int n) V12_MUST_USE;
 int v12_conn_write(struct v12_conn *c, const void *data, size_t len) V12_MUST_USE;
+/* Call ops->alarm once at (or up to 100 ms after) at_ms on v12_clock_ms()'s clock; 0 cancels. */
+void v12_conn_set_alarm(struct v12_conn *c, uint64_t at_ms);
+/* The last read found the connection drained: nothing more has arrived for now. */
+bool v12_conn_rx_idle(const struct v12_conn *c);
 /* Bytes queued, not yet taken by the socket. */
 size_t v12_conn_queued(const struct v12_conn *c);
 /* Look at may_read again (the owner's state changed). */

@@ -65,6 +65,7 @@ struct v12_channel {
     struct v12_qs *qs;
     uint8_t *buf;               /* source: QEMU's bytes; destination: the parse window */
     size_t wlen;                /* destination: bytes in the window */
+    size_t wcap;                /* destination: the window's size (grows while the device phase is held) */
     uint8_t *back;              /* the return path's buffer */
     struct v12_channel *next;   /* d->streams.channels */
 };
@@ -464,6 +465,7 @@ void v12_stream_incoming(struct v12_daemon *d, struct v12_conn *c, int peer, enu
         return;
     }
     ch->buf = win;
+    ch->wcap = WIN_SIZE;
     ch->back = back;
     ch->target = target;
     ch->channel = so->channel;
@@ -486,6 +488,8 @@ void v12_stream_incoming(struct v12_daemon *d, struct v12_conn *c, int peer, enu
     v12_conn_set_name(ch->local, "stream %s#%u qemu", pc->name, ch->channel);
     v12_conn_set_raw(ch->local);
 }
+
+static int hold_more(struct v12_channel *ch, size_t s);
 
 /* Destination: run what the peer sent through the parser (or not) and on to QEMU. */
 static void process_window(struct v12_channel *ch, bool eof)
@@ -517,15 +521,18 @@ static void process_window(struct v12_channel *ch, bool eof)
             o.to = d->cfg.layout;
             o.padding = d->cfg.padding;
             v12_qs_init(ch->qs, &o);
+            ch->qs->hold_limit = d->cfg.stream_hold_limit;
         }
     }
     size_t s = 0;
     if (ch->kind != KIND_MAIN) { /* multifd (RAM only) and pass-through: unchanged */
         s = ch->wlen;
     } else {
+        /* At rest (nothing more to read now) the window's end may be the description's. */
+        unsigned flags = eof ? V12_QS_EOF : ch->remote && v12_conn_rx_idle(ch->remote) ? V12_QS_REST : 0;
         for (;;) {
             size_t n;
-            int r = v12_qs_step(ch->qs, ch->buf + s, ch->wlen - s, eof, &n);
+            int r = v12_qs_step(ch->qs, ch->buf + s, ch->wlen - s, flags, &n);
             if (r == V12_QS_FORWARD) {
                 s += n; /* consecutive runs of the window: one write for all of them */
                 continue;
@@ -541,6 +548,7 @@ static void process_window(struct v12_channel *ch, bool eof)
         }
         atomic_store(&ch->pages, ch->qs->stats.ram_pages);
         atomic_store(&ch->regions, ch->qs->stats.regions);
+        if (v12_qs_holding(ch->qs) && hold_more(ch, s) != 0) return;
     }
     if (s) {
         int r = v12_conn_write(ch->local, ch->buf, s);
@@ -552,6 +560,48 @@ static void process_window(struct v12_channel *ch, bool eof)
         memmove(ch->buf, ch->buf + s, ch->wlen - s);
         ch->wlen -= s;
     }
+}
+
+/*
+ * The device phase is held until its description has arrived (convert/qemu_stream.h): the
+ * window grows for it, up to stream_hold_limit, and a hold that stops growing for
+ * stream_hold_timeout_ms without a description ends the migration (a source with
+ * suppress-vmdesc=on and a return path would otherwise wait for ever). s bytes before the hold
+ * are about to be forwarded.
+ */
+static int hold_more(struct v12_channel *ch, size_t s)
+{
+    const struct v12_config *cfg = &ch->d->cfg;
+    size_t held = ch->wlen - s;
+    if (ch->wcap - held < V12_QS_LOOKAHEAD && ch->wcap < cfg->stream_hold_limit + V12_QS_LOOKAHEAD) {
+        size_t want = ch->wcap * 2;
+        if (want > cfg->stream_hold_limit + V12_QS_LOOKAHEAD) want = cfg->stream_hold_limit + V12_QS_LOOKAHEAD;
+        uint8_t *nb = realloc(ch->buf, want);
+        if (!nb) {
+            log_err("stream from peer %s migration %s: out of memory holding %zu bytes of device state; ending the "
+                    "migration (the source keeps running the guest)", peer_name(ch), ch->migration_id, held);
+            channel_end(ch, "out of memory", true);
+            return -ENOMEM;
+        }
+        ch->buf = nb;
+        ch->wcap = want;
+    }
+    if (ch->remote) v12_conn_set_alarm(ch->remote, v12_clock_ms() + cfg->stream_hold_timeout_ms);
+    return 0;
+}
+
+/* A held device phase stopped growing and no description came. */
+static void remote_alarm_body(struct v12_channel *ch)
+{
+    if (ch->ended || !ch->qs || !v12_qs_holding(ch->qs)) return;
+    v12_count_reject(&ch->d->stats, V12_E_STREAM);
+    log_err("stream from peer %s migration %s: migration stream offset %llu: no VM description arrived within %u ms "
+            "after %zu bytes of device state (QEMU sends none with -machine suppress-vmdesc=on): its device sections "
+            "cannot be walked exactly, and nothing of them was forwarded; for guests known to have no nested state, "
+            "set stream_passthrough = yes; ending the migration (the source keeps running the guest)",
+            peer_name(ch), ch->migration_id, (unsigned long long)ch->qs->pos, ch->d->cfg.stream_hold_timeout_ms,
+            ch->wlen);
+    channel_end(ch, "stream refused", true);
 }
 
 /* The peer's side ended: deliver what checks out, then end. */
@@ -645,7 +695,7 @@ static void raw_buf(void *owner, struct v12_conn *c, uint8_t **buf, size_t *len)
         *len = BACK_BUF;
     } else {
         *buf = ch->buf + ch->wlen;
-        *len = WIN_SIZE - ch->wlen;
+        *len = ch->wcap - ch->wlen;
     }
 }
 
@@ -655,7 +705,7 @@ static void raw_read_body(void *owner, struct v12_conn *c, size_t n)
     if (ch->ended) return;
     if (!ch->source && c == ch->remote) { /* into the window; parsed at the end of the batch or when full */
         ch->wlen += n;
-        if (n == 0 || WIN_SIZE - ch->wlen < V12_QS_LOOKAHEAD) process_window(ch, false);
+        if (n == 0 || ch->wcap - ch->wlen < V12_QS_LOOKAHEAD) process_window(ch, false);
         return;
     }
     if (n == 0) return;
@@ -687,12 +737,12 @@ static bool may_read(void *owner, const struct v12_conn *c)
     if (c == ch->remote && ch->source && !ch->acked) return true; /* TLS, Hello, the acknowledgement */
     if (!ch->flowing) {
         /* destination: the window takes what arrives before QEMU is connected */
-        return !ch->source && c == ch->remote && WIN_SIZE - ch->wlen >= V12_QS_LOOKAHEAD;
+        return !ch->source && c == ch->remote && ch->wcap - ch->wlen >= V12_QS_LOOKAHEAD;
     }
     const struct v12_conn *other = c == ch->local ? ch->remote : ch->local;
     if (other && v12_conn_queued(other) >= d->cfg.conn_buffer_limit) return false;
     if (atomic_load(&d->limits.global_bytes) >= d->cfg.global_buffer_limit) return false;
-    if (!ch->source && c == ch->remote && WIN_SIZE - ch->wlen < V12_QS_LOOKAHEAD) return false;
+    if (!ch->source && c == ch->remote && ch->wcap - ch->wlen < V12_QS_LOOKAHEAD) return false;
     return true;
 }
 
@@ -752,8 +802,16 @@ static const struct v12_conn_ops local_ops = {
     .closed = local_closed,
 };
 
+static void remote_alarm(void *owner, struct v12_conn *c)
+{
+    struct v12_channel *ch = hold(owner);
+    remote_alarm_body(ch);
+    release(ch);
+}
+
 static const struct v12_conn_ops remote_ops = {
     .established = remote_established,
+    .alarm = remote_alarm,
     .frame = remote_frame,
     .raw_buf = raw_buf,
     .raw_read = raw_read,

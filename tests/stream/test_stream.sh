@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# The stream parser and `vmcs12ctl stream-convert`: a synthetic stream built from the spec, a
-# stream recorded now from a real QEMU (TCG, paused guest, RAM in a memory-backend-file with
-# random bytes) with nested state spliced into its cpu sections, both converted both ways in
-# every chunk split; a real stream without nested state passes through byte for byte; every bad
-# stream is refused with its message and nothing written.
+# The stream parser and `vmcs12ctl stream-convert`: a synthetic stream built from the spec, the
+# same with structure forged in its guest bytes (registers, CMOS), a stream recorded now from a
+# real QEMU (TCG, paused guest, RAM in a memory-backend-file with random bytes) with nested state
+# spliced into its cpu sections and its description, all converted both ways in every chunk
+# split, read as a file and as the daemon reads; a real stream without nested state passes
+# through byte for byte; every bad stream is refused with its message and nothing written.
 set -uo pipefail
 C=$1 T=$2 HERE=$(cd "$(dirname "$0")" && pwd)
 W=$(mktemp -d)
@@ -26,13 +27,21 @@ grep -q '2 cpu sections, 0 nested states' "$W/rep" && ok || { bad "real stream r
 
 # --- nested state, both ways, every split --------------------------------------------------------
 $G synth 11 "$W/syn"
+$G synth 13 "$W/forg" forge
 $G splice 12 "$W/real.bin" "$W/spl" >/dev/null
-for s in syn spl; do
-    "$C" stream-convert --to encoded -o "$W/$s.enc" "$W/$s-legacy.bin" && cmp -s "$W/$s.enc" "$W/$s-encoded.bin" && ok || bad "$s legacy -> encoded"
+for s in syn forg spl; do
+    F=
+    [ "$s" = forg ] && F="forged=$(cat "$W/forg-forged-end.txt")"
+    "$C" stream-convert --to encoded --report -o "$W/$s.enc" "$W/$s-legacy.bin" 2>"$W/$s.rep" && cmp -s "$W/$s.enc" "$W/$s-encoded.bin" && ok || bad "$s legacy -> encoded"
     "$C" stream-convert --to legacy -o "$W/$s.leg" "$W/$s-encoded.bin" && cmp -s "$W/$s.leg" "$W/$s-legacy.bin" && ok || bad "$s encoded -> legacy"
-    "$T" auto encoded "$W/$s-legacy.bin" "$W/$s-encoded.bin" && ok || bad "$s splits legacy -> encoded"
-    "$T" auto linux-6.18 "$W/$s-encoded.bin" "$W/$s-legacy.bin" && ok || bad "$s splits encoded -> legacy"
+    # shellcheck disable=SC2086
+    "$T" auto encoded "$W/$s-legacy.bin" "$W/$s-encoded.bin" $F && ok || bad "$s splits legacy -> encoded"
+    # shellcheck disable=SC2086
+    "$T" auto linux-6.18 "$W/$s-encoded.bin" "$W/$s-legacy.bin" $F && ok || bad "$s splits encoded -> legacy"
 done
+# Forged structure counts for nothing: the four real nested states (three vmcs12 regions), no more.
+grep -q "4 cpu sections, 4 nested states, 3 vmcs12 regions" "$W/forg.rep" && ok || bad "forged stream report: $(cat "$W/forg.rep")"
+grep -q "2 cpu sections, 2 nested states, 3 vmcs12 regions" "$W/spl.rep" && ok || bad "spliced stream report: $(cat "$W/spl.rep")"
 # stdin -> stdout
 "$C" stream-convert --to encoded <"$W/syn-legacy.bin" >"$W/pipe.out" && cmp -s "$W/pipe.out" "$W/syn-encoded.bin" && ok || bad "stdin/stdout"
 

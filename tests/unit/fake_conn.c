@@ -160,6 +160,16 @@ int v12_conn_send(struct v12_conn *vc, const V12Envelope *env)
     return r;
 }
 
+void v12_conn_set_alarm(struct v12_conn *vc, uint64_t at_ms)
+{
+    ((struct fake_conn *)vc)->alarm_ms = at_ms;
+}
+
+bool v12_conn_rx_idle(const struct v12_conn *vc)
+{
+    return ((const struct fake_conn *)vc)->rx_idle;
+}
+
 size_t v12_conn_queued(const struct v12_conn *vc)
 {
     return ((const struct fake_conn *)vc)->queued;
@@ -232,11 +242,20 @@ void fake_raw(struct fake_conn *c, const uint8_t *data, size_t len)
         CHECK(cap > 0);
         size_t take = cap < len ? cap : len;
         memcpy(buf, data, take);
+        c->rx_idle = false;
         c->ops->raw_read(c->owner, (struct v12_conn *)c, take);
         data += take;
         len -= take;
     }
-    if (c->ops && !c->closed) c->ops->raw_read(c->owner, (struct v12_conn *)c, 0); /* end of the batch */
+    c->rx_idle = true; /* the batch's end: nothing more to read now */
+    if (c->ops && !c->closed) c->ops->raw_read(c->owner, (struct v12_conn *)c, 0);
+}
+
+void fake_alarm(struct fake_conn *c)
+{
+    CHECK(c->alarm_ms != 0);
+    c->alarm_ms = 0;
+    if (c->ops && c->ops->alarm && !c->closed) c->ops->alarm(c->owner, (struct v12_conn *)c);
 }
 
 void fake_peer_closes(struct fake_conn *c, int code, const char *why)

@@ -20,6 +20,8 @@ struct fake_conn {
     unsigned writes, touched, reading_updates;
     size_t queued;      /* what v12_conn_queued says: set by a test for backpressure */
     int fail_writes;    /* non-zero: writes fail with this code */
+    bool rx_idle;       /* what v12_conn_rx_idle says: true after each fake_raw() */
+    uint64_t alarm_ms;  /* the owner's alarm (v12_conn_set_alarm) */
     struct fake_conn *next;
 };
 
@@ -29,6 +31,8 @@ void fake_set_clock(uint64_t now);
 void fake_establish(struct fake_conn *c, X509 *cert);
 void fake_frame(struct fake_conn *c, const V12Envelope *env);
 void fake_raw(struct fake_conn *c, const uint8_t *data, size_t len);
+/* The owner's alarm goes off (it must be set). */
+void fake_alarm(struct fake_conn *c);
 void fake_peer_closes(struct fake_conn *c, int code, const char *why);
 bool fake_may_read(struct fake_conn *c);
 V12Envelope **fake_take_frames(struct fake_conn *c, size_t *n);

@@ -459,6 +459,112 @@ static void stream_destination(void)
     CHECK(local->closed && remote->closed);
 }
 
+/* ---- stream mode, destination: the device phase held until its description --------------------------- */
+
+static size_t put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
+    return 4;
+}
+
+/* A precopy stream: header, an empty ram section, one FULL device of body bytes (guest data),
+ * EOF and, with desc, its description. Returns the length; *phase: where the device phase starts. */
+static size_t small_stream(uint8_t *p, size_t body, bool desc, size_t *phase)
+{
+    size_t n = 0;
+    n += put_be32(p + n, 0x5145564d);
+    n += put_be32(p + n, 3);
+    p[n++] = 0x01; /* START ram, id 2, instance 0, version 4 */
+    n += put_be32(p + n, 2);
+    p[n++] = 3;
+    memcpy(p + n, "ram", 3), n += 3;
+    n += put_be32(p + n, 0);
+    n += put_be32(p + n, 4);
+    memset(p + n, 0, 8), p[n + 7] = 0x04, n += 8;  /* MEM_SIZE 0 */
+    memset(p + n, 0, 8), p[n + 7] = 0x10, n += 8;  /* EOS */
+    p[n++] = 0x7e, n += put_be32(p + n, 2);
+    *phase = n;
+    p[n++] = 0x04; /* FULL dev, id 3 */
+    n += put_be32(p + n, 3);
+    p[n++] = 3;
+    memcpy(p + n, "dev", 3), n += 3;
+    n += put_be32(p + n, 0);
+    n += put_be32(p + n, 1);
+    for (size_t i = 0; i < body; i++) p[n++] = (uint8_t)(i * 13 + 7); /* guest bytes: never structure */
+    p[n++] = 0x7e, n += put_be32(p + n, 3);
+    p[n++] = 0x00; /* EOF */
+    if (desc) {
+        char j[300];
+        int jl = snprintf(j, sizeof(j), "{\"page_size\": 4096, \"devices\": [{\"name\": \"dev\", \"instance_id\": 0, "
+                          "\"vmsd_name\": \"dev\", \"version\": 1, \"fields\": [{\"name\": \"data\", \"type\": "
+                          "\"buffer\", \"size\": %zu}]}]}", body);
+        p[n++] = 0x06;
+        n += put_be32(p + n, (uint32_t)jl);
+        memcpy(p + n, j, (size_t)jl), n += (size_t)jl;
+    }
+    return n;
+}
+
+/* A stream channel whose QEMU side is connected: bytes flow from the first one. */
+static struct fake_conn *open_flowing(struct fake_conn **local)
+{
+    struct fake_conn *remote = open_stream(0, local);
+    fake_establish(*local, NULL);
+    frames(remote, 1);
+    return remote;
+}
+
+static void stream_hold(void)
+{
+    static uint8_t st[3u << 20];
+    struct fake_conn *local, *remote;
+    size_t phase;
+    /* Described, larger than the first window: the window grows, then everything goes at once. */
+    size_t n = small_stream(st, 600000, true, &phase);
+    remote = open_flowing(&local);
+    fake_raw(remote, st, phase + 1000);
+    CHECK_EQ(local->out_len, phase); /* up to the device phase; that is held */
+    CHECK(remote->alarm_ms != 0);
+    for (size_t at = phase + 1000; at < n; at += 70000) fake_raw(remote, st + at, n - at < 70000 ? n - at : 70000);
+    CHECK_EQ(local->out_len, n);
+    CHECK_MEM(local->out, st, n);
+    CHECK(!local->closed);
+    fake_peer_closes(remote, 0, "closed by the other side (close_notify)");
+    CHECK(local->closed && local->close_code == 0);
+
+    /* No description (suppress-vmdesc with a return path): the hold times out, nothing of the
+     * device phase reaches QEMU, both sides close. */
+    n = small_stream(st, 5000, false, &phase);
+    remote = open_flowing(&local);
+    fake_raw(remote, st, n);
+    CHECK_EQ(local->out_len, phase);
+    CHECK(!local->closed);
+    fake_alarm(remote);
+    CHECK(local->closed && remote->closed);
+    CHECK_EQ(local->close_code, V12_E_STREAM);
+    CHECK_EQ(local->out_len, phase);
+
+    /* More than stream_hold_limit: refused, nothing of it forwarded. */
+    size_t limit = D.cfg.stream_hold_limit;
+    D.cfg.stream_hold_limit = 1u << 20;
+    n = small_stream(st, 2u << 20, true, &phase);
+    remote = open_flowing(&local);
+    for (size_t at = 0; at < n && !remote->closed; at += 65536) fake_raw(remote, st + at, n - at < 65536 ? n - at : 65536);
+    CHECK(local->closed && remote->closed);
+    CHECK_EQ(local->close_code, V12_E_STREAM);
+    CHECK_EQ(local->out_len, phase);
+    D.cfg.stream_hold_limit = limit;
+
+    /* Bytes after an accepted description: refused (a forgery is exposed by what follows it). */
+    n = small_stream(st, 100, true, &phase);
+    remote = open_flowing(&local);
+    fake_raw(remote, st, n);
+    CHECK_EQ(local->out_len, n);
+    fake_raw(remote, st, 10);
+    CHECK(local->closed && local->close_code == V12_E_STREAM);
+    CHECK_EQ(D.streams.nchannels, 0);
+}
+
 /* ---- stream mode, source: QEMU's connection, the peer's Hello, ordered opens, bytes out ---------------- */
 
 static void stream_source(void)
@@ -544,6 +650,7 @@ int main(int argc, char **argv)
     RUN(relay_source);
     RUN(peer_inbound);
     RUN(stream_destination);
+    RUN(stream_hold);
     RUN(stream_source);
     handlers_env_teardown();
     printf("test_handlers: all passed\n");
