@@ -20,6 +20,7 @@ int status_main(int argc, char **argv);
 int ready_main(int argc, char **argv);
 int check_main(int argc, char **argv);
 int stream_main(int argc, char **argv);
+int stream_inspect_main(int argc, char **argv);
 
 /* JSON output: a string with escapes. */
 void v12_json_str(FILE *f, const char *s);

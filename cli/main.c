@@ -16,6 +16,7 @@ static const struct {
     {"layout", layout_main, "print a layout's field table"},
     {"diff", diff_main, "field-by-field differences between two blobs"},
     {"stream-convert", stream_main, "convert the nested state inside a saved QEMU migration stream"},
+    {"stream-inspect", stream_inspect_main, "show every record, device section and nested state of a QEMU stream"},
     {"send", send_main, "relay a blob to a peer through the local vmcs12d; exits 0 once stored there"},
     {"recv", recv_main, "fetch a blob the local vmcs12d has stored"},
     {"status", status_main, "the local vmcs12d's peers and counters"},

@@ -46,9 +46,12 @@ struct walk {
     /* the device being walked */
     const uint8_t *dev_name;
     size_t dev_name_len;
-    uint32_t section_id, instance_id;
+    uint32_t section_id, instance_id, version;
     bool is_cpu;
     uint32_t fields;
+    unsigned depth;      /* 0: the device's own fields; n: inside n subsections */
+    bool nested_pending; /* nested_ev is to be reported after its subsection */
+    struct v12_qs_event nested_ev;
 };
 
 static int walk_fail(struct walk *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -83,6 +86,7 @@ static void emit(struct walk *w, enum v12_qs_event_kind kind, size_t at, size_t 
     ev.name_len = name_len;
     ev.section_id = w->section_id;
     ev.instance_id = w->instance_id;
+    ev.version = w->version;
     ev.count = w->fields;
     w->qs->observe(w->qs->observe_ctx, &ev);
 }
@@ -142,7 +146,7 @@ static int field(struct walk *w)
     size_t start = w->at;
     int e = advance(w, size * count, "a field");
     if (e) return e;
-    emit(w, V12_QS_EV_FIELD, start, w->at - start, "field", name, name_len);
+    if (w->depth == 0) emit(w, V12_QS_EV_FIELD, start, w->at - start, "field", name, name_len);
     return 0;
 }
 
@@ -154,7 +158,7 @@ static int fields(struct walk *w)
     while ((r = v12_json_arr_next(&w->j, &first)) == 1) {
         int e = field(w);
         if (e) return e;
-        w->fields++;
+        if (w->depth == 0) w->fields++;
     }
     return r < 0 ? json_fail(w) : 0;
 }
@@ -232,6 +236,7 @@ static int nested_state(struct walk *w, size_t b0, size_t b1)
     if (qs->observe) {
         struct v12_qs_event ev;
         memset(&ev, 0, sizeof(ev));
+        w->nested_pending = true;
         ev.kind = V12_QS_EV_NESTED;
         ev.offset = at;
         ev.length = n;
@@ -243,7 +248,7 @@ static int nested_state(struct walk *w, size_t b0, size_t b1)
         ev.nested_size = size;
         ev.nregions = nregions;
         for (unsigned i = 0; i < nregions; i++) ev.revisions[i] = (uint32_t)v12_load_le(w->win + region_at[i], 4);
-        qs->observe(qs->observe_ctx, &ev);
+        w->nested_ev = ev;
     }
     struct v12_diag d;
     struct v12_report rep;
@@ -314,11 +319,13 @@ static int subsection(struct walk *w, unsigned depth)
                 checked = true;
                 body = w->at;
             }
+            w->depth = depth;
             if (f && (e = fields(w))) return e;
             if (f && w->is_cpu && depth == 1 && cur_name_is(name, name_len, nested_name) &&
                 (e = nested_state(w, body, w->at)))
                 return e;
             if (s && (e = subsections(w, depth + 1))) return e;
+            w->depth = depth;
         } else if (!v12_json_skip(j)) {
             return json_fail(w);
         }
@@ -328,7 +335,11 @@ static int subsection(struct walk *w, unsigned depth)
         if (!name || !have_version) return v12_json_fail(j, "a subsection without name or version"), json_fail(w);
         if ((e = sub_check(w, name, name_len, version))) return e;
     }
-    emit(w, V12_QS_EV_FIELD, start, w->at - start, "subsection", name, name_len);
+    if (depth == 1) emit(w, V12_QS_EV_FIELD, start, w->at - start, "subsection", name, name_len);
+    if (depth == 1 && w->nested_pending) {
+        w->nested_pending = false;
+        w->qs->observe(w->qs->observe_ctx, &w->nested_ev);
+    }
     return 0;
 }
 
@@ -364,6 +375,7 @@ static int section_check(struct walk *w, uint64_t instance, bool have_version, u
                          (unsigned long long)instance, (unsigned long long)version);
     w->section_id = id;
     w->instance_id = inst;
+    w->version = v;
     w->is_cpu = cur_name_is(nm, nl, "cpu");
     if (w->is_cpu && (v < 11 || v > 12)) {
         v12__qs_fail(w->qs, w->qs->pos + w->at, "cpu section version %u (11 or 12 are known)", v);
@@ -422,8 +434,10 @@ static int device(struct walk *w)
                 if ((e = section_check(w, instance, have_version, version))) return e;
                 checked = true;
             }
+            w->depth = 0;
             if (f && (e = fields(w))) return e;
             if (s && (e = subsections(w, 1))) return e;
+            w->depth = 0;
         } else if (!v12_json_skip(j)) {
             return json_fail(w);
         }

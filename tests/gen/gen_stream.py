@@ -11,6 +11,8 @@
       state headers, a footer with EOF and the description marker, a footer with a FULL cpu
       header, and a whole description valid up to its own end (OUT_PREFIX-forged-end.txt: the
       stream offset where it ends).
+  gen_stream.py nested-offsets FILE
+      Where the stream's description puts every cpu/nested_state body (an independent walk).
   gen_stream.py splice SEED IN OUT_PREFIX
       A stream recorded from a real QEMU with a nested-state subsection spliced into every cpu
       section, just before its footer, and into its description.
@@ -246,7 +248,7 @@ def synth(seed, prefix, forge=False):
 
 def pre_device_phase(data):
     """Offset of the first byte of the device phase of a recorded stream, walked per the spec."""
-    pos = 8
+    pos, shared = 8, 0
     while True:
         t = data[pos]
         if t == 0x07:
@@ -260,6 +262,8 @@ def pre_device_phase(data):
                     cnt = struct.unpack(">I", data[pos:pos + 4])[0]
                     pos += 4
                     for _ in range(cnt):
+                        if data[pos + 1:pos + 1 + data[pos]].rstrip(b"\x00") == b"x-ignore-shared":
+                            shared = 8
                         pos += 1 + data[pos]
                 elif name == "configuration/target-page-bits":
                     pos += 4
@@ -280,7 +284,7 @@ def pre_device_phase(data):
                     while left:
                         nl = data[pos]
                         left -= struct.unpack(">Q", data[pos + 1 + nl:pos + 9 + nl])[0]
-                        pos += 9 + nl
+                        pos += 9 + nl + shared
                     continue
                 if fl & 0x200:
                     continue
@@ -324,6 +328,27 @@ def walk(data):
         pos = footer + 5
     assert pos == eof, (pos, eof)
     return eof, desc, spans
+
+
+def nested_offsets(path):
+    """Where the description puts the body of every cpu/nested_state subsection (stream offsets)."""
+    data = open(path, "rb").read()
+
+    def size(d):
+        return sum(f.get("size")[0] * (f.get("array_len") or [1])[0] for f in d.get("fields")[0])
+
+    found = []
+    for d, start, _ in walk(data)[2]:
+        if d.get("name")[0] != "cpu":
+            continue
+        pos = start + 17 + size(d)
+        for s in (d.get("subsections") or [[]])[0]:
+            name = s.get("vmsd_name")[0]
+            if name == "cpu/nested_state":
+                found.append(pos + 6 + len(name))
+            pos += 6 + len(name) + size(s) + sum(6 + len(x.get("vmsd_name")[0]) + size(x)
+                                                 for x in (s.get("subsections") or [[]])[0])
+    return found
 
 
 def splice(seed, path, prefix):
@@ -442,6 +467,8 @@ def bad(outdir):
 if __name__ == "__main__":
     if sys.argv[1] == "synth":
         synth(int(sys.argv[2]), sys.argv[3], forge=len(sys.argv) > 4 and sys.argv[4] == "forge")
+    elif sys.argv[1] == "nested-offsets":
+        print("\n".join(str(o) for o in nested_offsets(sys.argv[2])))
     elif sys.argv[1] == "bad":
         bad(sys.argv[2])
     elif sys.argv[1] == "splice":
