@@ -2,14 +2,19 @@
 # SPDX-License-Identifier: MIT
 # QEMU helpers for the stream tests (sourced after lib.sh: uses W, PIDS, MEM).
 #   qemu NAME RAMFILE [extra args]   a paused q35 TCG guest with its RAM in RAMFILE, QMP at $W/NAME.qmp
+#                                    (QEMU_START= for one that runs; QEMU_BIOS=FILE for its firmware)
 #   incoming NAME URI                the destination NAME starts listening for a migration on URI
+#   sink PORT OUT                    accept one connection on PORT, write what arrives to OUT; SINK: its pid
+#   send PORT FILE                   connect to PORT, send FILE, read until the other side closes
 #   pair TAG URI [CAP...]            a source src-TAG with $MEM MiB of random RAM and a destination
 #                                    dst-TAG (zeroed RAM, CAPs set) listening on URI; DST: its pid
 
 qemu() {
     local name=$1 ram=$2
     shift 2
-    qemu-system-x86_64 -machine q35,accel=tcg -m "$MEM" -smp "${QEMU_SMP:-2}" -nographic -nodefaults -S \
+    # shellcheck disable=SC2086
+    qemu-system-x86_64 -machine q35,accel=tcg -m "$MEM" -smp "${QEMU_SMP:-2}" -nographic -nodefaults ${QEMU_START--S} \
+        ${QEMU_BIOS:+-bios "$QEMU_BIOS"} \
         -object memory-backend-file,id=mem,size=${MEM}M,mem-path="$ram",share=on -machine memory-backend=mem \
         -qmp unix:"$W/$name.qmp",server=on,wait=off "$@" >"$W/$name.log" 2>&1 &
     PIDS+=($!)
@@ -40,4 +45,31 @@ pair() {
     sleep 0.5
     [ $# -eq 0 ] || python3 "$(dirname "${BASH_SOURCE[0]}")/qmp.py" "$W/dst-$tag.qmp" caps "$@" >/dev/null
     incoming "dst-$tag" "$uri"
+}
+
+sink() {
+    timeout 60 python3 -c '
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1); c, _ = s.accept()
+with open(sys.argv[2], "wb") as f:
+    while True:
+        b = c.recv(65536)
+        if not b: break
+        f.write(b)
+' "$1" "$2" &
+    SINK=$!
+    sleep 0.3
+}
+
+send() {
+    timeout 60 python3 -c '
+import socket, sys
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+c.sendall(open(sys.argv[2], "rb").read()); c.shutdown(socket.SHUT_WR)
+c.settimeout(20)
+try:
+    while c.recv(65536): pass
+except OSError: pass
+' "$1" "$2"
 }

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 """A minimal QMP client for the tests.
 
-usage: qmp.py SOCKET record FILE | migrate URI [CAP...] | start-migrate URI BYTES_PER_S [CAP...] | cancel |
+usage: qmp.py SOCKET record FILE | migrate URI [CAP...] | migrate-live URI [CAP...] |
+       start-migrate URI BYTES_PER_S [CAP...] | cancel |
        wait-migrate SECONDS | transferred | caps CAP... | status | wait-status STATUS SECONDS | quit
 """
 import json
@@ -54,12 +55,19 @@ def main():
         print("migration", st)
         cmd("quit")
         sys.exit(0 if st == "completed" else 1)
-    if what == "migrate":  # migrate URI [cap=on ...]: wait for the end, print the status
+    if what in ("migrate", "migrate-live"):  # URI [cap ...]: wait for the end, print the status
         for cap in sys.argv[4:]:
             r = cmd("migrate-set-capabilities", capabilities=[{"capability": cap, "state": True}])
             if "error" in r:
                 sys.exit("capability %s: %s" % (cap, r["error"]))
-        start(1 << 40)
+        if what == "migrate":
+            start(1 << 40)
+        else:  # a running guest, as libvirt migrates one
+            cmd("cont")
+            time.sleep(0.3)
+            r = cmd("migrate", uri=sys.argv[3])
+            if "error" in r:
+                sys.exit("migrate: %s" % r["error"])
         for _ in range(3000):
             m = cmd("query-migrate")["return"]
             if m.get("status") in ("completed", "failed", "cancelled"):

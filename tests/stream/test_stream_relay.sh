@@ -59,38 +59,15 @@ head -c $((MEM << 20)) /dev/urandom >"$W/rec.ram"
 qemu rec "$W/rec.ram"
 $Q "$W/rec.qmp" record "$W/rec.bin" >/dev/null && ok || bad "recording a stream"
 $G splice 21 "$W/rec.bin" "$W/spl" >/dev/null
-sink() { # sink OUT: accept one connection on QT, write what arrives to OUT
-    timeout 60 python3 -c '
-import socket, sys
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1); c, _ = s.accept()
-with open(sys.argv[2], "wb") as f:
-    while True:
-        b = c.recv(65536)
-        if not b: break
-        f.write(b)
-' "$QT" "$1" &
-    SINK=$!
-    sleep 0.3
-}
-send() { timeout 60 python3 -c '
-import socket, sys, time
-c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-c.sendall(open(sys.argv[2], "rb").read()); c.shutdown(socket.SHUT_WR)
-c.settimeout(20)
-try:
-    while c.recv(65536): pass
-except OSError: pass
-' "$QL" "$1"; }
-sink "$W/got.bin"
-send "$W/spl-legacy.bin"
+sink "$QT" "$W/got.bin"
+send "$QL" "$W/spl-legacy.bin"
 wait $SINK
 cmp -s "$W/got.bin" "$W/spl-encoded.bin" && ok || bad "spliced stream not converted to the encoded layout in flight"
 grep -q "3 nested-state regions converted" "$W/hostb.log" && ok || bad "conversion count not logged"
 # An invalid nested state: the migration ends on both sides, the vCPU is named, nothing more flows.
 $G bad "$W/bad" >/dev/null
-sink "$W/got-bad.bin"
-send "$W/bad/bad-revision.bin"
+sink "$QT" "$W/got-bad.bin"
+send "$QL" "$W/bad/bad-revision.bin"
 wait $SINK
 [ "$(stat -c %s "$W/got-bad.bin")" -lt "$(stat -c %s "$W/bad/bad-revision.bin")" ] && ok || bad "invalid stream delivered whole"
 grep -q "vCPU 0 (cpu section instance 0): nested state refused" "$W/hostb.log" && ok || bad "refusal not logged with the vCPU"
@@ -111,7 +88,7 @@ while c.recv(65536): pass
 ' "$QT" &
 SLOW=$!
 sleep 0.3
-send "$W/spl-legacy.bin" &
+send "$QL" "$W/spl-legacy.bin" &
 SENDER=$!
 sleep 1.5
 "$C" status --socket "$W/hostb.sock" --json >"$W/live.json"
@@ -168,11 +145,9 @@ PP=$(free_port) PQ=$(free_port) QP=$(free_port) QPT=$(free_port)
 NODE_NAME=hostb EXTRA_DAEMON="stream_allow = tcp:127.0.0.1:$QPT" EXTRA_PEER="stream_passthrough = yes" config hostp encoded "" "$PP" hostb ca hosta "$PQ"
 NODE_NAME=hosta EXTRA_PEER="stream_listen = tcp:127.0.0.1:$QP\nstream_target = tcp:127.0.0.1:$QPT" config hostq legacy linux-6.18 "$PQ" hosta ca hostb "$PP"
 start hostp && start hostq && wait_peer hostq hostb connected
-QT_SAVE=$QT QT=$QPT QL_SAVE=$QL QL=$QP
-sink "$W/got-pass.bin"
-send "$W/bad/bad-revision.bin"
+sink "$QPT" "$W/got-pass.bin"
+send "$QP" "$W/bad/bad-revision.bin"
 wait $SINK
-QT=$QT_SAVE QL=$QL_SAVE
 cmp -s "$W/got-pass.bin" "$W/bad/bad-revision.bin" && ok || bad "pass-through changed the stream"
 grep -q "(pass-through: not checked)" "$W/hostp.log" && ok || bad "pass-through not logged"
 alive "$PID_hostb" && alive "$PID_hosta" && ok || bad "a daemon died"
