@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # One entry point for a fresh Debian 12 machine (run as root):
 #   contrib/run.sh demo   install what is missing, build, run the demo on the bundled samples
-#   contrib/run.sh test   install what is missing, build (plain, ASan+UBSan, TSan), run every test
+#   contrib/run.sh test   install what is missing (QEMU 10.0 and sid's in chroots too), build (plain,
+#                         ASan+UBSan, TSan), run every test
 #   contrib/run.sh deps | build
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +12,10 @@ JOBS=$(nproc 2>/dev/null || echo 2)
 PACKAGES=(build-essential cmake pkg-config python3 openssl
           libssl-dev libuv1-dev libprotobuf-c-dev protobuf-c-compiler libinih-dev libsystemd-dev
           qemu-system-x86 stunnel4 socat
-          libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients iproute2 util-linux scdoc dpkg-dev clang valgrind)
+          libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients iproute2 util-linux scdoc dpkg-dev clang valgrind
+          binutils debootstrap)
+# Newer QEMUs for the stream tests, each in a chroot made from Debian's registry (tests/stream/qemu-suite.sh).
+QEMU_SUITES=(trixie sid)
 
 deps() {
     local missing=()
@@ -36,7 +40,12 @@ demo() {
     ./contrib/demo.sh
 }
 
+suites() {
+    for s in "${QEMU_SUITES[@]}"; do tests/stream/qemu-suite.sh make "$s"; done
+}
+
 run_tests() {
+    suites
     build build
     (cd build && ctest --output-on-failure -j "$JOBS")
     echo "== the same tests under AddressSanitizer + UndefinedBehaviorSanitizer"

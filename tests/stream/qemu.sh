@@ -2,18 +2,21 @@
 # SPDX-License-Identifier: MIT
 # QEMU helpers for the stream tests (sourced after lib.sh: uses W, PIDS, MEM).
 #   qemu NAME RAMFILE [extra args]   a paused q35 TCG guest with its RAM in RAMFILE, QMP at $W/NAME.qmp
-#                                    (QEMU_START= for one that runs; QEMU_BIOS=FILE for its firmware)
+#                                    (QEMU_START= for one that runs; QEMU_BIOS=FILE for its firmware;
+#                                    QEMU=BINARY, default qemu-system-x86_64 or a suite's wrapper;
+#                                    QEMU_MACHINE, default q35)
 #   incoming NAME URI                the destination NAME starts listening for a migration on URI
 #   sink PORT OUT                    accept one connection on PORT, write what arrives to OUT; SINK: its pid
 #   send PORT FILE                   connect to PORT, send FILE, read until the other side closes
 #   pair TAG URI [CAP...]            a source src-TAG with $MEM MiB of random RAM and a destination
 #                                    dst-TAG (zeroed RAM, CAPs set) listening on URI; DST: its pid
+#                                    (QEMU_SRC / QEMU_DST: the binary of each side, default $QEMU)
 
 qemu() {
     local name=$1 ram=$2
     shift 2
     # shellcheck disable=SC2086
-    qemu-system-x86_64 -machine q35,accel=tcg -m "$MEM" -smp "${QEMU_SMP:-2}" -nographic -nodefaults ${QEMU_START--S} \
+    "${QEMU_BIN:-${QEMU:-qemu-system-x86_64}}" -machine "${QEMU_MACHINE:-q35}",accel=tcg -m "$MEM" -smp "${QEMU_SMP:-2}" -nographic -nodefaults ${QEMU_START--S} \
         ${QEMU_BIOS:+-bios "$QEMU_BIOS"} \
         -object memory-backend-file,id=mem,size=${MEM}M,mem-path="$ram",share=on -machine memory-backend=mem \
         -qmp unix:"$W/$name.qmp",server=on,wait=off "$@" >"$W/$name.log" 2>&1 &
@@ -39,8 +42,8 @@ pair() {
     head -c $((MEM << 20)) /dev/urandom >"$W/src-$tag.ram"
     : >"$W/dst-$tag.ram"
     truncate -s "${MEM}M" "$W/dst-$tag.ram"
-    qemu "src-$tag" "$W/src-$tag.ram"
-    qemu "dst-$tag" "$W/dst-$tag.ram" -incoming defer
+    QEMU_BIN=${QEMU_SRC:-} qemu "src-$tag" "$W/src-$tag.ram"
+    QEMU_BIN=${QEMU_DST:-} qemu "dst-$tag" "$W/dst-$tag.ram" -incoming defer
     DST=${PIDS[-1]}
     sleep 0.5
     [ $# -eq 0 ] || python3 "$(dirname "${BASH_SOURCE[0]}")/qmp.py" "$W/dst-$tag.qmp" caps "$@" >/dev/null

@@ -16,9 +16,10 @@ bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
 G="python3 $HERE/../gen/gen_stream.py"
 
 # --- a real QEMU stream ----------------------------------------------------------------------
-command -v qemu-system-x86_64 >/dev/null || { echo "qemu-system-x86_64 is required (contrib/run.sh deps installs it)" >&2; exit 1; }
+QEMU=${QEMU:-qemu-system-x86_64}
+command -v "$QEMU" >/dev/null || { echo "$QEMU is required (contrib/run.sh deps installs it)" >&2; exit 1; }
 head -c $((16 << 20)) /dev/urandom >"$W/ram"
-qemu-system-x86_64 -machine q35,accel=tcg -m 16 -smp 2 -nographic -nodefaults -S \
+"$QEMU" -machine q35,accel=tcg -m 16 -smp 2 -nographic -nodefaults -S \
     -object memory-backend-file,id=mem,size=16M,mem-path="$W/ram",share=on -machine memory-backend=mem \
     -qmp unix:"$W/qmp",server=on,wait=off >"$W/qemu.log" 2>&1 &
 python3 "$HERE/qmp.py" "$W/qmp" record "$W/real.bin" >"$W/qmp.out" 2>&1 && ok || { bad "recording a stream from QEMU"; cat "$W/qmp.out" "$W/qemu.log" >&2; }

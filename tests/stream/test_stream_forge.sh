@@ -21,7 +21,7 @@ Q="python3 $HERE/qmp.py"
 G="python3 $HERE/../gen/gen_stream.py"
 F="python3 $HERE/forge/forge.py"
 MEM=16
-for t in as ld qemu-system-x86_64; do command -v $t >/dev/null || { echo "$t is required (contrib/run.sh deps)" >&2; exit 1; }; done
+for t in as ld "${QEMU:-qemu-system-x86_64}"; do command -v "$t" >/dev/null || { echo "$t is required (contrib/run.sh deps)" >&2; exit 1; }; done
 source "$HERE/qemu.sh"
 export QEMU_START= # running guests, as libvirt migrates them
 
