@@ -66,6 +66,7 @@ struct v12_conn {
     uint64_t last_progress_ms, next_tick_ms;
     uint64_t alarm_ms;    /* the owner's alarm (0: none), checked on the loop's tick */
     bool rx_idle;         /* the last read found nothing more to read */
+    bool rx_idle_told;    /* raw mode: the owner has heard of it (raw_read 0) since the last bytes */
     uv_getaddrinfo_t gai;
     char host[256], port[8], sni[256];
     SSL_CTX *connect_ctx;
@@ -704,6 +705,7 @@ static void do_read(struct v12_conn *c)
         }
         ssize_t n = read_some(c, buf, cap);
         c->rx_idle = n == READ_AGAIN;
+        if (n > 0) c->rx_idle_told = false;
         if (n == READ_AGAIN || n == 0) break;
         c->last_progress_ms = v12_clock_ms();
         budget = (size_t)n >= budget ? 0 : budget - (size_t)n;
@@ -714,8 +716,14 @@ static void do_read(struct v12_conn *c)
             feed_frames(c, buf, (size_t)n);
         }
     }
-    /* The end of a batch of raw bytes: the owner may now process what it has. */
-    if (got_raw && c->state == ST_OPEN && c->ops && c->ops->raw_read) c->ops->raw_read(c->owner, c, 0);
+    /* The end of a batch of raw bytes, or the first time the socket is found drained after bytes
+     * (a batch cut short by the budget or by the owner may end with nothing new): the owner may
+     * now process what it has, and v12_conn_rx_idle() says whether more is on its way. */
+    bool tell_idle = c->raw && c->rx_idle && !c->rx_idle_told;
+    if ((got_raw || tell_idle) && c->state == ST_OPEN && c->ops && c->ops->raw_read) {
+        if (c->rx_idle) c->rx_idle_told = true;
+        c->ops->raw_read(c->owner, c, 0);
+    }
 }
 
 /* ---- events ------------------------------------------------------------------------------------------------ */
@@ -844,7 +852,11 @@ static void update_poll(struct v12_conn *c)
 
 void v12_conn_update_reading(struct v12_conn *c)
 {
-    if (c->state == ST_OPEN) update_poll(c);
+    if (c->state != ST_OPEN) return;
+    update_poll(c);
+    /* Raw bytes stopped by the owner: whether the socket is drained is not known until the next
+     * read, and a drained socket makes no event; so read (from the loop, never under the owner). */
+    if (c->raw && !c->rx_idle && may_read(c)) list_ready(c);
 }
 
 /* ---- closing --------------------------------------------------------------------------------------------- */

@@ -127,7 +127,9 @@ int v12_conn_writev(struct v12_conn *c, const struct iovec *iov, int n) V12_MUST
 int v12_conn_write(struct v12_conn *c, const void *data, size_t len) V12_MUST_USE;
 /* Call ops->alarm once at (or up to 100 ms after) at_ms on v12_clock_ms()'s clock; 0 cancels. */
 void v12_conn_set_alarm(struct v12_conn *c, uint64_t at_ms);
-/* The last read found the connection drained: nothing more has arrived for now. */
+/* The last read found the connection drained: nothing more has arrived for now. In raw mode the
+ * owner hears raw_read(c, 0) once each time this becomes true after bytes arrived (and at the end
+ * of every batch of bytes). */
 bool v12_conn_rx_idle(const struct v12_conn *c);
 /* Bytes queued, not yet taken by the socket. */
 size_t v12_conn_queued(const struct v12_conn *c);

@@ -62,6 +62,8 @@ struct v12_channel {
     atomic_uint_fast64_t bytes, bytes_back, pages;
     atomic_uint regions;
     uint64_t start_ms;
+    uint64_t hold_start_ns;     /* destination: when the device phase began to be held (uv_hrtime) */
+    atomic_uint_fast64_t hold_ns; /* ... and how long until its description released it */
     struct v12_qs *qs;
     uint8_t *buf;               /* source: QEMU's bytes; destination: the parse window */
     size_t wlen;                /* destination: bytes in the window */
@@ -218,12 +220,17 @@ static void channel_end(struct v12_channel *ch, const char *why, bool failed)
     uint64_t ms = v12_clock_ms() - ch->start_ms;
     uint64_t bytes = atomic_load(&ch->bytes);
     double mib = (double)bytes / 1048576.0;
+    char held[120] = "";
+    uint64_t hold_ns = atomic_load(&ch->hold_ns);
+    if (hold_ns && ch->qs)
+        snprintf(held, sizeof(held), ", device state and description (%llu bytes) held %.2f ms until walked",
+                 (unsigned long long)ch->qs->stats.held, (double)(hold_ns - 1) / 1e6);
     v12_log(failed ? V12_LOG_ERR : V12_LOG_NOTICE,
             "stream %s peer %s migration %s channel %u (%s, %s): %s: %.1f MiB forwarded, %llu bytes back, %llu RAM pages, "
-            "%u nested-state regions converted, %.1f s, %.1f MiB/s",
+            "%u nested-state regions converted%s, %.1f s, %.1f MiB/s",
             ch->source ? "to" : "from", peer_name(ch), ch->migration_id, ch->channel, kind_name(ch->kind),
             ch->target.text, why, mib, (unsigned long long)atomic_load(&ch->bytes_back),
-            (unsigned long long)atomic_load(&ch->pages), atomic_load(&ch->regions), (double)ms / 1000.0,
+            (unsigned long long)atomic_load(&ch->pages), atomic_load(&ch->regions), held, (double)ms / 1000.0,
             ms ? mib * 1000.0 / (double)ms : 0.0);
     migration_channel_end(ch);
     struct v12_stats *st = &ch->d->stats;
@@ -530,6 +537,8 @@ static void process_window(struct v12_channel *ch, bool eof)
     } else {
         /* At rest (nothing more to read now) the window's end may be the description's. */
         unsigned flags = eof ? V12_QS_EOF : ch->remote && v12_conn_rx_idle(ch->remote) ? V12_QS_REST : 0;
+        uint64_t now_ns = uv_hrtime();
+        bool was_holding = v12_qs_holding(ch->qs);
         for (;;) {
             size_t n;
             int r = v12_qs_step(ch->qs, ch->buf + s, ch->wlen - s, flags, &n);
@@ -548,7 +557,11 @@ static void process_window(struct v12_channel *ch, bool eof)
         }
         atomic_store(&ch->pages, ch->qs->stats.ram_pages);
         atomic_store(&ch->regions, ch->qs->stats.regions);
-        if (v12_qs_holding(ch->qs) && hold_more(ch, s) != 0) return;
+        bool holding = v12_qs_holding(ch->qs);
+        if (!was_holding && (holding || ch->qs->stats.held)) ch->hold_start_ns = now_ns;
+        if (!holding && ch->qs->stats.held && !atomic_load(&ch->hold_ns))
+            atomic_store(&ch->hold_ns, uv_hrtime() - ch->hold_start_ns + 1);
+        if (holding && hold_more(ch, s) != 0) return;
     }
     if (s) {
         int r = v12_conn_write(ch->local, ch->buf, s);
@@ -585,6 +598,7 @@ static int hold_more(struct v12_channel *ch, size_t s)
         }
         ch->buf = nb;
         ch->wcap = want;
+        if (ch->remote) v12_conn_update_reading(ch->remote); /* room again: read on, learn if drained */
     }
     if (ch->remote) v12_conn_set_alarm(ch->remote, v12_clock_ms() + cfg->stream_hold_timeout_ms);
     return 0;

@@ -18,7 +18,7 @@
 
 struct side {
     const char *name;
-    int established, frames, frame_errors, closed, drained;
+    int established, frames, frame_errors, closed, drained, batch_ends, idle_batch_ends;
     int close_code;
     char close_why[256];
     int last_frame_case;
@@ -59,7 +59,10 @@ static void raw_buf(void *owner, struct v12_conn *c, uint8_t **buf, size_t *len)
 
 static void raw_read(void *owner, struct v12_conn *c, size_t n)
 {
-    ((struct side *)owner)->in_len += n;
+    struct side *s = owner;
+    s->in_len += n;
+    if (n == 0) s->batch_ends++, s->idle_batch_ends += v12_conn_rx_idle(c);
+    if (s->stop_after && s->in_len >= (size_t)s->stop_after) s->may_read = false;
 }
 
 static bool may_read(void *owner, const struct v12_conn *c)
@@ -226,6 +229,59 @@ static void raw_through_a_full_socket(void)
     free(b.in);
 }
 
+/*
+ * The owner stops reading with bytes still in the socket, then reads them all once it has room
+ * again; the socket then holds nothing and makes no event, but the owner must still hear that it
+ * is drained (the stream parser accepts a description only where its input rests).
+ */
+static void drained_input_is_told(void)
+{
+    struct side a = {.name = "a"}, b = {.name = "b"};
+    pair(&a, &b);
+    v12_conn_set_raw(a.c);
+    v12_conn_set_raw(b.c);
+    uint8_t data[3000], in[4000];
+    memset(data, 7, sizeof(data));
+    b.in = in;
+    b.in_cap = sizeof(in);
+    b.stop_after = 1000;
+    b.in_cap = 1000; /* the first read takes 1000 bytes, then the owner says stop */
+    CHECK_OK(v12_conn_write(a.c, data, sizeof(data)));
+    v12_conn_on_events(b.c, UV_READABLE);
+    CHECK_EQ(b.in_len, 1000);
+    CHECK(!v12_conn_rx_idle(b.c));
+    CHECK_EQ(b.idle_batch_ends, 0);
+    /* Room for all of it: the rest arrives in one read; the next read finds the socket empty. */
+    b.in_cap = sizeof(in);
+    b.stop_after = 0;
+    b.may_read = true;
+    v12_conn_update_reading(b.c);
+    CHECK_EQ(b.in_len, 1000); /* nothing under the owner's call ... */
+    v12_conn_on_events(b.c, 0); /* ... the loop's turn (its pending list) */
+    CHECK_EQ(b.in_len, sizeof(data));
+    CHECK(v12_conn_rx_idle(b.c));
+    CHECK_EQ(b.idle_batch_ends, 1);
+    /* Told once: another look at an empty socket says nothing more. */
+    v12_conn_on_events(b.c, UV_READABLE);
+    CHECK_EQ(b.idle_batch_ends, 1);
+    /* All of it read at once, and the owner stops right after: the read that finds the socket
+     * empty brings no bytes, and must still be told. */
+    b.in_len = 0;
+    b.stop_after = sizeof(data);
+    CHECK_OK(v12_conn_write(a.c, data, sizeof(data)));
+    v12_conn_on_events(b.c, UV_READABLE);
+    CHECK(b.in_len == sizeof(data) && !b.may_read && !v12_conn_rx_idle(b.c));
+    CHECK_EQ(b.idle_batch_ends, 1);
+    b.stop_after = 0;
+    b.may_read = true;
+    v12_conn_update_reading(b.c);
+    v12_conn_on_events(b.c, 0);
+    CHECK(v12_conn_rx_idle(b.c));
+    CHECK_EQ(b.idle_batch_ends, 2);
+    v12_conn_close(a.c, 0, "done");
+    v12_conn_close(b.c, 0, "done");
+}
+
 static void write_error_from_the_loop(void)
 {
     struct side a = {.name = "a"};
@@ -254,6 +310,7 @@ int main(void)
     RUN(stop_between_frames);
     RUN(bad_frame);
     RUN(raw_through_a_full_socket);
+    RUN(drained_input_is_told);
     RUN(write_error_from_the_loop);
     /* Let every closed connection finish and be freed (close timeouts are 2 s at most). */
     for (int i = 0; i < 400 && loop.nconns; i++) {

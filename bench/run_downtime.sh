@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The downtime benchmark: a running guest (SeaBIOS idling, MEM_MB MiB of random RAM, default 256)
+# live-migrated by a real QEMU (TCG) N times (default 5) along each path, in the same run, for
+# each vCPU count in VCPUS (default "2 8 64") and each downtime-limit in LIMITS (ms, default
+# "10 300"):
+#   direct        source QEMU -> destination QEMU
+#   stunnel       through a stunnel pair (TLS 1.3, mutual authentication)
+#   vmcs12d       through two vmcs12d (mutual TLS 1.3, the stream parsed, the device phase held
+#                 until its description has been walked)
+#   passthrough   through two vmcs12d with stream_passthrough = yes: the same relay without the
+#                 parser and its hold
+# The true downtime is the destination's RESUME event minus the source's STOP event (QMP
+# timestamps, one clock); QEMU's own figure is printed beside it. Medians, every value, ratios.
+# vmcs12d's own measure of its hold (from the first device-phase byte to the walked description,
+# logged per migration) is summed up beside it. CAPS="return-path" migrates as libvirt does.
+#   bench/run_downtime.sh [BUILD_DIR]      (needs qemu-system-x86, stunnel4)
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+B=${1:-$ROOT/build-rel}
+source "$ROOT/tests/integration/lib.sh" "$B/daemon/vmcs12d" "$B/cli/vmcs12ctl"
+MEM=${MEM_MB:-256} N=${N:-5} VCPUS=${VCPUS:-"2 8 64"} LIMITS=${LIMITS:-"10 300"} PATHS=${PATHS:-"direct stunnel vmcs12d passthrough"}
+mkca ca
+mkcert hosta ca DNS:hosta
+mkcert hostb ca DNS:hostb
+PA=$(free_port) PB=$(free_port) QL=$(free_port) QT=$(free_port) PS1=$(free_port) PS2=$(free_port)
+PP=$(free_port) PQ=$(free_port) QP=$(free_port)
+EXTRA_PEER="stream_listen = tcp:127.0.0.1:$QL\nstream_target = tcp:127.0.0.1:$QT" config hosta legacy linux-6.18 "$PA" hosta ca hostb "$PB"
+EXTRA_DAEMON="stream_allow = tcp:127.0.0.1:$QT" config hostb encoded "" "$PB" hostb ca hosta "$PA"
+NODE_NAME=hostb EXTRA_DAEMON="stream_allow = tcp:127.0.0.1:$QT" EXTRA_PEER="stream_passthrough = yes" config hostp encoded "" "$PP" hostb ca hosta "$PQ"
+NODE_NAME=hosta EXTRA_PEER="stream_listen = tcp:127.0.0.1:$QP\nstream_target = tcp:127.0.0.1:$QT" config hostq legacy linux-6.18 "$PQ" hosta ca hostb "$PP"
+for h in hosta hostb hostp hostq; do start $h; done
+wait_peer hosta hostb connected
+wait_peer hostq hostb connected
+printf 'foreground = yes\npid =\n[c]\nclient = yes\naccept = 127.0.0.1:%s\nconnect = 127.0.0.1:%s\ncert = %s\nkey = %s\nCAfile = %s\nverifyChain = yes\ncheckHost = hostb\nsslVersionMin = TLSv1.3\n' \
+    "$PS1" "$PS2" "$W/hosta.pem" "$W/hosta.key" "$W/ca.pem" >"$W/stc.conf"
+printf 'foreground = yes\npid =\n[s]\naccept = 127.0.0.1:%s\nconnect = 127.0.0.1:%s\ncert = %s\nkey = %s\nCAfile = %s\nverifyChain = yes\nrequireCert = yes\nsslVersionMin = TLSv1.3\n' \
+    "$PS2" "$QT" "$W/hostb.pem" "$W/hostb.key" "$W/ca.pem" >"$W/sts.conf"
+stunnel4 "$W/sts.conf" >"$W/sts.log" 2>&1 & PIDS+=($!)
+stunnel4 "$W/stc.conf" >"$W/stc.log" 2>&1 & PIDS+=($!)
+sleep 1
+echo "# $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $("${QEMU:-qemu-system-x86_64}" --version | head -1), $MEM MiB, $N migrations per path${CAPS:+, capabilities: $CAPS}"
+: >"$W/results"
+for v in $VCPUS; do
+    for l in $LIMITS; do
+        for r in $(seq "$N"); do
+            for path in $PATHS; do
+                case $path in
+                direct) port=$QT ;;
+                stunnel) port=$PS1 ;;
+                vmcs12d) port=$QL ;;
+                passthrough) port=$QP ;;
+                esac
+                read -r t q total < <(python3 "$ROOT/bench/downtime.py" "$W" "$MEM" "$v" "$l" "$port" "$QT" ${QEMU:+"$QEMU"})
+                echo "$v $l $path $t $q $total" >>"$W/results"
+                echo "vcpus $v limit $l ms round $r $path: true $t ms, QEMU says $q ms, total $total ms"
+            done
+        done
+    done
+done
+grep -h "stream from peer hosta .*(main, .*: ended" "$W/hostb.log" >"$W/held" || true
+python3 - "$W/results" "$PATHS" "$W/held" <<'PY'
+import re, statistics, sys
+rows = [l.split() for l in open(sys.argv[1])]
+paths = sys.argv[2].split()
+# hostb's main channels end in the order the vmcs12d migrations ran: their hold, in ms and bytes
+held = [(float(m.group(2)), int(m.group(1))) for m in (re.search(r"\((\d+) bytes\) held ([0-9.]+) ms", l) for l in open(sys.argv[3])) if m]
+for r in rows:
+    if r[2] == "vmcs12d" and held:
+        r.extend(held.pop(0))
+conf = sorted({(int(r[0]), int(r[1])) for r in rows})
+print("\nvcpus limit path         true downtime ms (median; all)          QEMU's ms (median)")
+for v, l in conf:
+    med = {}
+    for p in paths:
+        t = [float(r[3]) for r in rows if (int(r[0]), int(r[1]), r[2]) == (v, l, p)]
+        q = [float(r[4]) for r in rows if (int(r[0]), int(r[1]), r[2]) == (v, l, p)]
+        if not t:
+            continue
+        med[p] = statistics.median(t)
+        print("%5d %5d %-12s %7.1f; %-30s %5.1f" % (v, l, p, med[p], " ".join("%.0f" % x for x in t), statistics.median(q)))
+    line = []
+    if "vmcs12d" in med and "direct" in med:
+        line.append("vmcs12d/direct %.2f" % (med["vmcs12d"] / med["direct"]))
+    if "vmcs12d" in med and "stunnel" in med:
+        line.append("vmcs12d/stunnel %.2f" % (med["vmcs12d"] / med["stunnel"]))
+    if "vmcs12d" in med and "passthrough" in med:
+        line.append("vmcs12d - passthrough %+.1f ms" % (med["vmcs12d"] - med["passthrough"]))
+    h = [(r[6], r[7]) for r in rows if (int(r[0]), int(r[1]), r[2]) == (v, l, "vmcs12d") and len(r) > 7]
+    if h:
+        line.append("vmcs12d held %d bytes for %.2f ms (median; max %.2f)" % (statistics.median(b for _, b in h),
+                    statistics.median(t for t, _ in h), max(t for t, _ in h)))
+    print("%11s %s" % ("", "; ".join(line)))
+PY
+grep -h "stream from peer hosta .*(main" "$W/hostb.log" | tail -1
