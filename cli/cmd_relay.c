@@ -315,8 +315,9 @@ int status_main(int argc, char **argv)
             printf(",\"migration_id\":");
             v12_json_str(stdout, t->migration_id);
             printf(",\"channel\":%u,\"bytes\":%" PRIu64 ",\"bytes_back\":%" PRIu64 ",\"ram_pages\":%" PRIu64
-                   ",\"regions\":%u,\"seconds\":%" PRIu64 "}",
-                   t->channel, t->bytes, t->bytes_back, t->ram_pages, t->regions, t->seconds);
+                   ",\"regions\":%u,\"seconds\":%" PRIu64 ",\"switchover_ms\":%.3f}",
+                   t->channel, t->bytes, t->bytes_back, t->ram_pages, t->regions, t->seconds,
+                   (double)t->switchover_us / 1000.0);
         }
         printf("],\"rejected\":{");
         for (size_t i = 0; i < s->n_rejected; i++) {
@@ -341,11 +342,13 @@ int status_main(int argc, char **argv)
         for (size_t i = 0; i < s->n_streams; i++) {
             const Vmcs12d__V1__StreamStatus *t = s->streams[i];
             double mib = (double)t->bytes / 1048576.0;
+            char sw[64] = "";
+            if (t->switchover_us) snprintf(sw, sizeof(sw), ", switchover %.2f ms", (double)t->switchover_us / 1000.0);
             v12_linef(stdout, "stream %s peer %s migration %s channel %u (%s, %s%s%s%s): %.1f MiB, %" PRIu64 " RAM pages, %u regions "
-                   "converted, %" PRIu64 " s, %.1f MiB/s",
+                   "converted, %" PRIu64 " s, %.1f MiB/s%s",
                    strcmp(t->direction, "out") == 0 ? "to" : "from", t->peer, t->migration_id, t->channel, t->kind,
                    t->listen[0] ? "from " : "", t->listen, t->listen[0] ? " to " : "",
-                   t->target, mib, t->ram_pages, t->regions, t->seconds, t->seconds ? mib / (double)t->seconds : mib);
+                   t->target, mib, t->ram_pages, t->regions, t->seconds, t->seconds ? mib / (double)t->seconds : mib, sw);
         }
         for (size_t i = 0; i < s->n_rejected; i++)
             v12_linef(stdout, "rejected %s: %" PRIu64, s->rejected[i]->name, s->rejected[i]->value);

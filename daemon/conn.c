@@ -65,6 +65,7 @@ struct v12_conn {
      * slow). A write the kernel buffers at once proves nothing and does not count. */
     uint64_t last_progress_ms, next_tick_ms;
     uint64_t alarm_ms;    /* the owner's alarm (0: none), checked on the loop's tick */
+    struct v12_sockbufs bufs; /* socket buffer settings, applied once the socket exists */
     bool rx_idle;         /* the last read found nothing more to read */
     bool rx_idle_told;    /* raw mode: the owner has heard of it (raw_read 0) since the last bytes */
     uv_getaddrinfo_t gai;
@@ -292,6 +293,22 @@ static void connect_error(struct v12_conn *c, int e)
     fail_later(c, -e, why);
 }
 
+/* Best effort: a setting the kernel refuses leaves its default (autotuning) in place. */
+static void apply_bufs(struct v12_conn *c)
+{
+    if (c->fd < 0) return;
+    if (c->bufs.sndbuf) (void)setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &c->bufs.sndbuf, sizeof(int));
+    if (c->bufs.rcvbuf) (void)setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &c->bufs.rcvbuf, sizeof(int));
+    if (c->bufs.notsent_lowat && !c->unix_sock)
+        (void)setsockopt(c->fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &c->bufs.notsent_lowat, sizeof(int));
+}
+
+void v12_conn_set_bufs(struct v12_conn *c, const struct v12_sockbufs *b)
+{
+    c->bufs = *b;
+    apply_bufs(c);
+}
+
 static void begin_connect(struct v12_conn *c, const struct sockaddr *sa, socklen_t len)
 {
     c->fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -300,6 +317,7 @@ static void begin_connect(struct v12_conn *c, const struct sockaddr *sa, socklen
         return;
     }
     if (!c->unix_sock) (void)setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
+    apply_bufs(c); /* before connect: the receive window is scaled from it */
     c->state = ST_CONNECTING;
     if (connect(c->fd, sa, len) == 0 || errno == EINPROGRESS || errno == EAGAIN) {
         update_poll(c); /* writable: connected, or the error in SO_ERROR */

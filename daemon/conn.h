@@ -125,6 +125,15 @@ int v12_conn_send(struct v12_conn *c, const V12Envelope *env) V12_MUST_USE;
  * take now is copied to the queue. */
 int v12_conn_writev(struct v12_conn *c, const struct iovec *iov, int n) V12_MUST_USE;
 int v12_conn_write(struct v12_conn *c, const void *data, size_t len) V12_MUST_USE;
+/* Socket buffers: 0 leaves the kernel's default (and its autotuning). sndbuf/rcvbuf set
+ * SO_SNDBUF/SO_RCVBUF (which end autotuning); notsent_lowat caps the bytes a TCP socket holds
+ * unsent (TCP_NOTSENT_LOWAT) without capping those in flight. Applied now, or when a connecting
+ * socket is made. */
+struct v12_sockbufs {
+    int sndbuf, rcvbuf, notsent_lowat;
+};
+void v12_conn_set_bufs(struct v12_conn *c, const struct v12_sockbufs *b);
+
 /* Call ops->alarm once at (or up to 100 ms after) at_ms on v12_clock_ms()'s clock; 0 cancels. */
 void v12_conn_set_alarm(struct v12_conn *c, uint64_t at_ms);
 /* The last read found the connection drained: nothing more has arrived for now. In raw mode the

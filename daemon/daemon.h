@@ -38,6 +38,10 @@ struct v12_channel;
 
 #define V12_MAX_REJECT_KINDS 64
 
+/* The switchover histogram's upper bounds, in ms (and +Inf after them). */
+#define V12_SWITCHOVER_BOUNDS {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000}
+#define V12_SWITCHOVER_BUCKETS 12
+
 /* Counters every thread may bump. */
 struct v12_stats {
     atomic_uint_fast64_t blobs_relayed, blobs_converted, blobs_stored, blobs_duplicate, bytes_in, bytes_out;
@@ -45,6 +49,8 @@ struct v12_stats {
     atomic_uint_fast64_t migrations_started, migrations_finished, migrations_failed;
     atomic_uint_fast64_t channels_started, channels_finished, channels_failed;
     atomic_uint_fast64_t stream_bytes_forward, stream_bytes_back, regions_converted;
+    /* destination: switchover times (first device-state byte to its last byte in QEMU's socket) */
+    atomic_uint_fast64_t switchover_le[V12_SWITCHOVER_BUCKETS + 1], switchover_count, switchover_sum_us;
     /* TLS handshakes refused, by why (enum v12_tls_failure) */
     atomic_uint_fast64_t tls_failures[4];
     uv_mutex_t mu; /* the reject table */
@@ -54,6 +60,8 @@ struct v12_stats {
     } rejected[V12_MAX_REJECT_KINDS];
 };
 void v12_count_reject(struct v12_stats *s, int code);
+/* One migration's switchover, in microseconds, into the histogram. */
+void v12_count_switchover(struct v12_stats *s, uint64_t us);
 enum v12_tls_failure { V12_TLS_FAIL_CERTIFICATE, V12_TLS_FAIL_UNKNOWN_PEER, V12_TLS_FAIL_TIMEOUT, V12_TLS_FAIL_PROTOCOL };
 /* A TLS connection ended before it was usable: counted by why (code and reason as closed() says). */
 void v12_count_tls_failure(struct v12_stats *s, int code, const char *why);

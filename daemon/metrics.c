@@ -109,6 +109,20 @@ static void render(struct v12_daemon *d, struct text *t)
         atomic_load(&s->stream_bytes_forward), atomic_load(&s->stream_bytes_back));
     counter(t, "vmcs12d_nested_state_regions_converted_total", "vmcs12 regions converted inside migration streams.",
             atomic_load(&s->regions_converted));
+    static const unsigned bounds[] = V12_SWITCHOVER_BOUNDS;
+    put(t, "# HELP vmcs12d_stream_switchover_seconds Destination side: from a migration's first device-state "
+           "byte to its last byte in the destination QEMU's socket (docs/metrics.md).\n"
+           "# TYPE vmcs12d_stream_switchover_seconds histogram\n");
+    uint64_t cum = 0;
+    for (int i = 0; i <= V12_SWITCHOVER_BUCKETS; i++) {
+        cum += atomic_load(&s->switchover_le[i]);
+        if (i < V12_SWITCHOVER_BUCKETS)
+            put(t, "vmcs12d_stream_switchover_seconds_bucket{le=\"%g\"} %" PRIu64 "\n", bounds[i] / 1000.0, cum);
+        else
+            put(t, "vmcs12d_stream_switchover_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", cum);
+    }
+    put(t, "vmcs12d_stream_switchover_seconds_sum %.6f\nvmcs12d_stream_switchover_seconds_count %" PRIu64 "\n",
+        (double)atomic_load(&s->switchover_sum_us) / 1e6, atomic_load(&s->switchover_count));
     static const char *const why[] = {"certificate", "unknown_peer", "timeout", "protocol"};
     put(t, "# HELP vmcs12d_tls_handshake_failures_total TLS connections refused before they were usable, by "
            "reason.\n# TYPE vmcs12d_tls_handshake_failures_total counter\n");

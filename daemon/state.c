@@ -50,3 +50,13 @@ bool v12_frames_may_read(const struct v12_daemon *d, const struct v12_conn *c, u
     return v12_conn_queued(c) < cfg->conn_buffer_limit && inflight < cfg->max_inflight &&
            atomic_load(&d->limits.global_bytes) < cfg->global_buffer_limit;
 }
+
+void v12_count_switchover(struct v12_stats *s, uint64_t us)
+{
+    static const unsigned bounds[] = V12_SWITCHOVER_BOUNDS;
+    int i = 0;
+    while (i < V12_SWITCHOVER_BUCKETS && us > (uint64_t)bounds[i] * 1000u) i++;
+    atomic_fetch_add(&s->switchover_le[i], 1);
+    atomic_fetch_add(&s->switchover_count, 1);
+    atomic_fetch_add(&s->switchover_sum_us, us);
+}

@@ -64,6 +64,9 @@ struct v12_channel {
     uint64_t start_ms;
     uint64_t hold_start_ns;     /* destination: when the device phase began to be held (uv_hrtime) */
     atomic_uint_fast64_t hold_ns; /* ... and how long until its description released it */
+    uint64_t switch_end_ns;     /* ... when its last byte was in QEMU's socket (0: not yet) */
+    uint64_t answer_ns;         /* ... when QEMU's first return-path byte after that came */
+    bool awaiting_drain;        /* released, not yet all in QEMU's socket */
     struct v12_qs *qs;
     uint8_t *buf;               /* source: QEMU's bytes; destination: the parse window */
     size_t wlen;                /* destination: bytes in the window */
@@ -73,6 +76,19 @@ struct v12_channel {
 };
 
 static const struct v12_conn_ops local_ops, remote_ops;
+
+/*
+ * Queues in front of the switchover. QEMU decides to stop the guest from the rate its socket
+ * accepts; every byte queued downstream of that socket is invisible to it and must still drain
+ * after the guest has stopped (spec/qemu-stream-exactness.md §7). So the legs to the local QEMUs
+ * (loopback or unix: no bandwidth-delay product to cover) get small fixed socket buffers, the
+ * link between the daemons keeps the kernel's autotuned buffers (its bandwidth-delay product must
+ * stay in flight) but holds little unsent (TCP_NOTSENT_LOWAT), and a channel reads one side only
+ * while the daemon's own queue for the other is short.
+ */
+#define QEMU_LEG_BUF (128 * 1024)       /* SO_RCVBUF from the source QEMU, SO_SNDBUF to the destination's */
+#define LINK_NOTSENT (128 * 1024)       /* TCP_NOTSENT_LOWAT on the link between the daemons */
+#define STREAM_QUEUE_MAX (64u * 1024u)  /* the daemon's own queue towards either side */
 
 static const char *kind_name(int k)
 {
@@ -220,11 +236,18 @@ static void channel_end(struct v12_channel *ch, const char *why, bool failed)
     uint64_t ms = v12_clock_ms() - ch->start_ms;
     uint64_t bytes = atomic_load(&ch->bytes);
     double mib = (double)bytes / 1048576.0;
-    char held[120] = "";
+    char held[300] = "";
     uint64_t hold_ns = atomic_load(&ch->hold_ns);
-    if (hold_ns && ch->qs)
-        snprintf(held, sizeof(held), ", device state and description (%llu bytes) held %.2f ms until walked",
-                 (unsigned long long)ch->qs->stats.held, (double)(hold_ns - 1) / 1e6);
+    if (hold_ns && ch->qs) {
+        int k = snprintf(held, sizeof(held), ", device state and description (%llu bytes) held %.2f ms until walked",
+                         (unsigned long long)ch->qs->stats.held, (double)(hold_ns - 1) / 1e6);
+        if (ch->switch_end_ns && k > 0 && (size_t)k < sizeof(held))
+            k += snprintf(held + k, sizeof(held) - (size_t)k, ", switchover %.2f ms",
+                          (double)(ch->switch_end_ns - ch->hold_start_ns) / 1e6);
+        if (ch->answer_ns && k > 0 && (size_t)k < sizeof(held))
+            snprintf(held + k, sizeof(held) - (size_t)k, " (QEMU answered %.2f ms later)",
+                     (double)(ch->answer_ns - ch->switch_end_ns) / 1e6);
+    }
     v12_log(failed ? V12_LOG_ERR : V12_LOG_NOTICE,
             "stream %s peer %s migration %s channel %u (%s, %s): %s: %.1f MiB forwarded, %llu bytes back, %llu RAM pages, "
             "%u nested-state regions converted%s, %.1f s, %.1f MiB/s",
@@ -360,6 +383,8 @@ static void on_stream_accept(struct v12_listener *ll, int fd)
     }
     v12_conn_set_name(ch->local, "stream %s#%u qemu", pc->name, ch->channel);
     v12_conn_set_raw(ch->local);
+    struct v12_sockbufs qb = {0, QEMU_LEG_BUF, 0};
+    v12_conn_set_bufs(ch->local, &qb);
     SSL_CTX *ctx = v12_tls_ctx_get(d, true);
     ch->remote = v12_conn_connect_tcp(&d->main, pc->host, pc->port, ctx, pc->host, &remote_ops, ch);
     SSL_CTX_free(ctx);
@@ -368,6 +393,8 @@ static void on_stream_accept(struct v12_listener *ll, int fd)
         return;
     }
     v12_conn_set_name(ch->remote, "stream %s#%u tls", pc->name, ch->channel);
+    struct v12_sockbufs tb = {0, 0, LINK_NOTSENT};
+    v12_conn_set_bufs(ch->remote, &tb);
     log_info("stream to peer %s channel %u: QEMU connected on %s; connecting to %s", pc->name, ch->channel,
              l->listen.text, pc->address);
 }
@@ -494,9 +521,25 @@ void v12_stream_incoming(struct v12_daemon *d, struct v12_conn *c, int peer, enu
     }
     v12_conn_set_name(ch->local, "stream %s#%u qemu", pc->name, ch->channel);
     v12_conn_set_raw(ch->local);
+    struct v12_sockbufs qb = {QEMU_LEG_BUF, 0, 0};
+    v12_conn_set_bufs(ch->local, &qb);
+    struct v12_sockbufs rb = {0, 0, LINK_NOTSENT}; /* the return path's way back */
+    v12_conn_set_bufs(ch->remote, &rb);
 }
 
 static int hold_more(struct v12_channel *ch, size_t s);
+
+/* The released device phase has been written: in QEMU's socket now, or once the queue drains. */
+static void switchover_sent(struct v12_channel *ch)
+{
+    if (v12_conn_queued(ch->local)) {
+        ch->awaiting_drain = true;
+        return;
+    }
+    ch->awaiting_drain = false;
+    ch->switch_end_ns = uv_hrtime();
+    v12_count_switchover(&ch->d->stats, (ch->switch_end_ns - ch->hold_start_ns) / 1000u);
+}
 
 /* Destination: run what the peer sent through the parser (or not) and on to QEMU. */
 static void process_window(struct v12_channel *ch, bool eof)
@@ -569,6 +612,7 @@ static void process_window(struct v12_channel *ch, bool eof)
             channel_end(ch, "cannot write to QEMU", true);
             return;
         }
+        if (atomic_load(&ch->hold_ns) && !ch->switch_end_ns && !ch->awaiting_drain) switchover_sent(ch);
         atomic_fetch_add(&ch->bytes, s);
         memmove(ch->buf, ch->buf + s, ch->wlen - s);
         ch->wlen -= s;
@@ -723,6 +767,7 @@ static void raw_read_body(void *owner, struct v12_conn *c, size_t n)
         return;
     }
     if (n == 0) return;
+    if (!ch->source && c == ch->local && ch->switch_end_ns && !ch->answer_ns) ch->answer_ns = uv_hrtime();
     struct v12_conn *other = c == ch->local ? ch->remote : ch->local;
     const uint8_t *data = c == ch->local && ch->source ? ch->buf : ch->back;
     if (!other) return;
@@ -754,7 +799,8 @@ static bool may_read(void *owner, const struct v12_conn *c)
         return !ch->source && c == ch->remote && ch->wcap - ch->wlen >= V12_QS_LOOKAHEAD;
     }
     const struct v12_conn *other = c == ch->local ? ch->remote : ch->local;
-    if (other && v12_conn_queued(other) >= d->cfg.conn_buffer_limit) return false;
+    size_t ql = d->cfg.conn_buffer_limit < STREAM_QUEUE_MAX ? d->cfg.conn_buffer_limit : STREAM_QUEUE_MAX;
+    if (other && v12_conn_queued(other) >= ql) return false;
     if (atomic_load(&d->limits.global_bytes) >= d->cfg.global_buffer_limit) return false;
     if (!ch->source && c == ch->remote && ch->wcap - ch->wlen < V12_QS_LOOKAHEAD) return false;
     return true;
@@ -763,6 +809,7 @@ static bool may_read(void *owner, const struct v12_conn *c)
 static void drained(void *owner, struct v12_conn *c)
 {
     struct v12_channel *ch = owner;
+    if (c == ch->local && ch->awaiting_drain) switchover_sent(ch);
     struct v12_conn *other = c == ch->local ? ch->remote : ch->local;
     if (other) v12_conn_update_reading(other);
 }
@@ -901,6 +948,7 @@ void v12_stream_status(struct v12_daemon *d, Vmcs12d__V1__StreamStatus *out, Vmc
         s->regions = atomic_load(&ch->regions);
         s->seconds = (v12_clock_ms() - ch->start_ms) / 1000;
         s->kind = (char *)kind_name(ch->kind);
+        s->switchover_us = ch->switch_end_ns ? (ch->switch_end_ns - ch->hold_start_ns) / 1000u : 0;
         ptrs[n] = s;
     }
     uv_mutex_unlock(&d->streams.mu);

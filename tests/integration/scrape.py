@@ -4,7 +4,8 @@
 
   scrape.py HOST:PORT [NAME{LABELS}>=N ...]
 Checks: GET /metrics answers 200 with the Prometheus text format; every sample belongs to a
-metric with HELP and TYPE lines; names start with vmcs12d_ and counters end in _total; each
+metric with HELP and TYPE lines (a histogram's _bucket{le}, _sum and _count samples under its
+family); names start with vmcs12d_ and counters end in _total; each
 NAME>=N condition holds; another path answers 404, another method 405. Prints the samples.
 """
 import http.client
@@ -29,8 +30,13 @@ for line in body.splitlines():
         assert m, "not a sample line: %r" % line
         name = m.group(1)
         assert name.startswith("vmcs12d_"), name
-        assert name in helps and name in types, "no HELP/TYPE for %s" % name
-        assert (types[name] == "counter") == name.endswith("_total"), (name, types[name])
+        family = re.sub(r"_(bucket|sum|count)$", "", name)
+        if types.get(family) == "histogram":  # its _bucket{le}, _sum and _count samples
+            assert family in helps, "no HELP for %s" % family
+            assert name != family and (name.endswith("_bucket") == ("le=" in (m.group(2) or ""))), line
+        else:
+            assert name in helps and name in types, "no HELP/TYPE for %s" % name
+            assert (types[name] == "counter") == name.endswith("_total"), (name, types[name])
         samples[name + (m.group(2) or "")] = float(m.group(3))
 for cond in sys.argv[2:]:
     key, want = cond.split(">=")

@@ -51,6 +51,9 @@ n=$(grep -c "stream from peer hosta .*(multifd" "$W/hostb.log")
 grep -qE "migration [^ ]+ from peer hosta ended: 3 channels, [0-9.]+ MiB" "$W/hostb.log" && ok || bad "multifd: no per-migration summary over its 3 channels"
 migrate rp return-path
 grep -E "stream to peer hostb .* [1-9][0-9]* bytes back" "$W/hosta.log" >/dev/null && ok || bad "return path carried nothing back"
+# The switchover as hostb saw it, and (return path) how long the destination QEMU took to answer.
+grep -qE "stream from peer hosta .*\(main, .*held [0-9.]+ ms until walked, switchover [0-9.]+ ms" "$W/hostb.log" && ok || bad "no switchover time logged"
+grep -qE "switchover [0-9.]+ ms \(QEMU answered [0-9.]+ ms later\)" "$W/hostb.log" && ok || bad "no return-path answer time logged"
 
 # --- nested state through the daemons ------------------------------------------------------------
 # The destination here is a listener that records what it receives (QEMU cannot load nested
@@ -76,7 +79,8 @@ python3 "$HERE/../integration/scrape.py" "127.0.0.1:$PM" 'vmcs12d_stream_migrati
     'vmcs12d_stream_migrations_finished_total>=4' 'vmcs12d_stream_migrations_failed_total>=1' \
     'vmcs12d_stream_channels_started_total>=7' 'vmcs12d_nested_state_regions_converted_total>=3' \
     'vmcs12d_stream_bytes_total{direction="forward"}>=100000000' \
-    'vmcs12d_stream_migrations_in_flight>=0' >"$W/metrics.txt" 2>&1 && ok || bad "metrics: $(cat "$W/metrics.txt")"
+    'vmcs12d_stream_migrations_in_flight>=0' 'vmcs12d_stream_switchover_seconds_count>=3' \
+    'vmcs12d_stream_switchover_seconds_bucket{le="+Inf"}>=3' >"$W/metrics.txt" 2>&1 && ok || bad "metrics: $(cat "$W/metrics.txt")"
 # Live progress: a destination QEMU that is slow to read leaves the channel in flight, and
 # vmcs12ctl status shows it with its bytes.
 python3 -c '

@@ -160,6 +160,11 @@ int v12_conn_send(struct v12_conn *vc, const V12Envelope *env)
     return r;
 }
 
+void v12_conn_set_bufs(struct v12_conn *vc, const struct v12_sockbufs *b)
+{
+    ((struct fake_conn *)vc)->bufs = *b;
+}
+
 void v12_conn_set_alarm(struct v12_conn *vc, uint64_t at_ms)
 {
     ((struct fake_conn *)vc)->alarm_ms = at_ms;

@@ -22,6 +22,7 @@ struct fake_conn {
     int fail_writes;    /* non-zero: writes fail with this code */
     bool rx_idle;       /* what v12_conn_rx_idle says: true after each fake_raw() */
     uint64_t alarm_ms;  /* the owner's alarm (v12_conn_set_alarm) */
+    struct v12_sockbufs bufs; /* what v12_conn_set_bufs set */
     struct fake_conn *next;
 };
 

@@ -414,6 +414,9 @@ static void stream_destination(void)
     for (size_t i = 4; i < sizeof(data); i++) data[i] = (uint8_t)(i * 7);
     fake_raw(remote, data, 5000);
     CHECK_EQ(local->out_len, 0);
+    /* Small fixed buffers towards the local QEMU; little unsent on the link (the switchover). */
+    CHECK(local->bufs.sndbuf == 128 * 1024 && local->bufs.rcvbuf == 0);
+    CHECK(remote->bufs.notsent_lowat == 128 * 1024 && remote->bufs.rcvbuf == 0 && remote->bufs.sndbuf == 0);
     /* QEMU accepted: the source hears StreamOpen back, then the bytes flow, unchanged. */
     fake_establish(local, NULL);
     V12Envelope **f = frames(remote, 1);
@@ -522,12 +525,21 @@ static void stream_hold(void)
     /* Described, larger than the first window: the window grows, then everything goes at once. */
     size_t n = small_stream(st, 600000, true, &phase);
     remote = open_flowing(&local);
+    uint64_t switchovers = atomic_load(&D.stats.switchover_count);
     fake_raw(remote, st, phase + 1000);
     CHECK_EQ(local->out_len, phase); /* up to the device phase; that is held */
     CHECK(remote->alarm_ms != 0);
+    local->queued = 1000; /* QEMU's socket does not take it all at once */
     for (size_t at = phase + 1000; at < n; at += 70000) fake_raw(remote, st + at, n - at < 70000 ? n - at : 70000);
     CHECK_EQ(local->out_len, n);
     CHECK_MEM(local->out, st, n);
+    /* The switchover ends when the last of it is in QEMU's socket: counted once, then. */
+    CHECK_EQ(atomic_load(&D.stats.switchover_count), switchovers);
+    local->queued = 0;
+    local->ops->drained(local->owner, (struct v12_conn *)local);
+    CHECK_EQ(atomic_load(&D.stats.switchover_count), switchovers + 1);
+    local->ops->drained(local->owner, (struct v12_conn *)local);
+    CHECK_EQ(atomic_load(&D.stats.switchover_count), switchovers + 1);
     CHECK(!local->closed);
     fake_peer_closes(remote, 0, "closed by the other side (close_notify)");
     CHECK(local->closed && local->close_code == 0);
@@ -581,6 +593,8 @@ static void stream_source(void)
         local[i] = remote[i]->next;
         CHECK(local[i]->adopted && local[i]->raw && remote[i]->tls);
         CHECK(strcmp(remote[i]->target, "127.0.0.1:7001") == 0);
+        CHECK(local[i]->bufs.rcvbuf == 128 * 1024 && local[i]->bufs.sndbuf == 0);
+        CHECK(remote[i]->bufs.notsent_lowat == 128 * 1024 && remote[i]->bufs.sndbuf == 0 && remote[i]->bufs.rcvbuf == 0);
         fake_establish(local[i], NULL);
         CHECK(!fake_may_read(local[i])); /* not read before the destination opened the stream */
     }
