@@ -874,7 +874,7 @@ void v12_conn_update_reading(struct v12_conn *c)
     update_poll(c);
     /* Raw bytes stopped by the owner: whether the socket is drained is not known until the next
      * read, and a drained socket makes no event; so read (from the loop, never under the owner). */
-    if (c->raw && !c->rx_idle && may_read(c)) list_ready(c);
+    if (c->raw && !c->rx_idle && c->poll_open && !c->detach_done && may_read(c)) list_ready(c);
 }
 
 /* ---- closing --------------------------------------------------------------------------------------------- */

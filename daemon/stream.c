@@ -226,6 +226,14 @@ static void release(struct v12_channel *ch)
 
 static void send_opens(struct v12_stream_listener *l);
 
+/* The destination's switchover is over: the device phase is in QEMU's socket. */
+static void switchover_done(struct v12_channel *ch)
+{
+    ch->awaiting_drain = false;
+    ch->switch_end_ns = uv_hrtime();
+    v12_count_switchover(&ch->d->stats, (ch->switch_end_ns - ch->hold_start_ns) / 1000u);
+}
+
 /* End the channel: both connections close (after what is queued has been written). */
 static void channel_end(struct v12_channel *ch, const char *why, bool failed)
 {
@@ -238,6 +246,9 @@ static void channel_end(struct v12_channel *ch, const char *why, bool failed)
     double mib = (double)bytes / 1048576.0;
     char held[300] = "";
     uint64_t hold_ns = atomic_load(&ch->hold_ns);
+    /* Ended with the last of the device phase still queued for QEMU (its socket is flushed while
+     * closing): the switchover ends here. */
+    if (ch->awaiting_drain && !failed) switchover_done(ch);
     if (hold_ns && ch->qs) {
         int k = snprintf(held, sizeof(held), ", device state and description (%llu bytes) held %.2f ms until walked",
                          (unsigned long long)ch->qs->stats.held, (double)(hold_ns - 1) / 1e6);
@@ -536,9 +547,7 @@ static void switchover_sent(struct v12_channel *ch)
         ch->awaiting_drain = true;
         return;
     }
-    ch->awaiting_drain = false;
-    ch->switch_end_ns = uv_hrtime();
-    v12_count_switchover(&ch->d->stats, (ch->switch_end_ns - ch->hold_start_ns) / 1000u);
+    switchover_done(ch);
 }
 
 /* Destination: run what the peer sent through the parser (or not) and on to QEMU. */

@@ -544,6 +544,19 @@ static void stream_hold(void)
     fake_peer_closes(remote, 0, "closed by the other side (close_notify)");
     CHECK(local->closed && local->close_code == 0);
 
+    /* The stream ends with the last of the device phase still queued for QEMU: the switchover
+     * ends with the channel (the queue is flushed while closing). */
+    n = small_stream(st, 300, true, &phase);
+    remote = open_flowing(&local);
+    local->queued = 1000;
+    switchovers = atomic_load(&D.stats.switchover_count);
+    fake_raw(remote, st, n);
+    CHECK_EQ(local->out_len, n);
+    CHECK_EQ(atomic_load(&D.stats.switchover_count), switchovers);
+    fake_peer_closes(remote, 0, "closed by the other side (close_notify)");
+    CHECK(local->closed && local->close_code == 0);
+    CHECK_EQ(atomic_load(&D.stats.switchover_count), switchovers + 1);
+
     /* No description (suppress-vmdesc with a return path): the hold times out, nothing of the
      * device phase reaches QEMU, both sides close. */
     n = small_stream(st, 5000, false, &phase);
