@@ -19,6 +19,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 B=${1:-$ROOT/build-rel}
 source "$ROOT/tests/integration/lib.sh" "$B/daemon/vmcs12d" "$B/cli/vmcs12ctl"
+source "$ROOT/bench/stunnel.sh"
 MEM=${MEM_MB:-256} N=${N:-5} VCPUS=${VCPUS:-"2 8 64"} LIMITS=${LIMITS:-"10 300"} PATHS=${PATHS:-"direct stunnel vmcs12d passthrough"}
 mkca ca
 mkcert hosta ca DNS:hosta
@@ -32,12 +33,7 @@ NODE_NAME=hosta EXTRA_PEER="stream_listen = tcp:127.0.0.1:$QP\nstream_target = t
 for h in hosta hostb hostp hostq; do start $h; done
 wait_peer hosta hostb connected
 wait_peer hostq hostb connected
-printf 'foreground = yes\npid =\n[c]\nclient = yes\naccept = 127.0.0.1:%s\nconnect = 127.0.0.1:%s\ncert = %s\nkey = %s\nCAfile = %s\nverifyChain = yes\ncheckHost = hostb\nsslVersionMin = TLSv1.3\n' \
-    "$PS1" "$PS2" "$W/hosta.pem" "$W/hosta.key" "$W/ca.pem" >"$W/stc.conf"
-printf 'foreground = yes\npid =\n[s]\naccept = 127.0.0.1:%s\nconnect = 127.0.0.1:%s\ncert = %s\nkey = %s\nCAfile = %s\nverifyChain = yes\nrequireCert = yes\nsslVersionMin = TLSv1.3\n' \
-    "$PS2" "$QT" "$W/hostb.pem" "$W/hostb.key" "$W/ca.pem" >"$W/sts.conf"
-stunnel4 "$W/sts.conf" >"$W/sts.log" 2>&1 & PIDS+=($!)
-stunnel4 "$W/stc.conf" >"$W/stc.log" 2>&1 & PIDS+=($!)
+stunnel_pair "$PS1" "$PS2" "$QT"
 sleep 1
 echo "# $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $("${QEMU:-qemu-system-x86_64}" --version | head -1), $MEM MiB, $N migrations per path${CAPS:+, capabilities: $CAPS}"
 : >"$W/results"

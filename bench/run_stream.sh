@@ -13,6 +13,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 B=${1:-$ROOT/build-rel}
 source "$ROOT/tests/integration/lib.sh" "$B/daemon/vmcs12d" "$B/cli/vmcs12ctl"
+source "$ROOT/bench/stunnel.sh"
 MEM=${MEM_MB:-512} ROUNDS=${ROUNDS:-3}
 P=python3
 mkca ca
@@ -25,12 +26,7 @@ start hosta
 start hostb
 wait_peer hosta hostb connected
 socat TCP-LISTEN:"$PR",bind=127.0.0.1,reuseaddr,fork TCP:127.0.0.1:"$QT" & PIDS+=($!)
-printf 'foreground = yes\npid =\n[c]\nclient = yes\naccept = 127.0.0.1:%s\nconnect = 127.0.0.1:%s\ncert = %s\nkey = %s\nCAfile = %s\nverifyChain = yes\ncheckHost = hostb\nsslVersionMin = TLSv1.3\n' \
-    "$PS1" "$PS2" "$W/hosta.pem" "$W/hosta.key" "$W/ca.pem" >"$W/stc.conf"
-printf 'foreground = yes\npid =\n[s]\naccept = 127.0.0.1:%s\nconnect = 127.0.0.1:%s\ncert = %s\nkey = %s\nCAfile = %s\nverifyChain = yes\nrequireCert = yes\nsslVersionMin = TLSv1.3\n' \
-    "$PS2" "$QT" "$W/hostb.pem" "$W/hostb.key" "$W/ca.pem" >"$W/sts.conf"
-stunnel4 "$W/sts.conf" >"$W/sts.log" 2>&1 & PIDS+=($!)
-stunnel4 "$W/stc.conf" >"$W/stc.log" 2>&1 & PIDS+=($!)
+stunnel_pair "$PS1" "$PS2" "$QT"
 # QEMU's own TLS: its file names in one directory, the server certificate for "hostb".
 mkdir -p "$W/qtls"
 cp "$W/ca.pem" "$W/qtls/ca-cert.pem"
