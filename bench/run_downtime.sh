@@ -12,6 +12,9 @@
 #                 parser and its hold
 # The true downtime is the destination's RESUME event minus the source's STOP event (QMP
 # timestamps, one clock); QEMU's own figure is printed beside it. Medians, every value, ratios.
+# DELAY_MS=5 puts a delay line (bench/delayline.py: every byte held that long, each way, no rate
+# limit) on the path between the two hosts of each: between the QEMUs (direct), the stunnels and
+# the daemons.
 # vmcs12d's own measure of its hold (from the first device-phase byte to the walked description,
 # logged per migration) is summed up beside it. CAPS="return-path" migrates as libvirt does.
 #   bench/run_downtime.sh [BUILD_DIR]      (needs qemu-system-x86, stunnel4)
@@ -26,23 +29,32 @@ mkcert hosta ca DNS:hosta
 mkcert hostb ca DNS:hostb
 PA=$(free_port) PB=$(free_port) QL=$(free_port) QT=$(free_port) PS1=$(free_port) PS2=$(free_port)
 PP=$(free_port) PQ=$(free_port) QP=$(free_port)
-EXTRA_PEER="stream_listen = tcp:127.0.0.1:$QL\nstream_target = tcp:127.0.0.1:$QT" config hosta legacy linux-6.18 "$PA" hosta ca hostb "$PB"
+LB=$PB LP=$PP LS=$PS2 QD=$QT # where the source side connects: straight, or through a delay line
+if [ -n "${DELAY_MS:-}" ]; then
+    LB=$(free_port) LP=$(free_port) LS=$(free_port) QD=$(free_port)
+    for pair in "$LB $PB" "$LP $PP" "$LS $PS2" "$QD $QT"; do
+        # shellcheck disable=SC2086
+        set -- $pair
+        python3 "$ROOT/bench/delayline.py" "$1" "$2" "$DELAY_MS" & PIDS+=($!)
+    done
+fi
+EXTRA_PEER="stream_listen = tcp:127.0.0.1:$QL\nstream_target = tcp:127.0.0.1:$QT" config hosta legacy linux-6.18 "$PA" hosta ca hostb "$LB"
 EXTRA_DAEMON="stream_allow = tcp:127.0.0.1:$QT" config hostb encoded "" "$PB" hostb ca hosta "$PA"
 NODE_NAME=hostb EXTRA_DAEMON="stream_allow = tcp:127.0.0.1:$QT" EXTRA_PEER="stream_passthrough = yes" config hostp encoded "" "$PP" hostb ca hosta "$PQ"
-NODE_NAME=hosta EXTRA_PEER="stream_listen = tcp:127.0.0.1:$QP\nstream_target = tcp:127.0.0.1:$QT" config hostq legacy linux-6.18 "$PQ" hosta ca hostb "$PP"
+NODE_NAME=hosta EXTRA_PEER="stream_listen = tcp:127.0.0.1:$QP\nstream_target = tcp:127.0.0.1:$QT" config hostq legacy linux-6.18 "$PQ" hosta ca hostb "$LP"
 for h in hosta hostb hostp hostq; do start $h; done
 wait_peer hosta hostb connected
 wait_peer hostq hostb connected
-stunnel_pair "$PS1" "$PS2" "$QT"
+stunnel_pair "$PS1" "$PS2" "$QT" "$LS"
 sleep 1
-echo "# $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $("${QEMU:-qemu-system-x86_64}" --version | head -1), $MEM MiB, $N migrations per path${CAPS:+, capabilities: $CAPS}"
+echo "# $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $("${QEMU:-qemu-system-x86_64}" --version | head -1), $MEM MiB, $N migrations per path${CAPS:+, capabilities: $CAPS}${DELAY_MS:+, a $DELAY_MS ms delay line each way between the hosts}"
 : >"$W/results"
 for v in $VCPUS; do
     for l in $LIMITS; do
         for r in $(seq "$N"); do
             for path in $PATHS; do
                 case $path in
-                direct) port=$QT ;;
+                direct) port=$QD ;;
                 stunnel) port=$PS1 ;;
                 vmcs12d) port=$QL ;;
                 passthrough) port=$QP ;;
