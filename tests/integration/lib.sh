@@ -113,7 +113,7 @@ start() {
     [ -S "$W/$1.sock" ] && stale=1
     if [ -n "${V12_VALGRIND:-}" ]; then
         # Memcheck: every error goes to the node's .vg log as it happens (a kill -9 leaves no summary).
-        valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+        valgrind --quiet --vgdb=no --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
             --log-file="$W/$1.vg.%p" "$D" --config "$W/$1.ini" >>"$W/$1.log" 2>&1 &
     else
         "$D" --config "$W/$1.ini" >>"$W/$1.log" 2>&1 &
