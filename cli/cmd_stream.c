@@ -208,86 +208,91 @@ struct inspect {
     uint64_t records;
 };
 
-static void print_name(FILE *f, const char *name, size_t len, bool json)
+/* A name from the stream as a JSON string (v12_json_str escapes it). */
+static void json_name(const char *name, size_t len)
 {
     char buf[300];
     size_t n = len < sizeof(buf) - 1 ? len : sizeof(buf) - 1;
-    for (size_t i = 0; i < n; i++) buf[i] = name[i] >= 0x20 && name[i] < 0x7f ? name[i] : '?';
+    memcpy(buf, name, n);
     buf[n] = 0;
-    if (json) v12_json_str(f, buf);
-    else fprintf(f, "'%s'", buf);
+    v12_json_str(stdout, buf);
+}
+
+static void event_json(const struct v12_qs_event *ev)
+{
+    static const char *const kinds[] = {"record", "device", "field", "device-end", "nested-state", "description"};
+    printf("{\"kind\":\"%s\",\"offset\":%llu,\"length\":%llu,\"what\":", kinds[ev->kind],
+           (unsigned long long)ev->offset, (unsigned long long)ev->length);
+    v12_json_str(stdout, ev->what);
+    if (ev->name) {
+        printf(",\"name\":");
+        json_name(ev->name, ev->name_len);
+    }
+    if (ev->kind == V12_QS_EV_DEVICE || ev->kind == V12_QS_EV_DEVICE_END || ev->kind == V12_QS_EV_NESTED)
+        printf(",\"section_id\":%u,\"instance_id\":%u", ev->section_id, ev->instance_id);
+    if (ev->kind == V12_QS_EV_DEVICE) printf(",\"version\":%u", ev->version);
+    if (ev->kind == V12_QS_EV_DEVICE_END) printf(",\"fields\":%u", ev->count);
+    if (ev->kind == V12_QS_EV_RECORD || ev->kind == V12_QS_EV_DESC) printf(",\"count\":%u", ev->count);
+    if (ev->kind == V12_QS_EV_NESTED) {
+        printf(",\"vcpu\":%u,\"format\":\"%s\",\"flags\":%u,\"size\":%u,\"revisions\":[", ev->instance_id,
+               ev->nested_format ? "svm" : "vmx", ev->nested_flags, ev->nested_size);
+        for (uint32_t i = 0; i < ev->nregions; i++) printf("%s%u", i ? "," : "", ev->revisions[i]);
+        printf("]");
+    }
+    printf("}\n");
+}
+
+/* One line per event; names quoted from the stream are escaped by v12_linef. */
+static void event_text(const struct v12_qs_event *ev)
+{
+    unsigned long long off = ev->offset, len = ev->length;
+    int nl = (int)(ev->name_len < 300 ? ev->name_len : 300);
+    const char *nm = ev->name ? ev->name : "";
+    switch (ev->kind) {
+    case V12_QS_EV_RECORD: {
+        if (strcmp(ev->what, "ram pages") == 0) {
+            v12_linef(stdout, "%12s %8s   %u pages", "", "", ev->count);
+            return;
+        }
+        char extra[40] = "";
+        if (strcmp(ev->what, "command") == 0) snprintf(extra, sizeof(extra), " %u", ev->count);
+        else if (strncmp(ev->what, "ram", 3) == 0) snprintf(extra, sizeof(extra), " (section %u)", ev->section_id);
+        v12_linef(stdout, "%12llu %8llu %s%s%.*s%s%s", off, len, ev->what, ev->name ? " '" : "", nl, nm,
+                  ev->name ? "'" : "", extra);
+        return;
+    }
+    case V12_QS_EV_DEVICE:
+        v12_linef(stdout, "%12llu %8s device '%.*s' instance %u, section %u, version %u", off, "", nl, nm, ev->instance_id,
+                  ev->section_id, ev->version);
+        return;
+    case V12_QS_EV_FIELD:
+        v12_linef(stdout, "%12llu %8llu   %s '%.*s'", off, len, ev->what, nl, nm);
+        return;
+    case V12_QS_EV_DEVICE_END:
+        v12_linef(stdout, "%12llu %8llu end of '%.*s' (%u fields, footer included)", off, len, nl, nm, ev->count);
+        return;
+    case V12_QS_EV_NESTED: {
+        char rev[64] = "";
+        if (ev->nregions && !ev->nested_format)
+            snprintf(rev, sizeof(rev), ev->nregions == 1 ? " (revisions 0x%08x)" : " (revisions 0x%08x, 0x%08x)",
+                     ev->revisions[0], ev->revisions[1]);
+        v12_linef(stdout, "%12llu %8llu   nested state: vCPU %u, format %s, flags 0x%x, size %u, %u region%s%s", off, len,
+                  ev->instance_id, ev->nested_format ? "svm" : "vmx", ev->nested_flags, ev->nested_size, ev->nregions,
+                  ev->nregions == 1 ? "" : "s", rev);
+        return;
+    }
+    case V12_QS_EV_DESC:
+        v12_linef(stdout, "%12llu %8llu EOF and VM description: %u devices, each walked exactly", off, len, ev->count);
+        return;
+    }
 }
 
 static void on_event(void *ctx, const struct v12_qs_event *ev)
 {
     struct inspect *in = ctx;
-    static const char *const kinds[] = {"record", "device", "field", "device-end", "nested-state", "description"};
     in->records++;
-    if (in->json) {
-        printf("{\"kind\":\"%s\",\"offset\":%llu,\"length\":%llu,\"what\":", kinds[ev->kind],
-               (unsigned long long)ev->offset, (unsigned long long)ev->length);
-        v12_json_str(stdout, ev->what);
-        if (ev->name) {
-            printf(",\"name\":");
-            print_name(stdout, ev->name, ev->name_len, true);
-        }
-        if (ev->kind == V12_QS_EV_DEVICE || ev->kind == V12_QS_EV_DEVICE_END || ev->kind == V12_QS_EV_NESTED)
-            printf(",\"section_id\":%u,\"instance_id\":%u", ev->section_id, ev->instance_id);
-        if (ev->kind == V12_QS_EV_DEVICE) printf(",\"version\":%u", ev->version);
-        if (ev->kind == V12_QS_EV_DEVICE_END) printf(",\"fields\":%u", ev->count);
-        if (ev->kind == V12_QS_EV_RECORD || ev->kind == V12_QS_EV_DESC) printf(",\"count\":%u", ev->count);
-        if (ev->kind == V12_QS_EV_NESTED) {
-            printf(",\"vcpu\":%u,\"format\":\"%s\",\"flags\":%u,\"size\":%u,\"revisions\":[", ev->instance_id,
-                   ev->nested_format ? "svm" : "vmx", ev->nested_flags, ev->nested_size);
-            for (uint32_t i = 0; i < ev->nregions; i++) printf("%s%u", i ? "," : "", ev->revisions[i]);
-            printf("]");
-        }
-        printf("}\n");
-        return;
-    }
-    switch (ev->kind) {
-    case V12_QS_EV_RECORD:
-        if (strcmp(ev->what, "ram pages") == 0) {
-            printf("%12s %8s   %u pages\n", "", "", ev->count);
-            return;
-        }
-        printf("%12llu %8llu %s", (unsigned long long)ev->offset, (unsigned long long)ev->length, ev->what);
-        if (ev->name) {
-            putchar(' ');
-            print_name(stdout, ev->name, ev->name_len, false);
-        }
-        if (strcmp(ev->what, "command") == 0) printf(" %u", ev->count);
-        if (strncmp(ev->what, "ram", 3) == 0) printf(" (section %u)", ev->section_id);
-        putchar('\n');
-        return;
-    case V12_QS_EV_DEVICE:
-        printf("%12llu %8s device ", (unsigned long long)ev->offset, "");
-        print_name(stdout, ev->name, ev->name_len, false);
-        printf(" instance %u, section %u, version %u\n", ev->instance_id, ev->section_id, ev->version);
-        return;
-    case V12_QS_EV_FIELD:
-        printf("%12llu %8llu   %s ", (unsigned long long)ev->offset, (unsigned long long)ev->length, ev->what);
-        if (ev->name) print_name(stdout, ev->name, ev->name_len, false);
-        putchar('\n');
-        return;
-    case V12_QS_EV_DEVICE_END:
-        printf("%12llu %8llu end of ", (unsigned long long)ev->offset, (unsigned long long)ev->length);
-        print_name(stdout, ev->name, ev->name_len, false);
-        printf(" (%u fields, footer included)\n", ev->count);
-        return;
-    case V12_QS_EV_NESTED:
-        printf("%12llu %8llu   nested state: vCPU %u, format %s, flags 0x%x, size %u, %u region%s", (unsigned long long)ev->offset,
-               (unsigned long long)ev->length, ev->instance_id, ev->nested_format ? "svm" : "vmx", ev->nested_flags,
-               ev->nested_size, ev->nregions, ev->nregions == 1 ? "" : "s");
-        for (uint32_t i = 0; i < ev->nregions && !ev->nested_format; i++)
-            printf("%s0x%08x", i ? ", " : " (revisions ", ev->revisions[i]);
-        printf("%s\n", ev->nregions && !ev->nested_format ? ")" : "");
-        return;
-    case V12_QS_EV_DESC:
-        printf("%12llu %8llu EOF and VM description: %u devices, each walked exactly\n", (unsigned long long)ev->offset,
-               (unsigned long long)ev->length, ev->count);
-        return;
-    }
+    if (in->json) event_json(ev);
+    else event_text(ev);
 }
 
 int stream_inspect_main(int argc, char **argv)

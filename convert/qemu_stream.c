@@ -58,25 +58,29 @@ bool v12_qs_holding(const struct v12_qs *qs)
     return qs->state == ST_HOLD;
 }
 
-void v12__qs_fail(struct v12_qs *qs, uint64_t at, const char *fmt, ...)
+static void vfail(struct v12_qs *qs, uint64_t at, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
+static void vfail(struct v12_qs *qs, uint64_t at, const char *fmt, va_list ap)
 {
     char what[440];
+    vsnprintf(what, sizeof(what), fmt, ap);
+    snprintf(qs->msg, sizeof(qs->msg), "migration stream offset %llu: %s", (unsigned long long)at, what);
+}
+
+void v12__qs_fail(struct v12_qs *qs, uint64_t at, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(what, sizeof(what), fmt, ap);
+    vfail(qs, at, fmt, ap);
     va_end(ap);
-    snprintf(qs->msg, sizeof(qs->msg), "migration stream offset %llu: %s", (unsigned long long)at, what);
 }
 
 static int fail(struct v12_qs *qs, uint64_t at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(struct v12_qs *qs, uint64_t at, const char *fmt, ...)
 {
-    char what[440];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(what, sizeof(what), fmt, ap);
+    vfail(qs, at, fmt, ap);
     va_end(ap);
-    v12__qs_fail(qs, at, "%s", what);
     return V12_E_STREAM;
 }
 

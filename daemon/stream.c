@@ -63,8 +63,9 @@ struct v12_channel {
     atomic_uint regions;
     uint64_t start_ms;
     uint64_t hold_start_ns;     /* destination: when the device phase began to be held (uv_hrtime) */
-    atomic_uint_fast64_t hold_ns; /* ... and how long until its description released it */
+    uint64_t hold_end_ns;       /* ... when its description released it (0: not yet) */
     uint64_t switch_end_ns;     /* ... when its last byte was in QEMU's socket (0: not yet) */
+    atomic_uint_fast64_t switchover_us; /* switch_end_ns - hold_start_ns, for status (other thread) */
     uint64_t answer_ns;         /* ... when QEMU's first return-path byte after that came */
     bool awaiting_drain;        /* released, not yet all in QEMU's socket */
     struct v12_qs *qs;
@@ -231,7 +232,9 @@ static void switchover_done(struct v12_channel *ch)
 {
     ch->awaiting_drain = false;
     ch->switch_end_ns = uv_hrtime();
-    v12_count_switchover(&ch->d->stats, (ch->switch_end_ns - ch->hold_start_ns) / 1000u);
+    uint64_t us = (ch->switch_end_ns - ch->hold_start_ns) / 1000u;
+    atomic_store(&ch->switchover_us, us);
+    v12_count_switchover(&ch->d->stats, us);
 }
 
 /* End the channel: both connections close (after what is queued has been written). */
@@ -245,13 +248,12 @@ static void channel_end(struct v12_channel *ch, const char *why, bool failed)
     uint64_t bytes = atomic_load(&ch->bytes);
     double mib = (double)bytes / 1048576.0;
     char held[300] = "";
-    uint64_t hold_ns = atomic_load(&ch->hold_ns);
     /* Ended with the last of the device phase still queued for QEMU (its socket is flushed while
      * closing): the switchover ends here. */
     if (ch->awaiting_drain && !failed) switchover_done(ch);
-    if (hold_ns && ch->qs) {
+    if (ch->hold_end_ns && ch->qs) {
         int k = snprintf(held, sizeof(held), ", device state and description (%llu bytes) held %.2f ms until walked",
-                         (unsigned long long)ch->qs->stats.held, (double)(hold_ns - 1) / 1e6);
+                         (unsigned long long)ch->qs->stats.held, (double)(ch->hold_end_ns - ch->hold_start_ns) / 1e6);
         if (ch->switch_end_ns && k > 0 && (size_t)k < sizeof(held))
             k += snprintf(held + k, sizeof(held) - (size_t)k, ", switchover %.2f ms",
                           (double)(ch->switch_end_ns - ch->hold_start_ns) / 1e6);
@@ -611,8 +613,7 @@ static void process_window(struct v12_channel *ch, bool eof)
         atomic_store(&ch->regions, ch->qs->stats.regions);
         bool holding = v12_qs_holding(ch->qs);
         if (!was_holding && (holding || ch->qs->stats.held)) ch->hold_start_ns = now_ns;
-        if (!holding && ch->qs->stats.held && !atomic_load(&ch->hold_ns))
-            atomic_store(&ch->hold_ns, uv_hrtime() - ch->hold_start_ns + 1);
+        if (!holding && ch->qs->stats.held && !ch->hold_end_ns) ch->hold_end_ns = uv_hrtime();
         if (holding && hold_more(ch, s) != 0) return;
     }
     if (s) {
@@ -621,7 +622,7 @@ static void process_window(struct v12_channel *ch, bool eof)
             channel_end(ch, "cannot write to QEMU", true);
             return;
         }
-        if (atomic_load(&ch->hold_ns) && !ch->switch_end_ns && !ch->awaiting_drain) switchover_sent(ch);
+        if (ch->hold_end_ns && !ch->switch_end_ns && !ch->awaiting_drain) switchover_sent(ch);
         atomic_fetch_add(&ch->bytes, s);
         memmove(ch->buf, ch->buf + s, ch->wlen - s);
         ch->wlen -= s;
@@ -957,7 +958,7 @@ void v12_stream_status(struct v12_daemon *d, Vmcs12d__V1__StreamStatus *out, Vmc
         s->regions = atomic_load(&ch->regions);
         s->seconds = (v12_clock_ms() - ch->start_ms) / 1000;
         s->kind = (char *)kind_name(ch->kind);
-        s->switchover_us = ch->switch_end_ns ? (ch->switch_end_ns - ch->hold_start_ns) / 1000u : 0;
+        s->switchover_us = atomic_load(&ch->switchover_us);
         ptrs[n] = s;
     }
     uv_mutex_unlock(&d->streams.mu);
