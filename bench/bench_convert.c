@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "v12/convert.h"
 
 #if defined(__x86_64__)
@@ -25,19 +26,7 @@
 #define ROUNDS 7
 #define barrier() __asm__ __volatile__("" ::: "memory")
 
-static double now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
-static uint64_t next(void)
-{
-    rng ^= rng >> 12, rng ^= rng << 25, rng ^= rng >> 27;
-    return rng * 2685821657736338717ull;
-}
 
 static uint8_t src[V12_REGION_SIZE] __attribute__((aligned(64)));
 static uint8_t dst[V12_REGION_SIZE] __attribute__((aligned(64)));
@@ -49,9 +38,9 @@ static double best_ns_per_op(body_fn fn, long n)
 {
     double best = 1e30;
     for (int r = 0; r < ROUNDS; r++) {
-        double t0 = now_ns();
+        double t0 = bench_now_ns();
         fn(n);
-        double t = (now_ns() - t0) / (double)n;
+        double t = (bench_now_ns() - t0) / (double)n;
         if (t < best) best = t;
     }
     return best;
@@ -181,16 +170,13 @@ static void do_enc_lookup(long n)
 
 int main(void)
 {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(0, &set);
-    if (sched_setaffinity(0, sizeof(set), &set) != 0) perror("sched_setaffinity (continuing unpinned)");
+    bench_pin_cpu0();
 
     /* A realistic region: every linux-6.18 field random, padding zero (the full padding scan). */
     v12_store_le(src, 4, V12_REVISION_LEGACY);
     for (int f = 0; f < V12_FIELD_COUNT; f++) {
         uint16_t o = v12_field_offsets[V12_LAYOUT_LEGACY][f];
-        if (o != V12_NO_OFFSET) v12_store_le(src + o, v12_fields[f].size, next());
+        if (o != V12_NO_OFFSET) v12_store_le(src + o, v12_fields[f].size, bench_rand(&rng));
     }
     v12_convert_opts_init(&to_enc);
     to_enc.from = V12_LAYOUT_LEGACY;
@@ -231,7 +217,7 @@ int main(void)
             pool[np++] = e | 1;
         }
     }
-    for (int i = 0; i < NLOOKUPS; i++) encs[i] = pool[next() % np];
+    for (int i = 0; i < NLOOKUPS; i++) encs[i] = pool[bench_rand(&rng) % np];
     const long m = 50000000;
     double kvm = best_ns_per_op(do_kvm_lookup, m);
     double enc = best_ns_per_op(do_enc_lookup, m);
