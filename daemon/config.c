@@ -185,6 +185,7 @@ static const struct v12_config_key keys[] = {
     {"daemon", "handshake_timeout_ms"}, {"daemon", "idle_timeout_ms"}, {"daemon", "shutdown_timeout_ms"},
     {"daemon", "reconnect_min_ms"}, {"daemon", "reconnect_max_ms"}, {"daemon", "log_level"}, {"daemon", "stream_allow"},
     {"daemon", "metrics_listen"}, {"daemon", "stream_hold_limit"}, {"daemon", "stream_hold_timeout_ms"},
+    {"daemon", "peer_down_warn_s"},
     {"tls", "cert"}, {"tls", "key"}, {"tls", "ca"}, {"tls", "crl"}, {"tls", "min_version"},
     {"tls", "client_cert"}, {"tls", "client_key"},
     {"peer", "address"}, {"peer", "stream_listen"}, {"peer", "stream_target"}, {"peer", "stream_passthrough"},
@@ -367,6 +368,7 @@ static int daemon_key(struct parse_ctx *c, const char *name, const char *value)
     UINT_KEY(reconnect_max_ms, "reconnect_max_ms", 10, 3600000)
     UINT_KEY(stream_hold_limit, "stream_hold_limit", V12_QS_HOLD_MIN, 1ull << 32)
     UINT_KEY(stream_hold_timeout_ms, "stream_hold_timeout_ms", 100, 600000)
+    UINT_KEY(peer_down_warn_s, "peer_down_warn_s", 1, 604800)
     if (strcmp(name, "log_level") == 0) {
         static const char *const levels[] = {"err", "warning", "notice", "info", "debug"};
         for (int i = 0; i < 5; i++)
@@ -618,6 +620,7 @@ static void defaults(struct v12_config *cfg)
     cfg->reconnect_max_ms = 30000;
     cfg->stream_hold_limit = V12_QS_HOLD_DEFAULT;
     cfg->stream_hold_timeout_ms = 5000;
+    cfg->peer_down_warn_s = 60;
     cfg->log_level = 6;
     cfg->min_version = 13;
 }

@@ -82,6 +82,7 @@ struct v12_config {
     unsigned shutdown_timeout_ms;
     unsigned reconnect_min_ms;
     unsigned reconnect_max_ms;
+    unsigned peer_down_warn_s; /* a peer unreachable this long is logged at warning, once */
     size_t stream_hold_limit;        /* bytes of a migration's device phase held until described */
     unsigned stream_hold_timeout_ms; /* a held device phase that stops growing without its description */
     int log_level;

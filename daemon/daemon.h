@@ -118,6 +118,12 @@ struct v12_link {
     enum v12_layout layout; /* as the peer announced */
     char last_error[320];
     uint64_t blobs_sent, bytes_sent;
+    /* Down: since when (monotonic ms and Unix seconds; 0 while up), and whether the warning for
+     * peer_down_warn_s has been logged. A peer counts as down from the daemon's start until its
+     * first Hello. */
+    uint64_t down_since_ms;
+    int64_t down_since_unix;
+    bool down_warned;
     unsigned inbound;       /* inbound frame connections from this peer, from the certificate on
                              * until closed or become a stream channel (peer_in.c counts) */
     struct v12_transfer *transfers;

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daemon.h"
@@ -208,8 +209,17 @@ static void connect_now(struct v12_link *k)
     v12_conn_set_name(k->conn, "peer %s out", k->cfg->name);
 }
 
+static void mark_down(struct v12_link *k)
+{
+    if (k->down_since_ms) return;
+    k->down_since_ms = v12_clock_ms();
+    k->down_since_unix = (int64_t)time(NULL);
+    k->down_warned = false;
+}
+
 void v12_link_start(struct v12_link *k)
 {
+    mark_down(k);
     connect_now(k);
 }
 
@@ -262,6 +272,12 @@ static void on_frame(void *owner, struct v12_conn *c, const V12Envelope *env)
         k->layout = l;
         k->has_layout = true;
         k->state = V12_LINK_READY;
+        if (k->down_warned)
+            log_notice("peer %s (%s): reachable again after %llu s down", k->cfg->name, k->cfg->address,
+                       (unsigned long long)((v12_clock_ms() - k->down_since_ms) / 1000));
+        k->down_since_ms = 0;
+        k->down_since_unix = 0;
+        k->down_warned = false;
         k->backoff_ms = 0;
         k->last_error[0] = 0;
         v12_conn_set_ready(c);
@@ -306,7 +322,10 @@ static void closed(void *owner, struct v12_conn *c, int code, const char *why)
     }
     if (!was_ready && (code == V12_E_TLS || code == V12_E_PEER_UNKNOWN || (code == V12_E_TIMEOUT && k->state == V12_LINK_HANDSHAKE)))
         v12_count_tls_failure(&k->d->stats, code, why);
-    if (was_ready) log_notice("peer %s (%s): disconnected: %s", k->cfg->name, k->cfg->address, why);
+    if (was_ready) {
+        log_notice("peer %s (%s): disconnected: %s", k->cfg->name, k->cfg->address, why);
+        mark_down(k);
+    }
     link_lost(k, why);
     backoff(k, why);
     v12_status_changed(k->d);
@@ -322,6 +341,13 @@ static const struct v12_conn_ops link_ops = {
 void v12_link_tick(struct v12_link *k, uint64_t now)
 {
     if (k->state == V12_LINK_BACKOFF && now >= k->retry_ms) connect_now(k);
+    if (k->down_since_ms && !k->down_warned && k->state != V12_LINK_READY &&
+        now - k->down_since_ms >= (uint64_t)k->d->cfg.peer_down_warn_s * 1000u) {
+        log_warn("peer %s (%s): unreachable for %llu s (peer_down_warn_s = %u)%s%s", k->cfg->name, k->cfg->address,
+                 (unsigned long long)((now - k->down_since_ms) / 1000), k->d->cfg.peer_down_warn_s,
+                 k->last_error[0] ? ": " : "", k->last_error);
+        k->down_warned = true;
+    }
     bool stopping = atomic_load(&k->d->stopping);
     for (struct v12_transfer **l = &k->transfers; *l;) {
         struct v12_transfer *t = *l;

@@ -2,11 +2,11 @@
 # SPDX-License-Identifier: MIT
 """Scrape vmcs12d's metrics endpoint and check it.
 
-  scrape.py HOST:PORT [NAME{LABELS}>=N ...]
+  scrape.py HOST:PORT [NAME{LABELS}>=N | NAME{LABELS}<=N ...]
 Checks: GET /metrics answers 200 with the Prometheus text format; every sample belongs to a
 metric with HELP and TYPE lines (a histogram's _bucket{le}, _sum and _count samples under its
 family); names start with vmcs12d_ and counters end in _total; each
-NAME>=N condition holds; another path answers 404, another method 405. Prints the samples.
+NAME>=N and NAME<=N condition holds; another path answers 404, another method 405. Prints the samples.
 """
 import http.client
 import re
@@ -39,9 +39,10 @@ for line in body.splitlines():
             assert (types[name] == "counter") == name.endswith("_total"), (name, types[name])
         samples[name + (m.group(2) or "")] = float(m.group(3))
 for cond in sys.argv[2:]:
-    key, want = cond.split(">=")
+    key, op, want = re.match(r"^(.*?)(>=|<=)([0-9.e+-]+)$", cond).groups()
     got = samples.get(key)
-    assert got is not None and got >= float(want), "%s = %s, want >= %s" % (key, got, want)
+    assert got is not None and (got >= float(want) if op == ">=" else got <= float(want)), "%s = %s, want %s %s" % (
+        key, got, op, want)
 for method, path, status in (("GET", "/", 404), ("POST", "/metrics", 405)):
     c = http.client.HTTPConnection(host, int(port), timeout=5)
     c.request(method, path)

@@ -172,6 +172,36 @@ ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 cmp -s "$W/late.spool/default/first/vcpu-0.seq-0.bin" "$DATA/samples/vmx-l1-encoded.bin" && ok || bad "first send not stored as encoded"
 grep -q 'waiting for peer late (backoff)' "$W/early.log" && ok || bad "early did not log the waiting send"
 
+# --- a peer down longer than peer_down_warn_s: one warning, one notice when back, the metric ---------
+# "lone" starts alone: its peer "back" has not come up, and after peer_down_warn_s = 1 that is
+# one line at warning (priority 4), however long it lasts; the metric says since when.
+mkcert lone ca DNS:lone
+mkcert back ca DNS:back
+PO=$(free_port) PK=$(free_port) PMO=$(free_port)
+EXTRA_DAEMON="peer_down_warn_s = 1
+metrics_listen = 127.0.0.1:$PMO" RECONNECT_MIN_MS=100 RECONNECT_MAX_MS=200 config lone legacy linux-6.18 "$PO" lone ca back "$PK"
+config back encoded "" "$PK" back ca lone "$PO"
+t_start=$(date +%s)
+start lone
+sleep 0.5
+grep -q '^<4>peer back .*unreachable' "$W/lone.log" && bad "warned before peer_down_warn_s" || ok
+sleep 2.5
+n=$(grep -cE '^<4>peer back \(127\.0\.0\.1:[0-9]+\): unreachable for [0-9]+ s \(peer_down_warn_s = 1\): .*[Cc]onnection refused' "$W/lone.log")
+[ "$n" = 1 ] && ok || bad "peer down 3 s: $n warnings, want 1: $(grep 'peer back' "$W/lone.log" | tail -3)"
+grep -cE '^<6>peer back .*retrying in' "$W/lone.log" | grep -qvx 0 && ok || bad "retries not logged at info"
+python3 "$HERE/scrape.py" "127.0.0.1:$PMO" "vmcs12d_peer_down_since_seconds{peer=\"back\"}>=$((t_start - 1))" \
+    "vmcs12d_peer_down_since_seconds{peer=\"back\"}<=$((t_start + 1))" >"$W/down.txt" 2>&1 && ok || bad "down metric: $(cat "$W/down.txt")"
+start back
+wait_peer lone back connected 10 && ok || bad "lone did not connect to back"
+grep -qE '^<5>peer back \(127\.0\.0\.1:[0-9]+\): reachable again after [0-9]+ s down' "$W/lone.log" && ok || bad "no notice when back"
+python3 "$HERE/scrape.py" "127.0.0.1:$PMO" 'vmcs12d_peer_down_since_seconds{peer="back"}<=0' >"$W/up.txt" 2>&1 && ok || bad "up metric: $(cat "$W/up.txt")"
+# Down again: a new warning after the limit (the first one does not silence later outages).
+kill -9 "$PID_back"
+sleep 2.5
+n=$(grep -cE '^<4>peer back .*unreachable for' "$W/lone.log")
+[ "$n" = 2 ] && ok || bad "second outage: $n warnings in all, want 2"
+kill "$PID_lone"
+
 # --- the libvirt hook, run as libvirt runs it (only LC_ALL, PATH and HOME) ------------------------------
 # A migration may begin only when the local vmcs12d answers and a peer's link is up; the hook
 # finds the daemon through its configuration file and passes the domain XML through unchanged.
