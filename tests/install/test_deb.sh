@@ -31,12 +31,19 @@ done
 dpkg-deb -e "$DEB" "$T/control"
 grep -qx /etc/vmcs12d/vmcs12d.conf "$T/control/conffiles" && ok || bad "the configuration is not a conffile"
 grep -q 'systemd-sysusers\|adduser' "$T/control/postinst" && ok || bad "postinst creates no user"
-! grep -qE 'systemctl|deb-systemd-invoke|invoke-rc.d' "$T/control/postinst" && ok || bad "postinst enables or starts something"
+# Installation enables and starts nothing; an upgrade only try-restarts (a stopped daemon stays
+# stopped). What the scripts do under a booted systemd: tests/systemd/test_systemd.sh.
+! grep -qE 'systemctl (--system )?(start|enable|restart)|deb-systemd-invoke (start|restart)|invoke-rc.d' "$T/control/postinst" && ok ||
+    bad "postinst enables or starts something"
+grep -q 'deb-systemd-invoke try-restart vmcs12d.service' "$T/control/postinst" && ok || bad "postinst does not restart a running daemon on upgrade"
+grep -q 'deb-systemd-invoke stop vmcs12d.service vmcs12d.socket' "$T/control/prerm" && ok || bad "prerm does not stop the daemon"
+grep -q 'rm -rf /var/lib/vmcs12d' "$T/control/postrm" && ok || bad "postrm does not purge the state directory"
 dpkg-deb -c "$DEB" | awk '{print $6}' >"$T/contents"
 for f in ./usr/sbin/vmcs12d ./usr/bin/vmcs12ctl ./usr/lib/systemd/system/vmcs12d.service ./usr/lib/systemd/system/vmcs12d.socket \
     ./usr/lib/sysusers.d/vmcs12d.conf \
-    ./etc/vmcs12d/vmcs12d.conf ./etc/libvirt/hooks/qemu.d/vmcs12d ./usr/share/man/man8/vmcs12d.8 \
-    ./usr/share/man/man5/vmcs12d.conf.5 ./usr/share/man/man1/vmcs12ctl.1 ./usr/share/doc/vmcs12d/README.md; do
+    ./etc/vmcs12d/vmcs12d.conf ./etc/libvirt/hooks/qemu.d/vmcs12d ./usr/share/man/man8/vmcs12d.8.gz \
+    ./usr/share/man/man5/vmcs12d.conf.5.gz ./usr/share/man/man1/vmcs12ctl.1.gz ./usr/share/doc/vmcs12d/README.md \
+    ./usr/share/doc/vmcs12d/copyright ./usr/share/doc/vmcs12d/changelog.gz; do
     grep -qx "$f" "$T/contents" && ok || bad "package lacks $f"
 done
 

@@ -19,15 +19,15 @@ for f in usr/sbin/vmcs12d usr/bin/vmcs12ctl etc/libvirt/hooks/qemu.d/vmcs12d; do
     [ -x "$T/$f" ] && ok || bad "$f missing or not executable"
 done
 for f in usr/lib/systemd/system/vmcs12d.service usr/lib/systemd/system/vmcs12d.socket usr/lib/sysusers.d/vmcs12d.conf etc/vmcs12d/vmcs12d.conf \
-    usr/share/man/man8/vmcs12d.8 usr/share/man/man1/vmcs12ctl.1 usr/share/man/man5/vmcs12d.conf.5 \
+    usr/share/man/man8/vmcs12d.8.gz usr/share/man/man1/vmcs12ctl.1.gz usr/share/man/man5/vmcs12d.conf.5.gz \
     usr/share/doc/vmcs12d/README.md usr/share/doc/vmcs12d/configuration.md; do
     [ -s "$T/$f" ] && ok || bad "$f missing"
 done
 [ "$(stat -c %a "$T/etc/vmcs12d/vmcs12d.conf")" = 640 ] && ok || bad "sample configuration mode $(stat -c %a "$T/etc/vmcs12d/vmcs12d.conf")"
 "$T/usr/sbin/vmcs12d" --version | grep -q '^vmcs12d ' && ok || bad "installed vmcs12d --version"
 "$T/usr/bin/vmcs12ctl" --version | grep -q '^vmcs12ctl ' && ok || bad "installed vmcs12ctl --version"
-for p in man8/vmcs12d.8 man1/vmcs12ctl.1 man5/vmcs12d.conf.5; do
-    grep -q '^\.TH' "$T/usr/share/man/$p" && man -l "$T/usr/share/man/$p" >/dev/null 2>&1 && ok || bad "man page $p does not render"
+for p in man8/vmcs12d.8.gz man1/vmcs12ctl.1.gz man5/vmcs12d.conf.5.gz; do
+    zcat "$T/usr/share/man/$p" | grep -q '^\.TH' && man -l "$T/usr/share/man/$p" >/dev/null 2>&1 && ok || bad "man page $p does not render"
 done
 # The sample configuration is valid but for the TLS files it names (an operator provides them).
 "$T/usr/sbin/vmcs12d" --check-config --config "$T/etc/vmcs12d/vmcs12d.conf" >/dev/null 2>"$T/check.err"

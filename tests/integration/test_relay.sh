@@ -62,7 +62,7 @@ cmp -s "$W/hostb.spool/m1/vm0/vcpu-0.seq-7.bin" "$W/r/rand-0-encoded.bin" && ok 
 # --- metrics: what hostb stored and refused, in the Prometheus text format ---------------------------------
 python3 "$HERE/scrape.py" "127.0.0.1:$PM" 'vmcs12d_blobs_stored_total>=13' 'vmcs12d_blobs_duplicate_total>=1' \
     'vmcs12d_blob_bytes_received_total>=50000' 'vmcs12d_refused_total{reason="EEXIST"}>=1' \
-    'vmcs12d_build_info{version="0.1.0",layout="encoded"}>=1' 'vmcs12d_peers_connected>=1' >"$W/metrics.txt" 2>&1 && ok ||
+    "vmcs12d_build_info{version=\"$("$D" --version | awk '{print $2}')\",layout=\"encoded\"}>=1" 'vmcs12d_peers_connected>=1' >"$W/metrics.txt" 2>&1 && ok ||
     bad "metrics: $(cat "$W/metrics.txt")"
 
 # --- legacy -> legacy between profiles ------------------------------------------------------------
