@@ -13,7 +13,7 @@ PACKAGES=(build-essential cmake pkg-config python3 openssl
           libssl-dev libuv1-dev libprotobuf-c-dev protobuf-c-compiler libinih-dev libsystemd-dev
           qemu-system-x86 stunnel4 socat
           libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients iproute2 util-linux scdoc dpkg-dev clang valgrind
-          binutils debootstrap)
+          binutils debootstrap systemd-container lintian)
 # Newer QEMUs for the stream tests, each in a chroot made from Debian's registry (tests/stream/qemu-suite.sh).
 QEMU_SUITES=(trixie sid)
 
@@ -42,6 +42,10 @@ demo() {
 
 suites() {
     for s in "${QEMU_SUITES[@]}"; do tests/stream/qemu-suite.sh make "$s"; done
+    # A Debian 12 tree to boot systemd in (tests/systemd), and the previous release built from
+    # this clone's history (upgrade and interoperability tests).
+    tests/systemd/rootfs.sh make >/dev/null
+    tests/release/previous.sh . >/dev/null || echo "== the previous release could not be built here (the release tests will say why)" >&2
 }
 
 run_tests() {

@@ -11,6 +11,10 @@
 #   pair TAG URI [CAP...]            a source src-TAG with $MEM MiB of random RAM and a destination
 #                                    dst-TAG (zeroed RAM, CAPs set) listening on URI; DST: its pid
 #                                    (QEMU_SRC / QEMU_DST: the binary of each side, default $QEMU)
+#   through TAG LISTEN TARGET [CAP...]  a pair TAG (CAPs on both sides) whose source migrates to tcp:127.0.0.1:LISTEN and
+#                                    whose destination listens on tcp:127.0.0.1:TARGET: the
+#                                    migration completes, the destination is paused with the
+#                                    source's RAM (ok/bad from lib.sh); both QEMUs quit
 
 qemu() {
     local name=$1 ram=$2
@@ -75,4 +79,20 @@ try:
     while c.recv(65536): pass
 except OSError: pass
 ' "$1" "$2"
+}
+
+through() {
+    local tag=$1 listen=$2 target=$3 q="python3 $(dirname "${BASH_SOURCE[0]}")/qmp.py"
+    shift 3
+    pair "$tag" "tcp:127.0.0.1:$target" "$@"
+    if $q "$W/src-$tag.qmp" migrate "tcp:127.0.0.1:$listen" "$@" >"$W/mig-$tag.out" 2>&1; then
+        $q "$W/dst-$tag.qmp" wait-status paused 20 >/dev/null && cmp -s "$W/src-$tag.ram" "$W/dst-$tag.ram" && ok ||
+            bad "$tag: destination not paused with the source's RAM"
+    else
+        bad "$tag: migration did not complete: $(cat "$W/mig-$tag.out")"
+    fi
+    $q "$W/src-$tag.qmp" quit >/dev/null 2>&1
+    $q "$W/dst-$tag.qmp" quit >/dev/null 2>&1
+    sleep 0.3 # the destination's listening port is free again for the next round
+    rm -f "$W/src-$tag.ram" "$W/dst-$tag.ram"
 }

@@ -47,19 +47,7 @@ gone() {
     return 1
 }
 # clean TAG: a migration at full speed completes, RAM identical.
-clean() {
-    pair "$1" "tcp:127.0.0.1:$QT"
-    if $Q "$W/src-$1.qmp" migrate "tcp:127.0.0.1:$QL" >"$W/mig-$1.out" 2>&1; then
-        $Q "$W/dst-$1.qmp" wait-status paused 20 >/dev/null && cmp -s "$W/src-$1.ram" "$W/dst-$1.ram" && ok ||
-            bad "$1: destination not paused with the source's RAM"
-    else
-        bad "$1: migration did not complete: $(cat "$W/mig-$1.out")"
-    fi
-    $Q "$W/src-$1.qmp" quit >/dev/null 2>&1
-    $Q "$W/dst-$1.qmp" quit >/dev/null 2>&1
-    sleep 0.3
-    rm -f "$W/src-$1.ram" "$W/dst-$1.ram"
-}
+clean() { through "$1" "$QL" "$QT"; }
 # faulty TAG WANT RULE ACTION...: with RULE for the proxy (it fires on the migration's channel,
 # the only connection that carries 8 MB), a migration at 16 MB/s (about 4 s); once 8 MB have gone,
 # ACTION runs. The source must end in WANT (failed|cancelled) within 20 s and keep its guest, the
