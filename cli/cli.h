@@ -52,11 +52,13 @@ enum { V12_OPT_TO = 256, V12_OPT_FROM, V12_OPT_PROFILE, V12_OPT_FROM_PROFILE, V1
 struct v12_conv_args {
     enum v12_layout from, to, profile, from_profile, to_profile;
     enum v12_padding padding;
+    bool in_place; /* stream-convert --in-place: the output may be the input */
 };
 void v12_conv_args_init(struct v12_conv_args *a);
 /* 1: the option was one of these and is taken; 0: not one of these; -1: bad value (said). */
 int v12_conv_args_opt(struct v12_conv_args *a, int opt, const char *arg);
-/* --to given, at most one input, output not the input; the resolved options. 0 or exit 2. */
+/* --to given, at most one input, output not the input (unless in_place, when it must be); the
+ * resolved options. 0 or exit 2. */
 int v12_conv_args_finish(const struct v12_conv_args *a, int argc, char **argv, int optind_, const char *out_path,
                          const char **ret_in, struct v12_convert_opts *ret_opts);
 

@@ -211,8 +211,18 @@ int v12_conv_args_finish(const struct v12_conv_args *a, int argc, char **argv, i
         return V12_EXIT_USAGE;
     }
     const char *in_path = optind_ < argc ? argv[optind_] : "-";
-    if (v12_check_distinct(in_path, out_path)) {
-        v12_errorf("output '%s' is the input file; refusing to overwrite the input", out_path);
+    if (a->in_place) {
+        if (strcmp(in_path, "-") == 0) {
+            v12_errorf("--in-place needs an input file, not standard input");
+            return V12_EXIT_USAGE;
+        }
+        if (!v12_check_distinct(in_path, out_path)) {
+            v12_errorf("--in-place: output '%s' is not the input '%s' (leave -o out, or name the input)", out_path, in_path);
+            return V12_EXIT_USAGE;
+        }
+    } else if (v12_check_distinct(in_path, out_path)) {
+        v12_errorf("output '%s' is the input file; refusing to overwrite the input (stream-convert --in-place does, "
+                   "keeping a backup until the new file is synced)", out_path);
         return V12_EXIT_USAGE;
     }
     enum v12_layout fp = a->from_profile == V12_LAYOUT_COUNT ? a->profile : a->from_profile;

@@ -177,11 +177,20 @@ static void names(void)
     CHECK_OK(v12_field_by_name("guest_rip", &f)); CHECK_EQ(v12_fields[f].encoding, 0x681e);
     CHECK_EQ(v12_field_by_name("no_such_field", &f), V12_E_FIELD_UNKNOWN);
     CHECK_EQ(v12_field_by_encoding(0x2001, &f), V12_E_FIELD_UNKNOWN);
-    /* Every error code has a name and a message. */
-    for (int c = 1000; c <= 1047; c++) {
-        CHECK(strcmp(v12_err_name(-c), "UNKNOWN") != 0);
-        CHECK(strcmp(v12_strerror(-c), "unknown error") != 0);
+    /* Every error code has a name and a message: each entry of the map, whatever its number, and
+     * the numbers leave no gap (a gap would be a code deleted while callers may still send it). */
+    static const int codes[] = {
+#define CODE(name, num, msg) num,
+        V12_ERRNO_MAP(CODE)
+#undef CODE
+    };
+    int n = (int)(sizeof(codes) / sizeof(codes[0]));
+    for (int i = 0; i < n; i++) {
+        CHECK_EQ(codes[i], 1000 + i);
+        CHECK(strcmp(v12_err_name(-codes[i]), "UNKNOWN") != 0);
+        CHECK(strcmp(v12_strerror(-codes[i]), "unknown error") != 0);
     }
+    CHECK(strcmp(v12_err_name(-(1000 + n)), "UNKNOWN") == 0);
     CHECK(strcmp(v12_err_name(-2), "ENOENT") == 0);
 }
 

@@ -60,7 +60,8 @@
     XX(BUSY, 1045, "resource limit reached")                                                      \
     XX(NOT_FOUND, 1046, "not found")                                                              \
     XX(STREAM, 1047, "migration stream cannot be parsed")                                       \
-    XX(STRING_NUL, 1048, "a text field of the message holds a NUL byte")
+    XX(STRING_NUL, 1048, "a text field of the message holds a NUL byte")                        \
+    XX(SAVE_IMAGE, 1049, "libvirt save image cannot be read")
 
 enum v12_err {
 #define V12_ERR_ENUM(name, num, msg) V12_E_##name = -(num),

@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: MIT */
+#define _GNU_SOURCE
+#include "filter.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "v12/saveimage.h"
+
+const char *const *v12_filter_argv(unsigned format, int decompress)
+{
+    /* As libvirt runs them (qemu_saveimage.c): "PROG -c" (xz also -3) to compress, "PROG -dc"
+     * to decompress (lzop also --ignore-warn). */
+    static const char *const comp[V12_SAVE_FORMAT_COUNT][4] = {
+        {NULL}, {"gzip", "-c", NULL}, {"bzip2", "-c", NULL}, {"xz", "-c", "-3", NULL}, {"lzop", "-c", NULL}};
+    static const char *const dec[V12_SAVE_FORMAT_COUNT][4] = {
+        {NULL}, {"gzip", "-dc", NULL}, {"bzip2", "-dc", NULL}, {"xz", "-dc", NULL}, {"lzop", "-dc", "--ignore-warn", NULL}};
+    if (format == 0 || format >= V12_SAVE_FORMAT_COUNT) return NULL;
+    return decompress ? dec[format] : comp[format];
+}
+
+int v12_filter_start(struct v12_filter *f, const char *const argv[], int in_fd, int out_fd, char *msg, size_t msglen)
+{
+    int p[2], e[2];
+    f->pid = -1;
+    f->fd = f->err_fd = -1;
+    snprintf(f->what, sizeof(f->what), "%s %s", argv[0], argv[1] ? argv[1] : "");
+    if (pipe2(p, O_CLOEXEC) < 0 || pipe2(e, O_CLOEXEC) < 0) {
+        int r = -errno;
+        snprintf(msg, msglen, "cannot start %s: %s", f->what, strerror(errno));
+        return r;
+    }
+    /* A child that cannot exec says so on this pipe (closed by exec when it succeeds). */
+    int x[2];
+    if (pipe2(x, O_CLOEXEC) < 0) {
+        int r = -errno;
+        close(p[0]), close(p[1]), close(e[0]), close(e[1]);
+        snprintf(msg, msglen, "cannot start %s: %s", f->what, strerror(-r));
+        return r;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        int r = -errno;
+        close(p[0]), close(p[1]), close(e[0]), close(e[1]), close(x[0]), close(x[1]);
+        snprintf(msg, msglen, "cannot start %s: %s", f->what, strerror(-r));
+        return r;
+    }
+    if (pid == 0) {
+        signal(SIGPIPE, SIG_DFL);
+        int child_in = in_fd >= 0 ? in_fd : p[0], child_out = out_fd >= 0 ? out_fd : p[1];
+        if (dup2(child_in, 0) < 0 || dup2(child_out, 1) < 0 || dup2(e[1], 2) < 0) _exit(126);
+        execvp(argv[0], (char *const *)argv);
+        int err = errno;
+        ssize_t w = write(x[1], &err, sizeof(err));
+        (void)w;
+        _exit(127);
+    }
+    close(x[1]);
+    int err = 0;
+    ssize_t k;
+    do k = read(x[0], &err, sizeof(err));
+    while (k < 0 && errno == EINTR);
+    close(x[0]);
+    close(e[1]);
+    f->pid = pid;
+    f->err_fd = e[0];
+    if (in_fd < 0) { /* we write its input */
+        close(p[0]);
+        f->fd = p[1];
+    } else { /* we read its output */
+        close(p[1]);
+        f->fd = p[0];
+    }
+    if (k == (ssize_t)sizeof(err)) {
+        int st;
+        waitpid(pid, &st, 0);
+        f->pid = -1;
+        close(f->fd), close(f->err_fd);
+        f->fd = f->err_fd = -1;
+        snprintf(msg, msglen, "cannot run %s: %s (install package %s)", argv[0], strerror(err),
+                 strcmp(argv[0], "xz") == 0 ? "xz-utils" : argv[0]);
+        return -err;
+    }
+    return 0;
+}
+
+int v12_filter_finish(struct v12_filter *f, char *msg, size_t msglen)
+{
+    if (f->fd >= 0) close(f->fd);
+    f->fd = -1;
+    int st = 0, r = 0;
+    if (f->pid > 0) {
+        while (waitpid(f->pid, &st, 0) < 0 && errno == EINTR) {}
+        f->pid = -1;
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+            char err[512] = "";
+            ssize_t n = f->err_fd >= 0 ? read(f->err_fd, err, sizeof(err) - 1) : 0;
+            if (n > 0) {
+                err[n] = 0;
+                for (char *c = err; *c; c++)
+                    if (*c == '\n') *c = *(c + 1) ? ' ' : 0;
+            }
+            if (WIFEXITED(st))
+                snprintf(msg, msglen, "%s failed (exit %d)%s%s", f->what, WEXITSTATUS(st), err[0] ? ": " : "", err);
+            else
+                snprintf(msg, msglen, "%s killed by signal %d", f->what, WTERMSIG(st));
+            r = -EIO;
+        }
+    }
+    if (f->err_fd >= 0) close(f->err_fd);
+    f->err_fd = -1;
+    return r;
+}
+
+void v12_filter_kill(struct v12_filter *f)
+{
+    if (f->fd >= 0) close(f->fd);
+    if (f->pid > 0) {
+        kill(f->pid, SIGKILL);
+        while (waitpid(f->pid, NULL, 0) < 0 && errno == EINTR) {}
+    }
+    if (f->err_fd >= 0) close(f->err_fd);
+    f->pid = -1;
+    f->fd = f->err_fd = -1;
+}
