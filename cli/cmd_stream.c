@@ -51,23 +51,9 @@ struct out {
     int err;
 };
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0) {
-            if (errno == EINTR) continue;
-            return -errno;
-        }
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
 static void out_flush(struct out *o)
 {
-    if (!o->err) o->err = o->pipe_fd >= 0 ? write_all(o->pipe_fd, o->buf, o->len) : v12_out_write(&o->dst, o->buf, o->len);
+    if (!o->err) o->err = o->pipe_fd >= 0 ? v12_write_all(o->pipe_fd, o->buf, o->len) : v12_out_write(&o->dst, o->buf, o->len);
     o->len = 0;
 }
 

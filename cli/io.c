@@ -89,7 +89,7 @@ out:
     return r;
 }
 
-static int write_all(int fd, const void *data, size_t len)
+int v12_write_all(int fd, const void *data, size_t len)
 {
     const uint8_t *p = data;
     while (len) {
@@ -189,7 +189,7 @@ int v12_out_begin(struct v12_out *o, const char *path)
 
 int v12_out_write(struct v12_out *o, const void *data, size_t len)
 {
-    return write_all(o->fd, data, len);
+    return v12_write_all(o->fd, data, len);
 }
 
 void v12_out_abort(struct v12_out *o)
@@ -242,7 +242,7 @@ static int commit_direct(struct v12_out *o)
             r = n < 0 ? -errno : 0;
             break;
         }
-        if ((r = write_all(dst, buf, (size_t)n)) != 0) break;
+        if ((r = v12_write_all(dst, buf, (size_t)n)) != 0) break;
     }
     if (dst != STDOUT_FILENO && close(dst) < 0 && !r) r = -errno;
     return r;

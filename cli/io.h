@@ -60,6 +60,9 @@ int v12_out_write(struct v12_out *o, const void *data, size_t len) V12_MUST_USE;
 int v12_out_commit(struct v12_out *o) V12_MUST_USE;
 void v12_out_abort(struct v12_out *o);
 
+/* All of data to fd, restarting on EINTR: 0 or -errno. */
+int v12_write_all(int fd, const void *data, size_t len) V12_MUST_USE;
+
 /* The whole of data to path, by the rules above. */
 int v12_write_output(const char *path, const void *data, size_t len) V12_MUST_USE;
 
