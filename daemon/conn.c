@@ -235,16 +235,16 @@ static void fail(struct v12_conn *c, int code, const char *why)
     finish(c);
 }
 
-static void start_tls(struct v12_conn *c, SSL_CTX *ctx, bool server, const char *sni)
+/* The TLS session for a connection. Its failure (no memory for SSL_new) is the caller's to
+ * report: from adopt, where the owner has not even stored the connection yet, only from the
+ * loop (fail_later); from the loop's own connect completion, at once. */
+static int start_tls(struct v12_conn *c, SSL_CTX *ctx, bool server, const char *sni, char *err, size_t errlen)
 {
-    char err[256];
-    c->ssl = v12_tls_new(ctx, server, sni, c->fd, err, sizeof(err));
-    if (!c->ssl) {
-        fail(c, V12_E_TLS, err);
-        return;
-    }
+    c->ssl = v12_tls_new(ctx, server, sni, c->fd, err, errlen);
+    if (!c->ssl) return V12_E_TLS;
     c->state = ST_HANDSHAKE;
     c->tls_wants_write = true; /* a client's first flight; a server just waits for it */
+    return 0;
 }
 
 static void established(struct v12_conn *c)
@@ -273,8 +273,9 @@ struct v12_conn *v12_conn_adopt(struct v12_loop *l, int fd, SSL_CTX *ctx, const 
     socklen_t sl = sizeof(ss);
     c->unix_sock = getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 && ss.ss_family == AF_UNIX;
     if (!c->unix_sock) (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
+    char err[256];
     if (ctx) {
-        start_tls(c, ctx, true, NULL);
+        if (start_tls(c, ctx, true, NULL, err, sizeof(err)) != 0) fail_later(c, V12_E_TLS, err);
     } else {
         c->state = ST_OPEN;
         c->announce = true; /* from the loop: no callback runs inside this call */
@@ -805,8 +806,10 @@ void v12_conn_on_events(struct v12_conn *c, int events)
         if (c->connect_ctx) {
             SSL_CTX *ctx = c->connect_ctx;
             c->connect_ctx = NULL;
-            start_tls(c, ctx, false, c->sni);
+            char why[256];
+            int r = start_tls(c, ctx, false, c->sni, why, sizeof(why));
             SSL_CTX_free(ctx);
+            if (r) fail(c, r, why);
             return;
         }
         established(c);

@@ -4,7 +4,8 @@
  * hand: no loop runs until the end (to free what closed). Frames both ways, frames held while
  * the owner says stop, a bad frame, raw bytes through a full socket (queue, drained),
  * backpressure, close and EOF, a write to a closed peer reported from the loop and not under the
- * writer.
+ * writer, a TLS session that cannot be created (OpenSSL out of memory) reported from the loop and
+ * not inside v12_conn_adopt.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -13,8 +14,26 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+#include <openssl/ssl.h>
+
 #include "../check.h"
 #include "conn.h"
+
+/* OpenSSL's allocations, failing on demand: the only way SSL_new fails in real life. */
+static bool openssl_oom;
+static void *t_malloc(size_t n, const char *file, int line)
+{
+    return openssl_oom ? NULL : malloc(n);
+}
+static void *t_realloc(void *p, size_t n, const char *file, int line)
+{
+    return openssl_oom ? NULL : realloc(p, n);
+}
+static void t_free(void *p, const char *file, int line)
+{
+    free(p);
+}
 
 struct side {
     const char *name;
@@ -282,6 +301,44 @@ static void drained_input_is_told(void)
     v12_conn_close(b.c, 0, "done");
 }
 
+/* An owner like peer_in: it stores the connection v12_conn_adopt returns, and frees itself in
+ * closed(). closed() inside adopt would be a use after free (peer_in wrote p->conn after it). */
+struct owner {
+    bool returned;              /* v12_conn_adopt has returned */
+    int closed_early, closed, code;
+    struct v12_conn *c;
+};
+static void own_closed(void *o, struct v12_conn *c, int code, const char *why)
+{
+    struct owner *w = o;
+    if (!w->returned) w->closed_early++;
+    w->closed++;
+    w->code = code;
+    CHECK(strstr(why, "cannot create a TLS session") != NULL);
+}
+static const struct v12_conn_ops own_ops = {.closed = own_closed};
+
+static void tls_failure_from_the_loop(void)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    CHECK(ctx != NULL);
+    int fd[2];
+    CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, fd));
+    struct owner w = {0};
+    openssl_oom = true;
+    w.c = v12_conn_adopt(&loop, fd[0], ctx, &own_ops, &w);
+    openssl_oom = false;
+    w.returned = true;
+    CHECK(w.c != NULL);
+    CHECK_EQ(w.closed_early, 0); /* not inside the call: the owner could store w.c first */
+    CHECK_EQ(w.closed, 0);
+    v12_conn_on_events(w.c, 0); /* the loop's turn */
+    CHECK_EQ(w.closed, 1);
+    CHECK_EQ(w.code, V12_E_TLS);
+    close(fd[1]);
+    SSL_CTX_free(ctx);
+}
+
 static void write_error_from_the_loop(void)
 {
     struct side a = {.name = "a"};
@@ -303,6 +360,8 @@ static void write_error_from_the_loop(void)
 
 int main(void)
 {
+    /* Before OpenSSL allocates anything. */
+    CHECK(CRYPTO_set_mem_functions(t_malloc, t_realloc, t_free) == 1);
     uv_loop_t uv;
     CHECK_OK(uv_loop_init(&uv));
     CHECK_OK(v12_loop_init(&loop, &uv, 0, &limits));
@@ -312,6 +371,7 @@ int main(void)
     RUN(raw_through_a_full_socket);
     RUN(drained_input_is_told);
     RUN(write_error_from_the_loop);
+    RUN(tls_failure_from_the_loop);
     /* Let every closed connection finish and be freed (close timeouts are 2 s at most). */
     for (int i = 0; i < 400 && loop.nconns; i++) {
         uv_run(&uv, UV_RUN_NOWAIT);
