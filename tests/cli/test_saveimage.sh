@@ -60,7 +60,8 @@ grep -q "^domain 'nested-l1': uuid 6f1b1d2e-3c4d-4e5f-8a9b-0c1d2e3f4a5b, memory 
     bad "inspect: domain line: $(sed -n 2p insp.txt)"
 grep -q "XML [0-9]* bytes, cookie 14 bytes, 65536 bytes of room" insp.txt && ok || bad "inspect: XML line: $(sed -n 3p insp.txt)"
 grep -q "nested state: vCPU" insp.txt && grep -q "^stream checks out" insp.txt && ok || bad "inspect: the stream's records"
-"$C" stream-inspect --json gzip-legacy.img | head -1 | python3 -c '
+"$C" stream-inspect --json gzip-legacy.img >insp.json
+head -1 insp.json | python3 -c '
 import json, sys
 d = json.loads(sys.stdin.readline())
 assert d["kind"] == "save-image" and d["compression"] == "gzip" and d["domain"]["name"] == "nested-l1", d

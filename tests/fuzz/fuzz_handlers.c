@@ -145,8 +145,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         case 2: { /* a well-formed Hello: hostb (or another node), legacy or encoded */
             unsigned b = byte(&in);
-            Vmcs12d__V1__Hello h = VMCS12D__V1__HELLO__INIT;
-            V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;
+            Vmcs12d__V1__Hello h;
+            vmcs12d__v1__hello__init(&h);
+            V12Envelope env;
+            vmcs12d__v1__envelope__init(&env);
             h.protocol_version = b & 4 ? 2 : 1;
             h.node = (char *)(b & 8 ? "hostz" : "hostb");
             h.layout = b & 1 ? VMCS12D__V1__LAYOUT__LAYOUT_ENCODED : VMCS12D__V1__LAYOUT__LAYOUT_LEGACY;
@@ -167,8 +169,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             static char mig[8], vm[8];
             snprintf(mig, sizeof(mig), "m%u", (b >> 3) & 3);
             snprintf(vm, sizeof(vm), "v%u", (b >> 5) & 1);
-            Vmcs12d__V1__Blob blob = VMCS12D__V1__BLOB__INIT;
-            V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;
+            Vmcs12d__V1__Blob blob;
+            vmcs12d__v1__blob__init(&blob);
+            V12Envelope env;
+            vmcs12d__v1__envelope__init(&env);
             blob.peer = (char *)(b & 64 ? "hostb" : "nobody");
             blob.migration_id = mig;
             blob.vm = vm;

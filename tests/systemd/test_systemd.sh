@@ -55,6 +55,15 @@ trap 'stop_container; cleanup' EXIT
 IN() { nsenter -t "$INIT" -a -- "$@"; }
 unit() { IN systemctl show -p "$2" --value "$1"; }
 journal() { IN journalctl -u vmcs12d.service --no-pager -o cat "$@"; }
+# jgrep [JOURNALCTL ARGS...] -- GREP ARGS...: the journal read whole, then searched (a grep -q
+# on a pipe would cut journalctl short, and pipefail would call that a failure).
+jgrep() {
+    local a=()
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do a+=("$1"); shift; done
+    shift
+    journal "${a[@]}" >"$W/journal.txt" 2>&1
+    grep "$@" "$W/journal.txt"
+}
 main_pid() { unit vmcs12d.service MainPID; }
 # wait_in_peer STATE [SECONDS]: the container daemon's own link to hostout
 wait_in_peer() {
@@ -186,7 +195,7 @@ new_pid=$(main_pid)
 [ -n "$new_pid" ] && [ "$new_pid" != 0 ] && [ "$new_pid" != "$old_pid" ] && ok || bad "the daemon was not restarted by the upgrade (pid $old_pid -> $new_pid)"
 [ "$(IN readlink "/proc/$new_pid/exe")" = /usr/sbin/vmcs12d ] && ok || bad "the daemon runs $(IN readlink "/proc/$new_pid/exe")"
 IN vmcs12d --version | grep -q "^vmcs12d $VERSION" && ok || bad "installed version: $(IN vmcs12d --version)"
-journal | grep -q 'stopping (SIGTERM): no new connections; finishing' && ok || bad "the old daemon did not log its stop"
+jgrep -- -q 'stopping (SIGTERM): no new connections; finishing' && ok || bad "the old daemon did not log its stop"
 
 # This release's configuration (a key the previous one did not know), then a restart.
 write_config "peer_down_warn_s = 2"
@@ -197,7 +206,7 @@ IN systemctl restart vmcs12d.service && wait_state vmcs12d.service active 20 && 
 status_text=$(unit vmcs12d.service StatusText)
 [ -n "$status_text" ] && ok || bad "no STATUS= from the daemon"
 echo "StatusText: $status_text"
-journal | grep -q 'socket activation: control socket passed, peer listener passed' && ok || bad "sockets not passed by systemd: $(journal | grep 'socket activation' | tail -2)"
+jgrep -- -q 'socket activation: control socket passed, peer listener passed' && ok || bad "sockets not passed by systemd: $(journal | grep 'socket activation' | tail -2)"
 wait_peer hostout hostin connected 20 && ok || bad "hostout did not reconnect after the restart"
 
 # --- socket activation: after stop, after restart, from cold, after kill -9 ------------------------------------
@@ -235,7 +244,7 @@ echo "status across a crash answered after $(( ($(date +%s%N) - t0) / 1000000 ))
 [ "$(unit vmcs12d.service NRestarts)" -gt "$restarts" ] && ok || bad "Restart=on-failure did not restart the daemon"
 [ "$(main_pid)" != "$pid" ] && ok || bad "same pid after kill -9"
 wait_peer hostout hostin connected 20 && ok || bad "hostout did not reconnect after the crash"
-journal -p warning | grep -q 'refusing\|unreachable' && bad "warnings logged before any cause: $(journal -p warning | tail -3)" || ok
+jgrep -p warning -- -q 'refusing\|unreachable' && bad "warnings logged before any cause: $(journal -p warning | tail -3)" || ok
 
 # --- a blob and a real QEMU migration through the sandboxed service -----------------------------------------------
 IN vmcs12ctl send --peer hostout --vm b1 --vcpu 0 /root/blob.bin >"$W/send1.out" 2>&1 && ok || bad "send: $(cat "$W/send1.out")"
@@ -264,17 +273,17 @@ want=$(openssl x509 -in "$W/hostin2.pem" -noout -fingerprint -sha256)
 mkcert stranger ca DNS:stranger
 openssl s_client -connect "127.0.0.1:$PIN" -cert "$W/stranger.pem" -key "$W/stranger.key" -CAfile "$W/ca.pem" </dev/null >/dev/null 2>&1
 sleep 0.5
-journal -p warning | grep -q 'refusing TLS peer' && ok || bad "an unknown peer's certificate is not at warning: $(journal | grep -i stranger | tail -2)"
+jgrep -p warning -- -q 'refusing TLS peer' && ok || bad "an unknown peer's certificate is not at warning: $(journal | grep -i stranger | tail -2)"
 kill -9 "$PID_hostout"
 sleep 3.5
-journal -p warning | grep -qE 'peer hostout \(127\.0\.0\.1:[0-9]+\): unreachable for [0-9]+ s' && ok || bad "a peer down > peer_down_warn_s is not at warning"
-journal -p info | grep -q 'peer hostout .*retrying in' && ok || bad "retries not in the journal"
-journal -p warning | grep -q 'retrying in' && bad "retries logged at warning" || ok
+jgrep -p warning -- -qE 'peer hostout \(127\.0\.0\.1:[0-9]+\): unreachable for [0-9]+ s' && ok || bad "a peer down > peer_down_warn_s is not at warning"
+jgrep -p info -- -q 'peer hostout .*retrying in' && ok || bad "retries not in the journal"
+jgrep -p warning -- -q 'retrying in' && bad "retries logged at warning" || ok
 start hostout
 wait_peer hostout hostin connected 20 || true
 sleep 1
-journal -p notice | grep -q 'peer hostout .*reachable again' && ok || bad "no notice when the peer is back"
-journal -p warning | grep -q 'reachable again' && bad "'reachable again' at warning" || ok
+jgrep -p notice -- -q 'peer hostout .*reachable again' && ok || bad "no notice when the peer is back"
+jgrep -p warning -- -q 'reachable again' && bad "'reachable again' at warning" || ok
 
 # --- the sandbox as applied ---------------------------------------------------------------------------------------
 pid=$(main_pid)

@@ -141,8 +141,10 @@ static void pair(struct side *a, struct side *b)
 
 static void send_ping(struct v12_conn *c)
 {
-    Vmcs12d__V1__Ping ping = VMCS12D__V1__PING__INIT;
-    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;
+    Vmcs12d__V1__Ping ping;
+    vmcs12d__v1__ping__init(&ping);
+    V12Envelope env;
+    vmcs12d__v1__envelope__init(&env);
     ping.nonce = 5;
     env.msg_case = VMCS12D__V1__ENVELOPE__MSG_PING;
     env.ping = &ping;

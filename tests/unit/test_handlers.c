@@ -47,8 +47,10 @@ static V12Envelope **frames(struct fake_conn *c, size_t want)
 static void send_hello_as(struct fake_conn *c, const char *node, Vmcs12d__V1__Layout layout, const char *profile,
                           uint32_t version)
 {
-    Vmcs12d__V1__Hello h = VMCS12D__V1__HELLO__INIT;
-    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;
+    Vmcs12d__V1__Hello h;
+    vmcs12d__v1__hello__init(&h);
+    V12Envelope env;
+    vmcs12d__v1__envelope__init(&env);
     h.protocol_version = version;
     h.node = (char *)node;
     h.layout = layout;
@@ -66,8 +68,10 @@ static void send_hello(struct fake_conn *c, Vmcs12d__V1__Layout layout, const ch
 /* The peer's Ack: stored. */
 static void peer_acks(struct fake_conn *c, const char *mig, const char *vm, uint64_t seq)
 {
-    Vmcs12d__V1__Ack ack = VMCS12D__V1__ACK__INIT;
-    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;
+    Vmcs12d__V1__Ack ack;
+    vmcs12d__v1__ack__init(&ack);
+    V12Envelope env;
+    vmcs12d__v1__envelope__init(&env);
     char stored[160];
     snprintf(stored, sizeof(stored), "%s/%s/vcpu-0.seq-%llu.bin", mig, vm, (unsigned long long)seq);
     ack.migration_id = (char *)mig;
@@ -82,8 +86,10 @@ static void peer_acks(struct fake_conn *c, const char *mig, const char *vm, uint
 static void send_blob(struct fake_conn *c, const char *peer, const char *mig, const char *vm, uint64_t seq,
                       const uint8_t *data, size_t len, uint32_t timeout_ms)
 {
-    Vmcs12d__V1__Blob b = VMCS12D__V1__BLOB__INIT;
-    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;
+    Vmcs12d__V1__Blob b;
+    vmcs12d__v1__blob__init(&b);
+    V12Envelope env;
+    vmcs12d__v1__envelope__init(&env);
     b.peer = (char *)peer;
     b.migration_id = (char *)mig;
     b.vm = (char *)vm;
@@ -98,9 +104,12 @@ static void send_blob(struct fake_conn *c, const char *peer, const char *mig, co
 
 static void send_simple(struct fake_conn *c, int which)
 {
-    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;
-    Vmcs12d__V1__StatusRequest st = VMCS12D__V1__STATUS_REQUEST__INIT;
-    Vmcs12d__V1__Ping ping = VMCS12D__V1__PING__INIT;
+    V12Envelope env;
+    vmcs12d__v1__envelope__init(&env);
+    Vmcs12d__V1__StatusRequest st;
+    vmcs12d__v1__status_request__init(&st);
+    Vmcs12d__V1__Ping ping;
+    vmcs12d__v1__ping__init(&ping);
     if (which == VMCS12D__V1__ENVELOPE__MSG_STATUS) {
         env.msg_case = which;
         env.status = &st;
@@ -362,8 +371,10 @@ static void peer_inbound(void)
     f = frames(p, 1);
     CHECK(f[0]->ack->code == 0 && f[0]->ack->duplicate);
     /* A stream to a target stream_allow does not list: refused, closed. */
-    Vmcs12d__V1__StreamOpen so = VMCS12D__V1__STREAM_OPEN__INIT;
-    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;
+    Vmcs12d__V1__StreamOpen so;
+    vmcs12d__v1__stream_open__init(&so);
+    V12Envelope env;
+    vmcs12d__v1__envelope__init(&env);
     so.target = (char *)"tcp:127.0.0.1:22";
     so.migration_id = (char *)"m9";
     env.msg_case = VMCS12D__V1__ENVELOPE__MSG_STREAM_OPEN;
@@ -391,8 +402,10 @@ static struct fake_conn *open_stream(uint32_t channel, struct fake_conn **ret_lo
     struct fake_conn *p = new_peer_in();
     send_hello(p, VMCS12D__V1__LAYOUT__LAYOUT_LEGACY, "linux-6.18", 1);
     frames(p, 1);
-    Vmcs12d__V1__StreamOpen so = VMCS12D__V1__STREAM_OPEN__INIT;
-    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;
+    Vmcs12d__V1__StreamOpen so;
+    vmcs12d__v1__stream_open__init(&so);
+    V12Envelope env;
+    vmcs12d__v1__envelope__init(&env);
     so.target = (char *)"tcp:127.0.0.1:5000";
     so.migration_id = (char *)"mig-7";
     so.channel = channel;
@@ -631,8 +644,10 @@ static void stream_source(void)
     CHECK(remote[0]->out_len == 4 && memcmp(remote[0]->out, "QEVM", 4) == 0);
     remote[0]->out_len = 0;
     /* Channel 0 acknowledged: channel 1 opens, in the same migration. */
-    Vmcs12d__V1__StreamOpen so = VMCS12D__V1__STREAM_OPEN__INIT;
-    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;
+    Vmcs12d__V1__StreamOpen so;
+    vmcs12d__v1__stream_open__init(&so);
+    V12Envelope env;
+    vmcs12d__v1__envelope__init(&env);
     so.channel = 0;
     env.msg_case = VMCS12D__V1__ENVELOPE__MSG_STREAM_OPEN;
     env.stream_open = &so;

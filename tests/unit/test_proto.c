@@ -23,8 +23,10 @@ static size_t pack_blob(uint8_t **ret, size_t data_len)
 {
     static uint8_t data[V12_BLOB_MAX];
     for (size_t i = 0; i < sizeof(data); i++) data[i] = (uint8_t)(i * 7);
-    Vmcs12d__V1__Blob b = VMCS12D__V1__BLOB__INIT;
-    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;
+    Vmcs12d__V1__Blob b;
+    vmcs12d__v1__blob__init(&b);
+    V12Envelope env;
+    vmcs12d__v1__envelope__init(&env);
     b.migration_id = (char *)"m";
     b.vm = (char *)"vm1";
     b.vcpu = 3;
@@ -110,8 +112,10 @@ static void frame_limits(void)
     CHECK_EQ(v12_frame_decode(f, l - 1, V12_FRAME_MAX, &env), V12_E_FRAME_MALFORMED);
     free(f);
     /* Packing refuses what the receiver would refuse. */
-    Vmcs12d__V1__Blob b = VMCS12D__V1__BLOB__INIT;
-    V12Envelope e = VMCS12D__V1__ENVELOPE__INIT;
+    Vmcs12d__V1__Blob b;
+    vmcs12d__v1__blob__init(&b);
+    V12Envelope e;
+    vmcs12d__v1__envelope__init(&e);
     static uint8_t big[70000];
     b.data.data = big;
     b.data.len = sizeof(big);
@@ -135,8 +139,10 @@ static void poke_nul(uint8_t *buf, size_t len, const char *marker, size_t at)
 /* A NUL inside any string field refuses the frame, nested messages included; bytes may hold NULs. */
 static void frame_strings(void)
 {
-    Vmcs12d__V1__Blob b = VMCS12D__V1__BLOB__INIT;
-    V12Envelope e = VMCS12D__V1__ENVELOPE__INIT, *env;
+    Vmcs12d__V1__Blob b;
+    vmcs12d__v1__blob__init(&b);
+    V12Envelope e, *env;
+    vmcs12d__v1__envelope__init(&e);
     static uint8_t zeros[64];
     b.migration_id = (char *)"mig-1";
     b.vm = (char *)"vmAB..xy";
@@ -166,8 +172,10 @@ static void frame_strings(void)
     free(f);
 
     /* A string two messages deep: Ack.conversion.from. */
-    Vmcs12d__V1__Ack a = VMCS12D__V1__ACK__INIT;
-    Vmcs12d__V1__ConversionSummary cs = VMCS12D__V1__CONVERSION_SUMMARY__INIT;
+    Vmcs12d__V1__Ack a;
+    vmcs12d__v1__ack__init(&a);
+    Vmcs12d__V1__ConversionSummary cs;
+    vmcs12d__v1__conversion_summary__init(&cs);
     cs.from = (char *)"legacyQQ";
     a.conversion = &cs;
     e.msg_case = VMCS12D__V1__ENVELOPE__MSG_ACK;
