@@ -142,11 +142,13 @@ static uint8_t *make_frame(int thread, uint64_t seq, size_t *len)
 {
     char vm[32];
     snprintf(vm, sizeof(vm), "bench-%d", thread);
-    Vmcs12d__V1__Blob b = VMCS12D__V1__BLOB__INIT;
-    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;
-    b.peer = (char *)g_peer;
+    Vmcs12d__V1__Blob b;
+    vmcs12d__v1__blob__init(&b);
+    V12Envelope env;
+    vmcs12d__v1__envelope__init(&env);
+    b.peer = v12_pb_str(g_peer);
     b.vm = vm;
-    b.migration_id = (char *)"bench";
+    b.migration_id = v12_pb_str("bench");
     b.vcpu = (uint32_t)thread;
     b.seq = seq;
     b.data.data = g_blob;

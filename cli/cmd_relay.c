@@ -130,11 +130,13 @@ int send_main(int argc, char **argv)
         v12_errorf("%s: cannot read input: %s [%s]", v12_in_name(in_path), v12_strerror(r), v12_err_name(r));
         return V12_EXIT_INVALID;
     }
-    Vmcs12d__V1__Blob b = VMCS12D__V1__BLOB__INIT;
-    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT, *reply = NULL;
-    b.peer = (char *)peer;
-    b.vm = (char *)vm;
-    b.migration_id = (char *)mig;
+    Vmcs12d__V1__Blob b;
+    vmcs12d__v1__blob__init(&b);
+    V12Envelope env, *reply = NULL;
+    vmcs12d__v1__envelope__init(&env);
+    b.peer = v12_pb_str(peer);
+    b.vm = v12_pb_str(vm);
+    b.migration_id = v12_pb_str(mig);
     b.vcpu = (uint32_t)vcpu;
     b.seq = seq;
     b.data.data = data;
@@ -200,10 +202,12 @@ int recv_main(int argc, char **argv)
     }
     if (!vm || !have_vcpu) return usage_error("--vm and --vcpu are required");
     if (optind != argc) return usage_error("unexpected argument");
-    Vmcs12d__V1__RecvRequest q = VMCS12D__V1__RECV_REQUEST__INIT;
-    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT, *reply = NULL;
-    q.vm = (char *)vm;
-    q.migration_id = (char *)mig;
+    Vmcs12d__V1__RecvRequest q;
+    vmcs12d__v1__recv_request__init(&q);
+    V12Envelope env, *reply = NULL;
+    vmcs12d__v1__envelope__init(&env);
+    q.vm = v12_pb_str(vm);
+    q.migration_id = v12_pb_str(mig);
     q.vcpu = (uint32_t)vcpu;
     q.wait_ms = (uint32_t)(wait * 1000);
     env.msg_case = VMCS12D__V1__ENVELOPE__MSG_RECV;
@@ -244,8 +248,10 @@ static const char *layout_str(Vmcs12d__V1__Layout l, const char *profile)
  * said (prefix names what could not be done). */
 static V12Envelope *fetch_status(const char *sock, unsigned timeout_ms, const char *prefix)
 {
-    Vmcs12d__V1__StatusRequest q = VMCS12D__V1__STATUS_REQUEST__INIT;
-    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT, *reply = NULL;
+    Vmcs12d__V1__StatusRequest q;
+    vmcs12d__v1__status_request__init(&q);
+    V12Envelope env, *reply = NULL;
+    vmcs12d__v1__envelope__init(&env);
     env.msg_case = VMCS12D__V1__ENVELOPE__MSG_STATUS;
     env.status = &q;
     char err[512];

@@ -26,6 +26,14 @@ const char *const *v12_filter_argv(unsigned format, int decompress)
 
 int v12_filter_start(struct v12_filter *f, const char *const argv[], int in_fd, int out_fd, char *msg, size_t msglen)
 {
+    /* execvp's argv is char *const[]: copies, made before fork (nothing is allocated after it). */
+    char words[8][32], *av[8];
+    size_t na = 0;
+    for (; argv[na] && na < 7; na++) {
+        snprintf(words[na], sizeof(words[na]), "%s", argv[na]);
+        av[na] = words[na];
+    }
+    av[na] = NULL;
     int p[2], e[2];
     f->pid = -1;
     f->fd = f->err_fd = -1;
@@ -54,7 +62,7 @@ int v12_filter_start(struct v12_filter *f, const char *const argv[], int in_fd, 
         signal(SIGPIPE, SIG_DFL);
         int child_in = in_fd >= 0 ? in_fd : p[0], child_out = out_fd >= 0 ? out_fd : p[1];
         if (dup2(child_in, 0) < 0 || dup2(child_out, 1) < 0 || dup2(e[1], 2) < 0) _exit(126);
-        execvp(argv[0], (char *const *)argv);
+        execvp(av[0], av);
         int err = errno;
         ssize_t w = write(x[1], &err, sizeof(err));
         (void)w;

@@ -233,7 +233,7 @@ void v12_config_error(struct v12_config_errors *e, const char *path, unsigned li
 
 #define ERR(c, ...) v12_config_error((c)->errs, (c)->cfg->path, (c)->line, __VA_ARGS__)
 
-static unsigned *key_line(struct v12_config *cfg, unsigned section, const char *key)
+static const unsigned *key_line(const struct v12_config *cfg, unsigned section, const char *key)
 {
     for (unsigned i = 0; i < cfg->nkeylines; i++)
         if (cfg->keylines[i].section == section && strcmp(cfg->keylines[i].key, key) == 0) return &cfg->keylines[i].line;
@@ -243,7 +243,7 @@ static unsigned *key_line(struct v12_config *cfg, unsigned section, const char *
 unsigned v12_config_line(const struct v12_config *cfg, int peer, const char *key)
 {
     unsigned section = peer == V12_CFG_DAEMON ? 0 : peer == V12_CFG_TLS ? 1 : 2 + (unsigned)peer;
-    unsigned *l = key_line((struct v12_config *)cfg, section, key);
+    const unsigned *l = key_line(cfg, section, key);
     if (l) return *l;
     /* Not set: the section's own line, or the end of the file. */
     if (peer >= 0) return cfg->peers[peer].line;
@@ -478,7 +478,7 @@ static int handler(void *user, const char *section, const char *name, const char
         return 1;
     }
     /* A key set twice would silently take the last value: refused, naming the first line. */
-    unsigned *first = key_line(cfg, c->section, name);
+    const unsigned *first = key_line(cfg, c->section, name);
     if (first) {
         ERR(c, "%s is set twice in [%s] (first at line %u)", name, section, *first);
         return 1;

@@ -484,7 +484,11 @@ static ssize_t tls_send(struct v12_conn *c, const uint8_t *p, size_t n)
 
 static ssize_t plain_sendv(struct v12_conn *c, const struct iovec *iov, int n)
 {
-    struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
+    union {
+        const struct iovec *in;
+        struct iovec *out;
+    } u = {.in = iov}; /* sendmsg only reads the vector, though msg_iov is not const */
+    struct msghdr m = {.msg_iov = u.out, .msg_iovlen = (size_t)n};
     for (;;) {
         ssize_t k = sendmsg(c->fd, &m, MSG_NOSIGNAL);
         if (k >= 0) return k;
@@ -555,7 +559,7 @@ int v12_conn_writev(struct v12_conn *c, const struct iovec *iov, int n)
 
 int v12_conn_write(struct v12_conn *c, const void *data, size_t len)
 {
-    struct iovec v = {(void *)data, len};
+    struct iovec v = v12_iov(data, len);
     return v12_conn_writev(c, &v, 1);
 }
 

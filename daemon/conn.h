@@ -124,6 +124,15 @@ int v12_conn_send(struct v12_conn *c, const V12Envelope *env) V12_MUST_USE;
 /* Bytes (raw mode, or anything the owner frames itself), all of them: what the socket does not
  * take now is copied to the queue. */
 int v12_conn_writev(struct v12_conn *c, const struct iovec *iov, int n) V12_MUST_USE;
+/* An iovec over bytes that are only read (iov_base is void * in POSIX). */
+static inline struct iovec v12_iov(const void *p, size_t len)
+{
+    union {
+        const void *in;
+        void *out;
+    } u = {.in = p};
+    return (struct iovec){u.out, len};
+}
 int v12_conn_write(struct v12_conn *c, const void *data, size_t len) V12_MUST_USE;
 /* Socket buffers: 0 leaves the kernel's default (and its autotuning). sndbuf/rcvbuf set
  * SO_SNDBUF/SO_RCVBUF (which end autotuning); notsent_lowat caps the bytes a TCP socket holds

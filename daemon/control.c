@@ -120,21 +120,24 @@ static void on_blob(struct client *cl, const Vmcs12d__V1__Blob *b)
 static void send_recv_reply(struct client *cl, int code, const char *message, const char *mig, const char *vm,
                             uint32_t vcpu, uint64_t seq, const uint8_t *data, size_t len, const char *rel)
 {
-    Vmcs12d__V1__RecvReply rr = VMCS12D__V1__RECV_REPLY__INIT;
-    Vmcs12d__V1__Blob b = VMCS12D__V1__BLOB__INIT;
-    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;
+    Vmcs12d__V1__RecvReply rr;
+    vmcs12d__v1__recv_reply__init(&rr);
+    Vmcs12d__V1__Blob b;
+    vmcs12d__v1__blob__init(&b);
+    V12Envelope env;
+    vmcs12d__v1__envelope__init(&env);
     rr.code = code;
-    rr.error = (char *)v12_err_name(code);
-    rr.message = (char *)(message ? message : v12_strerror(code));
+    rr.error = v12_pb_str(v12_err_name(code));
+    rr.message = v12_pb_str((message ? message : v12_strerror(code)));
     if (!code) {
-        b.migration_id = (char *)mig;
-        b.vm = (char *)vm;
+        b.migration_id = v12_pb_str(mig);
+        b.vm = v12_pb_str(vm);
         b.vcpu = vcpu;
         b.seq = seq;
-        b.data.data = (uint8_t *)data;
+        b.data.data = v12_pb_bytes(data);
         b.data.len = len;
         rr.blob = &b;
-        rr.stored_as = (char *)rel;
+        rr.stored_as = v12_pb_str(rel);
     }
     env.msg_case = VMCS12D__V1__ENVELOPE__MSG_RECV_REPLY;
     env.recv_reply = &rr;
@@ -234,22 +237,23 @@ static Vmcs12d__V1__Layout wire_layout(enum v12_layout l)
 static void on_status(struct client *cl)
 {
     struct v12_daemon *d = cl->d;
-    Vmcs12d__V1__StatusReply s = VMCS12D__V1__STATUS_REPLY__INIT;
+    Vmcs12d__V1__StatusReply s;
+    vmcs12d__v1__status_reply__init(&s);
     static Vmcs12d__V1__PeerStatus ps[V12_MAX_PEERS], *psp[V12_MAX_PEERS];
     static Vmcs12d__V1__Counter cs[V12_MAX_REJECT_KINDS], *csp[V12_MAX_REJECT_KINDS];
     static char names[V12_MAX_REJECT_KINDS][40];
     s.node = d->cfg.node;
     s.layout = wire_layout(d->cfg.layout);
-    s.profile = d->cfg.layout == V12_LAYOUT_ENCODED ? (char *)"" : (char *)v12_layout_name(d->cfg.layout);
+    s.profile = v12_pb_str(d->cfg.layout == V12_LAYOUT_ENCODED ? "" : v12_layout_name(d->cfg.layout));
     s.profile_source = d->cfg.profile_why;
     for (unsigned i = 0; i < d->cfg.npeers; i++) {
         struct v12_link *k = &d->links[i];
         vmcs12d__v1__peer_status__init(&ps[i]);
-        ps[i].name = (char *)k->cfg->name;
-        ps[i].address = (char *)k->cfg->address;
-        ps[i].state = (char *)v12_link_state_name(k->state);
+        ps[i].name = v12_pb_str(k->cfg->name);
+        ps[i].address = v12_pb_str(k->cfg->address);
+        ps[i].state = v12_pb_str(v12_link_state_name(k->state));
         ps[i].layout = k->has_layout ? wire_layout(k->layout) : VMCS12D__V1__LAYOUT__LAYOUT_UNSPECIFIED;
-        ps[i].profile = k->has_layout && k->layout != V12_LAYOUT_ENCODED ? (char *)v12_layout_name(k->layout) : (char *)"";
+        ps[i].profile = v12_pb_str(k->has_layout && k->layout != V12_LAYOUT_ENCODED ? v12_layout_name(k->layout) : "");
         ps[i].last_error = k->last_error;
         ps[i].blobs_sent = k->blobs_sent;
         ps[i].bytes_sent = k->bytes_sent;
@@ -281,7 +285,8 @@ static void on_status(struct client *cl)
     static Vmcs12d__V1__StreamStatus ss[64], *ssp[64];
     v12_stream_status(d, ss, ssp, 64, &s.n_streams);
     s.streams = ssp;
-    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;
+    V12Envelope env;
+    vmcs12d__v1__envelope__init(&env);
     env.msg_case = VMCS12D__V1__ENVELOPE__MSG_STATUS_REPLY;
     env.status_reply = &s;
     send_env(cl, &env);

@@ -9,13 +9,13 @@ void v12_hello_fill(const struct v12_config *cfg, Vmcs12d__V1__Hello *h)
 {
     static char software[] = "vmcs12d " V12_VERSION;
     h->protocol_version = V12_PROTOCOL_VERSION;
-    h->node = (char *)cfg->node;
+    h->node = v12_pb_str(cfg->node);
     if (cfg->layout == V12_LAYOUT_ENCODED) {
         h->layout = VMCS12D__V1__LAYOUT__LAYOUT_ENCODED;
-        h->profile = (char *)"";
+        h->profile = v12_pb_str("");
     } else {
         h->layout = VMCS12D__V1__LAYOUT__LAYOUT_LEGACY;
-        h->profile = (char *)v12_layout_name(cfg->layout);
+        h->profile = v12_pb_str(v12_layout_name(cfg->layout));
     }
     h->max_frame = cfg->max_frame;
     h->max_blob = V12_BLOB_MAX;

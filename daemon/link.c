@@ -98,15 +98,17 @@ static void send_one(struct v12_transfer *t)
     t->summary.fields = rep.fields_converted;
     t->summary.bytes_dropped = rep.bytes_dropped;
 
-    Vmcs12d__V1__Blob fwd = VMCS12D__V1__BLOB__INIT;
-    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;
+    Vmcs12d__V1__Blob fwd;
+    vmcs12d__v1__blob__init(&fwd);
+    V12Envelope env;
+    vmcs12d__v1__envelope__init(&env);
     fwd.migration_id = t->migration_id;
     fwd.vm = t->vm;
     fwd.vcpu = t->vcpu;
     fwd.seq = t->seq;
     fwd.data.data = out;
     fwd.data.len = t->len;
-    fwd.peer = (char *)"";
+    fwd.peer = v12_pb_str("");
     env.msg_case = VMCS12D__V1__ENVELOPE__MSG_BLOB;
     env.blob = &fwd;
     int r = v12_conn_send(k->conn, &env);
@@ -234,8 +236,10 @@ static void established(void *owner, struct v12_conn *c, X509 *cert)
         return;
     }
     k->state = V12_LINK_HANDSHAKE;
-    Vmcs12d__V1__Hello hello = VMCS12D__V1__HELLO__INIT;
-    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;
+    Vmcs12d__V1__Hello hello;
+    vmcs12d__v1__hello__init(&hello);
+    V12Envelope env;
+    vmcs12d__v1__envelope__init(&env);
     v12_hello_fill(&k->d->cfg, &hello);
     env.msg_case = VMCS12D__V1__ENVELOPE__MSG_HELLO;
     env.hello = &hello;
@@ -304,8 +308,10 @@ static void on_frame(void *owner, struct v12_conn *c, const V12Envelope *env)
  * stored" and the next send gets a fresh connection. */
 static void tick(void *owner, struct v12_conn *c)
 {
-    Vmcs12d__V1__Ping ping = VMCS12D__V1__PING__INIT;
-    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;
+    Vmcs12d__V1__Ping ping;
+    vmcs12d__v1__ping__init(&ping);
+    V12Envelope env;
+    vmcs12d__v1__envelope__init(&env);
     ping.nonce = v12_clock_ms();
     env.msg_case = VMCS12D__V1__ENVELOPE__MSG_PING;
     env.ping = &ping;

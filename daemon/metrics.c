@@ -145,7 +145,7 @@ static void answer(struct scrape *sc, const char *status, const char *type, cons
     char head[256];
     int n = snprintf(head, sizeof(head), "HTTP/1.0 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
                      status, type, len);
-    struct iovec v[2] = {{head, (size_t)n}, {(void *)body, len}};
+    struct iovec v[2] = {{head, (size_t)n}, v12_iov(body, len)};
     sc->answered = true;
     if (v12_conn_writev(sc->conn, v, 2) == 0) v12_conn_close(sc->conn, 0, "answered");
     /* a failed write closes it from the loop */

@@ -7,18 +7,20 @@
 
 int v12_send_ack(struct v12_conn *c, const struct v12_ack_args *a)
 {
-    Vmcs12d__V1__Ack ack = VMCS12D__V1__ACK__INIT;
-    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;
-    ack.migration_id = (char *)a->mig;
-    ack.vm = (char *)a->vm;
+    Vmcs12d__V1__Ack ack;
+    vmcs12d__v1__ack__init(&ack);
+    V12Envelope env;
+    vmcs12d__v1__envelope__init(&env);
+    ack.migration_id = v12_pb_str(a->mig);
+    ack.vm = v12_pb_str(a->vm);
     ack.vcpu = a->vcpu;
     ack.seq = a->seq;
     ack.code = a->code;
-    ack.error = (char *)v12_err_name(a->code);
-    ack.message = (char *)(a->message ? a->message : (a->code ? v12_strerror(a->code) : "stored"));
+    ack.error = v12_pb_str(v12_err_name(a->code));
+    ack.message = v12_pb_str((a->message ? a->message : (a->code ? v12_strerror(a->code) : "stored")));
     ack.duplicate = a->duplicate;
     ack.conversion = a->conversion;
-    ack.stored_as = (char *)(a->stored_as ? a->stored_as : "");
+    ack.stored_as = v12_pb_str((a->stored_as ? a->stored_as : ""));
     env.msg_case = VMCS12D__V1__ENVELOPE__MSG_ACK;
     env.ack = &ack;
     /* A failed write ends the connection from the loop (closed() then), not under our caller. */
@@ -30,8 +32,10 @@ int v12_send_ack(struct v12_conn *c, const struct v12_ack_args *a)
 void v12_reply_ping(struct v12_conn *c, const Vmcs12d__V1__Ping *ping)
 {
     if (ping->reply) return;
-    Vmcs12d__V1__Ping pong = VMCS12D__V1__PING__INIT;
-    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;
+    Vmcs12d__V1__Ping pong;
+    vmcs12d__v1__ping__init(&pong);
+    V12Envelope env;
+    vmcs12d__v1__envelope__init(&env);
     pong.nonce = ping->nonce;
     pong.reply = true;
     env.msg_case = VMCS12D__V1__ENVELOPE__MSG_PING;

@@ -154,8 +154,10 @@ static void on_hello(struct peer_in *p, struct v12_conn *c, const Vmcs12d__V1__H
         protocol_error(p, c, err);
         return;
     }
-    Vmcs12d__V1__Hello mine = VMCS12D__V1__HELLO__INIT;
-    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;
+    Vmcs12d__V1__Hello mine;
+    vmcs12d__v1__hello__init(&mine);
+    V12Envelope env;
+    vmcs12d__v1__envelope__init(&env);
     v12_hello_fill(&p->d->cfg, &mine);
     env.msg_case = VMCS12D__V1__ENVELOPE__MSG_HELLO;
     env.hello = &mine;

@@ -415,10 +415,12 @@ static void on_stream_accept(struct v12_listener *ll, int fd)
 /* StreamOpen naming this channel: the source's request, and the destination's acknowledgement. */
 static int send_stream_open(struct v12_conn *c, const struct v12_channel *ch)
 {
-    Vmcs12d__V1__StreamOpen so = VMCS12D__V1__STREAM_OPEN__INIT;
-    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;
-    so.target = (char *)ch->target.text;
-    so.migration_id = (char *)ch->migration_id;
+    Vmcs12d__V1__StreamOpen so;
+    vmcs12d__v1__stream_open__init(&so);
+    V12Envelope env;
+    vmcs12d__v1__envelope__init(&env);
+    so.target = v12_pb_str(ch->target.text);
+    so.migration_id = v12_pb_str(ch->migration_id);
     so.channel = ch->channel;
     env.msg_case = VMCS12D__V1__ENVELOPE__MSG_STREAM_OPEN;
     env.stream_open = &so;
@@ -717,8 +719,10 @@ static void remote_established_body(void *owner, struct v12_conn *c, X509 *cert)
         channel_end(ch, err, true);
         return;
     }
-    Vmcs12d__V1__Hello hello = VMCS12D__V1__HELLO__INIT;
-    V12Envelope env = VMCS12D__V1__ENVELOPE__INIT;
+    Vmcs12d__V1__Hello hello;
+    vmcs12d__v1__hello__init(&hello);
+    V12Envelope env;
+    vmcs12d__v1__envelope__init(&env);
     v12_hello_fill(&ch->d->cfg, &hello);
     env.msg_case = VMCS12D__V1__ENVELOPE__MSG_HELLO;
     env.hello = &hello;
@@ -948,7 +952,7 @@ void v12_stream_status(struct v12_daemon *d, Vmcs12d__V1__StreamStatus *out, Vmc
         snprintf(texts[n][3], sizeof(texts[n][3]), "%s", ch->listen ? ch->listen->text : "");
         s->listen = texts[n][3];
         s->peer = texts[n][0];
-        s->direction = (char *)(ch->source ? "out" : "in");
+        s->direction = v12_pb_str((ch->source ? "out" : "in"));
         s->target = texts[n][1];
         s->migration_id = texts[n][2];
         s->channel = ch->channel;
@@ -957,7 +961,7 @@ void v12_stream_status(struct v12_daemon *d, Vmcs12d__V1__StreamStatus *out, Vmc
         s->ram_pages = atomic_load(&ch->pages);
         s->regions = atomic_load(&ch->regions);
         s->seconds = (v12_clock_ms() - ch->start_ms) / 1000;
-        s->kind = (char *)kind_name(ch->kind);
+        s->kind = v12_pb_str(kind_name(ch->kind));
         s->switchover_us = atomic_load(&ch->switchover_us);
         ptrs[n] = s;
     }

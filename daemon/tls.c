@@ -152,7 +152,14 @@ SSL *v12_tls_new(SSL_CTX *ctx, bool server, const char *sni_host, int fd, char *
         SSL_set_accept_state(ssl);
     } else {
         SSL_set_connect_state(ssl);
-        if (sni_host && sni_host[0] && !strchr(sni_host, ':')) (void)SSL_set_tlsext_host_name(ssl, sni_host);
+        if (sni_host && sni_host[0] && !strchr(sni_host, ':')) {
+            /* SSL_set_tlsext_host_name casts the name to void *; OpenSSL copies it. */
+            union {
+                const char *in;
+                void *out;
+            } u = {.in = sni_host};
+            (void)SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, u.out);
+        }
     }
     return ssl;
 }

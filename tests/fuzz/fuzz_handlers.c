@@ -150,9 +150,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             V12Envelope env;
             vmcs12d__v1__envelope__init(&env);
             h.protocol_version = b & 4 ? 2 : 1;
-            h.node = (char *)(b & 8 ? "hostz" : "hostb");
+            h.node = v12_pb_str((b & 8 ? "hostz" : "hostb"));
             h.layout = b & 1 ? VMCS12D__V1__LAYOUT__LAYOUT_ENCODED : VMCS12D__V1__LAYOUT__LAYOUT_LEGACY;
-            h.profile = (char *)(b & 2 ? "linux-5.14" : "linux-6.18");
+            h.profile = v12_pb_str((b & 2 ? "linux-5.14" : "linux-6.18"));
             env.msg_case = VMCS12D__V1__ENVELOPE__MSG_HELLO;
             env.hello = &h;
             deliver_built(c, &env);
@@ -173,7 +173,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             vmcs12d__v1__blob__init(&blob);
             V12Envelope env;
             vmcs12d__v1__envelope__init(&env);
-            blob.peer = (char *)(b & 64 ? "hostb" : "nobody");
+            blob.peer = v12_pb_str((b & 64 ? "hostb" : "nobody"));
             blob.migration_id = mig;
             blob.vm = vm;
             blob.vcpu = flip & 3;

@@ -145,7 +145,7 @@ int v12_conn_writev(struct v12_conn *vc, const struct iovec *iov, int n)
 
 int v12_conn_write(struct v12_conn *vc, const void *data, size_t len)
 {
-    struct iovec v = {(void *)data, len};
+    struct iovec v = v12_iov(data, len);
     return v12_conn_writev(vc, &v, 1);
 }
 

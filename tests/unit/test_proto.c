@@ -27,8 +27,8 @@ static size_t pack_blob(uint8_t **ret, size_t data_len)
     vmcs12d__v1__blob__init(&b);
     V12Envelope env;
     vmcs12d__v1__envelope__init(&env);
-    b.migration_id = (char *)"m";
-    b.vm = (char *)"vm1";
+    b.migration_id = v12_pb_str("m");
+    b.vm = v12_pb_str("vm1");
     b.vcpu = 3;
     b.seq = 9;
     b.data.data = data;
@@ -144,11 +144,11 @@ static void frame_strings(void)
     V12Envelope e, *env;
     vmcs12d__v1__envelope__init(&e);
     static uint8_t zeros[64];
-    b.migration_id = (char *)"mig-1";
-    b.vm = (char *)"vmAB..xy";
+    b.migration_id = v12_pb_str("mig-1");
+    b.vm = v12_pb_str("vmAB..xy");
     b.data.data = zeros;
     b.data.len = sizeof(zeros);
-    b.peer = (char *)"hostb";
+    b.peer = v12_pb_str("hostb");
     e.msg_case = VMCS12D__V1__ENVELOPE__MSG_BLOB;
     e.blob = &b;
     uint8_t *f;
@@ -176,7 +176,7 @@ static void frame_strings(void)
     vmcs12d__v1__ack__init(&a);
     Vmcs12d__V1__ConversionSummary cs;
     vmcs12d__v1__conversion_summary__init(&cs);
-    cs.from = (char *)"legacyQQ";
+    cs.from = v12_pb_str("legacyQQ");
     a.conversion = &cs;
     e.msg_case = VMCS12D__V1__ENVELOPE__MSG_ACK;
     e.ack = &a;
