@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* vmcs12d: wiring (configuration, loops, listeners, handlers), signals, systemd, shutdown. */
+/* vmcs12d: wiring (configuration, loops, listeners, the rooms), signals, systemd, shutdown. */
 #include <errno.h>
 #include <getopt.h>
 #include <openssl/ssl.h>
@@ -12,29 +12,20 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
-#include "daemon.h"
+#include "core.h"
+#include "listener.h"
 #include "log.h"
+#include "metrics.h"
+#include "relay.h"
 #include "spool.h"
-#include "worker.h"
+#include "stream.h"
 
 _Static_assert(V12_FRAME_MAX_CFG == V12_FRAME_MAX, "config and protocol frame ceilings differ");
-
-/* A temporary file from a store that never finished: it was never acknowledged. */
-static void spool_leftover(void *userdata, enum v12_scan_event what, const char *rel, int error)
-{
-    (void)userdata;
-    switch (what) {
-    case V12_SCAN_REMOVED: log_info("spool: removed partial file %s", rel); break;
-    case V12_SCAN_NOT_REMOVED: log_warn("spool: cannot remove partial file %s: %s", rel, v12_strerror(error)); break;
-    case V12_SCAN_UNREADABLE:
-        log_warn("spool: cannot read directory %s: %s; partial files in it, if any, stay", rel, v12_strerror(error));
-        break;
-    }
-}
 
 static struct v12_daemon daemon_state;
 
 struct runtime {
+    struct v12_listener peer_listener, control_listener, metrics_listener;
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t tick;
     uint64_t watchdog_usec, last_watchdog_ms;
@@ -46,9 +37,8 @@ static struct runtime rt;
 
 static void notify_status(struct v12_daemon *d)
 {
-    unsigned up = 0;
-    for (unsigned i = 0; i < d->cfg.npeers; i++) up += d->links[i].state == V12_LINK_READY;
-    sd_notifyf(0, "STATUS=%s: %u/%u peers connected, %llu relayed, %llu stored, %u connections%s", d->cfg.node, up,
+    sd_notifyf(0, "STATUS=%s: %u/%u peers connected, %llu relayed, %llu stored, %u connections%s", d->cfg.node,
+               v12_relay_peers_up(d),
                d->cfg.npeers, (unsigned long long)atomic_load(&d->stats.blobs_relayed),
                (unsigned long long)atomic_load(&d->stats.blobs_stored), d->main.nconns,
                atomic_load(&d->stopping) ? ", stopping" : "");
@@ -69,31 +59,12 @@ static const char usage[] =
 
 static void on_peer_accept(struct v12_listener *l, int fd)
 {
-    struct v12_daemon *d = l->arg;
-    unsigned max_handshakes = d->cfg.max_connections / 4 > 16 ? d->cfg.max_connections / 4 : 16;
-    const char *why = atomic_load(&d->stopping)                 ? "shutting down"
-                      : d->main.nconns >= d->cfg.max_connections ? "max_connections reached"
-                      : d->handshakes >= max_handshakes          ? "too many connections not yet authenticated"
-                                                                 : NULL;
-    if (why) {
-        v12_count_reject(&d->stats, V12_E_BUSY);
-        log_warn("peer connection refused: %s", why);
-        close(fd);
-        return;
-    }
-    v12_peer_accept(d, fd);
+    v12_peer_accept(l->arg, fd);
 }
 
 static void on_control_accept(struct v12_listener *l, int fd)
 {
-    struct v12_daemon *d = l->arg;
-    if (d->main.nconns >= d->cfg.max_connections || atomic_load(&d->stopping)) {
-        v12_count_reject(&d->stats, V12_E_BUSY);
-        log_warn("control connection refused: %s", atomic_load(&d->stopping) ? "shutting down" : "max_connections reached");
-        close(fd);
-        return;
-    }
-    v12_control_accept(d, fd);
+    v12_control_accept(l->arg, fd);
 }
 
 /*
@@ -144,10 +115,10 @@ static int listen_metrics(struct v12_daemon *d)
     if (!d->cfg.has_metrics) return 0;
     const struct v12_endpoint *e = &d->cfg.metrics_listen;
     char err[300];
-    d->metrics_listener.on_accept = on_metrics_accept;
-    d->metrics_listener.arg = d;
-    int r = e->unix_socket ? v12_listen_unix(&d->metrics_listener, d->uv, e->path, 0666, 16, err, sizeof(err))
-                           : v12_listen_tcp(&d->metrics_listener, d->uv, e->host, e->port, 16, err, sizeof(err));
+    rt.metrics_listener.on_accept = on_metrics_accept;
+    rt.metrics_listener.arg = d;
+    int r = e->unix_socket ? v12_listen_unix(&rt.metrics_listener, d->uv, e->path, 0666, 16, err, sizeof(err))
+                           : v12_listen_tcp(&rt.metrics_listener, d->uv, e->host, e->port, 16, err, sizeof(err));
     if (r) {
         log_err("metrics_listen %s: %s", e->text, err);
         return -1;
@@ -161,18 +132,18 @@ static int listen_all(struct v12_daemon *d)
     char err[300];
     int control_fd = -1, peers_fd = -1;
     if (take_activated(d, &control_fd, &peers_fd) || listen_metrics(d)) return -1;
-    d->peer_listener.on_accept = on_peer_accept;
-    d->peer_listener.arg = d;
-    if (peers_fd >= 0 ? v12_listen_adopt(&d->peer_listener, d->uv, peers_fd, err, sizeof(err))
-                      : v12_listen_tcp(&d->peer_listener, d->uv, d->cfg.listen_host, d->cfg.listen_port, SOMAXCONN, err,
+    rt.peer_listener.on_accept = on_peer_accept;
+    rt.peer_listener.arg = d;
+    if (peers_fd >= 0 ? v12_listen_adopt(&rt.peer_listener, d->uv, peers_fd, err, sizeof(err))
+                      : v12_listen_tcp(&rt.peer_listener, d->uv, d->cfg.listen_host, d->cfg.listen_port, SOMAXCONN, err,
                                        sizeof(err))) {
         log_err("listen %s:%s: %s", d->cfg.listen_host, d->cfg.listen_port, err);
         return -1;
     }
-    d->control_listener.on_accept = on_control_accept;
-    d->control_listener.arg = d;
+    rt.control_listener.on_accept = on_control_accept;
+    rt.control_listener.arg = d;
     if (control_fd >= 0) {
-        if (v12_listen_adopt(&d->control_listener, d->uv, control_fd, err, sizeof(err))) {
+        if (v12_listen_adopt(&rt.control_listener, d->uv, control_fd, err, sizeof(err))) {
             log_err("control socket (socket activation): %s", err);
             return -1;
         }
@@ -183,21 +154,20 @@ static int listen_all(struct v12_daemon *d)
     char *slash = strrchr(dir, '/');
     if (slash && slash != dir) {
         *slash = 0;
-        if (v12_mkdirs(dir, 0755) != 0) log_warn("control socket directory %s: %s", dir, strerror(errno));
+        int r = v12_mkdirs(dir, 0755);
+        if (r) log_warn("control socket directory %s: %s", dir, v12_strerror(r));
     }
-    if (v12_listen_unix(&d->control_listener, d->uv, d->cfg.control_socket, d->cfg.control_mode, SOMAXCONN, err, sizeof(err))) {
+    if (v12_listen_unix(&rt.control_listener, d->uv, d->cfg.control_socket, d->cfg.control_mode, SOMAXCONN, err, sizeof(err))) {
         log_err("control socket %s: %s", d->cfg.control_socket, err);
         return -1;
     }
     return 0;
 }
 
-static bool streams_busy(struct v12_daemon *d)
+/* In-flight work: blobs on their way (relay) or migration channels (stream). */
+static bool busy(struct v12_daemon *d)
 {
-    uv_mutex_lock(&d->streams.mu);
-    bool busy = d->streams.nchannels > 0;
-    uv_mutex_unlock(&d->streams.mu);
-    return busy;
+    return v12_relay_busy(d) || v12_streams_busy(d);
 }
 
 static void begin_stop(struct v12_daemon *d, const char *why)
@@ -206,12 +176,12 @@ static void begin_stop(struct v12_daemon *d, const char *why)
     atomic_store(&d->stopping, true);
     rt.stop_deadline_ms = v12_clock_ms() + d->cfg.shutdown_timeout_ms;
     log_notice("stopping (%s): no new connections; finishing %s in-flight transfers within %u ms", why,
-               v12_relay_busy(d) || streams_busy(d) ? "the" : "no", d->cfg.shutdown_timeout_ms);
+               busy(d) ? "the" : "no", d->cfg.shutdown_timeout_ms);
     sd_notify(0, "STOPPING=1");
     notify_status(d);
-    v12_listener_close(&d->peer_listener);
-    v12_listener_close(&d->control_listener);
-    v12_listener_close(&d->metrics_listener);
+    v12_listener_close(&rt.peer_listener);
+    v12_listener_close(&rt.control_listener);
+    v12_listener_close(&rt.metrics_listener);
     v12_stream_stop_listening(d);
 }
 
@@ -221,9 +191,9 @@ static void finish_stop(struct v12_daemon *d)
 {
     rt.stopped = true;
     v12_stream_stop_all(d);
-    for (unsigned i = 0; i < d->cfg.npeers; i++) v12_link_stop(&d->links[i]);
+    v12_relay_stop(d);
     v12_loop_close_all(&d->main, "daemon stopping");
-    v12_writer_stop(&d->writer);
+    v12_relay_stop_writers(d);
     uv_close((uv_handle_t *)&rt.sig_term, NULL);
     uv_close((uv_handle_t *)&rt.sig_int, NULL);
     uv_close((uv_handle_t *)&rt.sig_hup, NULL);
@@ -264,21 +234,20 @@ static void on_tick(uv_timer_t *t)
     if (rt.stopped) {
         /* The last connections flush and close (bounded by their close timeout); the workers
          * stop once the channels are gone. */
-        if (d->main.nconns || streams_busy(d)) return;
-        v12_workers_stop(d);
+        if (d->main.nconns || v12_streams_busy(d)) return;
+        v12_workers_stop(&d->workers);
         uv_timer_stop(t);
         uv_close((uv_handle_t *)t, NULL);
         v12_loop_close(&d->main);
         return;
     }
-    for (unsigned i = 0; i < d->cfg.npeers; i++) v12_link_tick(&d->links[i], now);
-    v12_control_tick(d, now);
+    v12_relay_tick(d, now);
     if (rt.watchdog_usec && now - rt.last_watchdog_ms >= rt.watchdog_usec / 2000) {
         sd_notify(0, "WATCHDOG=1");
         rt.last_watchdog_ms = now;
     }
-    if (atomic_load(&d->stopping) && ((!v12_relay_busy(d) && !streams_busy(d)) || now >= rt.stop_deadline_ms)) {
-        if (v12_relay_busy(d) || streams_busy(d))
+    if (atomic_load(&d->stopping) && (!busy(d) || now >= rt.stop_deadline_ms)) {
+        if (busy(d))
             log_warn("shutdown timeout: abandoning in-flight transfers (their senders get no ack)");
         finish_stop(d);
     }
@@ -371,37 +340,24 @@ int main(int argc, char **argv)
         log_err("%s", err);
         return 1;
     }
-    int r = v12_mkdirs(d->cfg.spool_dir, 0750);
-    if (r) {
-        log_err("spool_dir %s: %s", d->cfg.spool_dir, v12_strerror(r));
-        return 1;
-    }
-    struct v12_spool_scan scan;
-    r = v12_spool_scan(d->cfg.spool_dir, spool_leftover, NULL, &scan);
-    if (r < 0) {
-        log_err("spool_dir %s: cannot scan: %s", d->cfg.spool_dir, v12_strerror(r));
-        return 1;
-    }
-    if (scan.removed || scan.failed || scan.unreadable)
-        log_warn("spool %s: removed %u partial file%s left by an earlier run (never acknowledged)%s; %llu stored "
-                 "blob%s kept%s",
-                 d->cfg.spool_dir, scan.removed, scan.removed == 1 ? "" : "s",
-                 scan.failed ? ", some could not be removed" : "", scan.blobs, scan.blobs == 1 ? "" : "s",
-                 scan.unreadable ? " (not counting directories that could not be read)" : "");
     d->limits.max_frame = d->cfg.max_frame;
     d->limits.conn_buffer_limit = d->cfg.conn_buffer_limit;
     d->limits.global_buffer_limit = d->cfg.global_buffer_limit;
     d->limits.handshake_timeout_ms = d->cfg.handshake_timeout_ms;
     d->limits.idle_timeout_ms = d->cfg.idle_timeout_ms;
     d->limits.close_timeout_ms = 2000;
-    if (uv_mutex_init(&d->ctx_mu) || uv_mutex_init(&d->stats.mu) || uv_mutex_init(&d->streams.mu)) return 1;
+    if (v12_daemon_init(d) || v12_relay_init(d) || v12_streams_init(d) || v12_relay_open_spool(d)) return 1;
     d->uv = uv_default_loop();
     d->start_ms = v12_clock_ms();
     if (v12_loop_init(&d->main, d->uv, 0, &d->limits)) return 1;
     d->main.data = d;
-    d->status_changed = notify_status;
-    if (listen_all(d) || v12_writer_start(&d->writer, d->uv, d->cfg.spool_dir, d->cfg.spool_threads)) return 1;
-    if (v12_workers_start(d, d->cfg.workers)) return 1;
+    d->wire = (struct v12_wiring){
+        .status_changed = notify_status,
+        .stream_incoming = v12_stream_incoming,
+        .stream_status = v12_stream_status,
+    };
+    if (listen_all(d) || v12_relay_start_writers(d)) return 1;
+    if (v12_workers_start(&d->workers, d->cfg.workers, &d->limits, d)) return 1;
 
     uv_signal_init(d->uv, &rt.sig_term);
     uv_signal_init(d->uv, &rt.sig_int);
@@ -415,13 +371,8 @@ int main(int argc, char **argv)
     uv_timer_start(&rt.tick, on_tick, 100, 100);
     if (sd_watchdog_enabled(0, &rt.watchdog_usec) <= 0) rt.watchdog_usec = 0;
 
-    for (unsigned i = 0; i < d->cfg.npeers; i++) {
-        d->links[i].d = d;
-        d->links[i].cfg = &d->cfg.peers[i];
-        d->links[i].idx = (int)i;
-    }
     if (v12_stream_listen(d)) return 1;
-    for (unsigned i = 0; i < d->cfg.npeers; i++) v12_link_start(&d->links[i]);
+    v12_relay_start_links(d);
     const char *passed = "the socket systemd passed";
     if (d->cfg.profile_why[0]) log_notice("legacy profile %s (%s)", v12_layout_name(d->cfg.layout), d->cfg.profile_why);
     log_notice("vmcs12d %s: node %s, layout %s, padding %s, listening on %s%s%s, control %s, spool %s, %u peer%s, "
@@ -429,15 +380,17 @@ int main(int argc, char **argv)
                V12_VERSION, d->cfg.node, v12_layout_name(d->cfg.layout), v12_padding_name(d->cfg.padding),
                rt.peers_passed ? passed : d->cfg.listen_host, rt.peers_passed ? "" : ":",
                rt.peers_passed ? "" : d->cfg.listen_port, rt.control_passed ? passed : d->cfg.control_socket,
-               d->cfg.spool_dir, d->cfg.npeers, d->cfg.npeers == 1 ? "" : "s", d->nworkers, d->nworkers == 1 ? "" : "s");
+               d->cfg.spool_dir, d->cfg.npeers, d->cfg.npeers == 1 ? "" : "s", d->workers.n, d->workers.n == 1 ? "" : "s");
     sd_notify(0, "READY=1");
     notify_status(d);
 
     uv_run(d->uv, UV_RUN_DEFAULT);
-    r = uv_loop_close(d->uv);
+    int r = uv_loop_close(d->uv);
     if (r) log_warn("loop closed with handles still open: %s", uv_strerror(r));
     SSL_CTX_free(d->tls_ctx);
     SSL_CTX_free(d->tls_client_ctx);
+    v12_streams_free(d);
+    v12_relay_free(d);
     log_notice("stopped");
     return 0;
 }

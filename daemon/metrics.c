@@ -12,8 +12,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "daemon.h"
+#include "core.h"
 #include "log.h"
+#include "metrics.h"
+#include "relay.h"
+#include "stream.h"
 
 #define REQUEST_MAX 4096u
 
@@ -129,15 +132,13 @@ static void render(struct v12_daemon *d, struct text *t)
     for (int i = 0; i < 4; i++)
         put(t, "vmcs12d_tls_handshake_failures_total{reason=\"%s\"} %" PRIu64 "\n", why[i],
             atomic_load(&s->tls_failures[i]));
-    unsigned up = 0;
-    for (unsigned i = 0; i < d->cfg.npeers; i++) up += d->links[i].state == V12_LINK_READY;
-    gauge(t, "vmcs12d_peers_connected", "Configured peers whose outbound link is up.", up);
+    gauge(t, "vmcs12d_peers_connected", "Configured peers whose outbound link is up.", v12_relay_peers_up(d));
     gauge(t, "vmcs12d_peers_configured", "Configured peers.", d->cfg.npeers);
     put(t, "# HELP vmcs12d_peer_down_since_seconds Since when (Unix time) a peer's outbound link has been "
            "down; 0 while it is up.\n# TYPE vmcs12d_peer_down_since_seconds gauge\n");
     for (unsigned i = 0; i < d->cfg.npeers; i++)
         put(t, "vmcs12d_peer_down_since_seconds{peer=\"%s\"} %" PRId64 "\n", d->cfg.peers[i].name,
-            d->links[i].down_since_unix);
+            v12_relay_peer_down_since(d, i));
 }
 
 static void answer(struct scrape *sc, const char *status, const char *type, const char *body, size_t len)

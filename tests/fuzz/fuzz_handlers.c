@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #include "../check.h"
-#include "daemon.h"
 #include "fake_conn.h"
 #include "frame.h"
 #include "handlers_env.h"
@@ -63,11 +62,11 @@ static unsigned byte(struct in *in)
 static void drain_writer(void)
 {
     /* fsync on a busy disk can take seconds: 30 s before calling it a hang. */
-    for (int i = 0; i < 30000 && D.writer.inflight; i++) {
+    for (int i = 0; i < 30000 && D.relay->writer.inflight; i++) {
         uv_run(D.uv, UV_RUN_NOWAIT);
-        if (D.writer.inflight) usleep(1000);
+        if (D.relay->writer.inflight) usleep(1000);
     }
-    CHECK_EQ(D.writer.inflight, 0);
+    CHECK_EQ(D.relay->writer.inflight, 0);
 }
 
 static struct fake_conn *pick(struct in *in)
@@ -114,7 +113,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     v12_control_accept(&D, -1);
     v12_peer_accept(&D, -1);
     fake_establish(fake_last(), cert_hostb);
-    v12_link_start(&D.links[0]);
+    v12_link_start(&D.relay->links[0]);
     fake_establish(fake_last(), cert_hostb);
     check_output();
 
@@ -189,7 +188,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 4: /* time passes: deadlines, backoff, keepalive */
             now += 1000u * (byte(&in) % 40);
             fake_set_clock(now);
-            v12_link_tick(&D.links[0], now);
+            v12_link_tick(&D.relay->links[0], now);
             break;
         case 5: /* the spool's writers finish what they have */
             drain_writer();
@@ -214,13 +213,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (!c->closed) fake_peer_closes(c, 0, "end of input");
         drain_writer();
     }
-    v12_link_stop(&D.links[0]);
+    v12_link_stop(&D.relay->links[0]);
     now += 600000;
     fake_set_clock(now);
-    v12_link_tick(&D.links[0], now); /* transfers of closed clients time out */
+    v12_link_tick(&D.relay->links[0], now); /* transfers of closed clients time out */
     for (struct fake_conn *c = fake_conns; c; c = c->next) CHECK(c->closed);
-    CHECK_EQ(D.links[0].inbound, 0);
-    CHECK_EQ(D.handshakes, 0);
+    CHECK_EQ(D.relay->links[0].inbound, 0);
+    CHECK_EQ(D.relay->handshakes, 0);
     check_output();
     fake_reset();
     return 0;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A fake transport: the functions of daemon/conn.h, recording what the handlers do with a
+ * A fake transport: the functions of daemon/transport/conn.h, recording what the handlers do with a
  * connection (frames and bytes written, closes, readiness) and letting a test play the other
  * side by calling the handler's callbacks. No socket, no loop: the handler under test is driven
  * step by step.

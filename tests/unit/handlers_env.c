@@ -63,9 +63,12 @@ void handlers_env_setup(void)
     D.tls_ctx = v12_tls_ctx_new(&D.cfg, false, NULL, err, sizeof(err));
     D.tls_client_ctx = v12_tls_ctx_new(&D.cfg, true, NULL, err, sizeof(err));
     CHECK(D.tls_ctx != NULL && D.tls_client_ctx != NULL);
-    CHECK_OK(uv_mutex_init(&D.ctx_mu));
-    CHECK_OK(uv_mutex_init(&D.stats.mu));
-    CHECK_OK(uv_mutex_init(&D.streams.mu));
+    CHECK_OK(v12_daemon_init(&D));
+    CHECK_OK(v12_relay_init(&D));
+    CHECK_OK(v12_streams_init(&D));
+    /* The wiring main.c sets up between the rooms (no systemd here). */
+    D.wire.stream_incoming = v12_stream_incoming;
+    D.wire.stream_status = v12_stream_status;
     D.limits.max_frame = D.cfg.max_frame;
     D.limits.conn_buffer_limit = D.cfg.conn_buffer_limit;
     D.limits.global_buffer_limit = D.cfg.global_buffer_limit;
@@ -73,17 +76,16 @@ void handlers_env_setup(void)
     CHECK_OK(v12_loop_init(&D.main, D.uv, 0, &D.limits));
     D.main.data = &D;
     CHECK_OK(v12_mkdirs(spool, 0750));
-    CHECK_OK(v12_writer_start(&D.writer, D.uv, D.cfg.spool_dir, 2));
-    D.links[0].d = &D;
-    D.links[0].cfg = &D.cfg.peers[0];
-    D.links[0].idx = 0;
+    CHECK_OK(v12_writer_start(&D.relay->writer, D.uv, D.cfg.spool_dir, 2));
 }
 
 
 void handlers_env_teardown(void)
 {
-    v12_writer_stop(&D.writer);
+    v12_writer_stop(&D.relay->writer);
     fake_reset();
+    v12_streams_free(&D);
+    v12_relay_free(&D);
     char cmd[400];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     CHECK_EQ(system(cmd), 0);

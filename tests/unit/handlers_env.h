@@ -9,7 +9,9 @@
  */
 #include <openssl/x509.h>
 
-#include "daemon.h"
+/* The rooms from inside: the tests read their state. */
+#include "relay_internal.h"
+#include "stream_internal.h"
 
 extern struct v12_daemon D;
 extern X509 *cert_hostb, *cert_hostx;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The transport (daemon/conn.c) on a socketpair, driven by calling its event entry point by
+ * The transport (daemon/transport/conn.c) on a socketpair, driven by calling its event entry point by
  * hand: no loop runs until the end (to free what closed). Frames both ways, frames held while
  * the owner says stop, a bad frame, raw bytes through a full socket (queue, drained),
  * backpressure, close and EOF, a write to a closed peer reported from the loop and not under the

@@ -15,7 +15,6 @@
 #include <unistd.h>
 
 #include "../check.h"
-#include "daemon.h"
 #include "fake_conn.h"
 #include "handlers_env.h"
 #include "log.h"
@@ -166,7 +165,7 @@ static void control_basics(void)
     f = frames(c, 1);
     CHECK_EQ(f[0]->ack->code, V12_E_BLOB_TRUNCATED);
     CHECK(strcmp(f[0]->ack->message, "blob is empty") == 0);
-    CHECK(D.links[0].transfers == NULL);
+    CHECK(D.relay->links[0].transfers == NULL);
     /* A Hello on the control socket is a protocol violation: closed. */
     send_hello(c, VMCS12D__V1__LAYOUT__LAYOUT_ENCODED, "", 1);
     CHECK(c->closed);
@@ -177,10 +176,10 @@ static void control_basics(void)
 
 static void relay_source(void)
 {
-    v12_link_start(&D.links[0]);
+    v12_link_start(&D.relay->links[0]);
     struct fake_conn *L = fake_last();
     CHECK(strcmp(L->target, "127.0.0.1:7001") == 0 && L->tls);
-    CHECK_EQ(D.links[0].state, V12_LINK_CONNECTING);
+    CHECK_EQ(D.relay->links[0].state, V12_LINK_CONNECTING);
 
     /* A send while the link is still coming up waits for it. */
     struct fake_conn *c = new_control();
@@ -191,7 +190,7 @@ static void relay_source(void)
     send_blob(c, "hostb", "m1", "vm1", 3, enc, elen, 5000);
     frames(c, 0);
     frames(L, 0);
-    CHECK(D.links[0].transfers != NULL && !D.links[0].transfers->sent);
+    CHECK(D.relay->links[0].transfers != NULL && !D.relay->links[0].transfers->sent);
 
     /* TLS up, certificate names hostb: Hello goes out. */
     fake_establish(L, cert_hostb);
@@ -200,7 +199,7 @@ static void relay_source(void)
     CHECK(strcmp(f[0]->hello->node, "hosta") == 0 && f[0]->hello->layout == VMCS12D__V1__LAYOUT__LAYOUT_ENCODED);
     /* hostb announces legacy linux-6.18: the waiting blob is converted for it and sent. */
     send_hello(L, VMCS12D__V1__LAYOUT__LAYOUT_LEGACY, "linux-6.18", 1);
-    CHECK_EQ(D.links[0].state, V12_LINK_READY);
+    CHECK_EQ(D.relay->links[0].state, V12_LINK_READY);
     CHECK(L->ready);
     f = frames(L, 1);
     CHECK_EQ(f[0]->msg_case, VMCS12D__V1__ENVELOPE__MSG_BLOB);
@@ -234,20 +233,20 @@ static void relay_source(void)
     f = frames(c, 1);
     CHECK_EQ(f[0]->ack->code, V12_E_PEER_DOWN);
     CHECK(strstr(f[0]->ack->message, "lost before it acknowledged") != NULL);
-    CHECK_EQ(D.links[0].state, V12_LINK_BACKOFF);
+    CHECK_EQ(D.relay->links[0].state, V12_LINK_BACKOFF);
 
     /* A send to a link waiting out its backoff connects now, and fails only at its deadline,
      * naming the last connection error. */
     size_t before = D.main.nconns;
     send_blob(c, "hostb", "m1", "vm4", 0, enc, elen, 2000);
-    CHECK_EQ(D.links[0].state, V12_LINK_CONNECTING);
+    CHECK_EQ(D.relay->links[0].state, V12_LINK_CONNECTING);
     CHECK_EQ(D.main.nconns, before + 1);
     struct fake_conn *L2 = fake_last();
     fake_peer_closes(L2, -ECONNREFUSED, "cannot connect to 127.0.0.1:7001: Connection refused");
     frames(c, 0); /* still waiting */
-    v12_link_tick(&D.links[0], v12_clock_ms() + 1000);
+    v12_link_tick(&D.relay->links[0], v12_clock_ms() + 1000);
     frames(c, 0);
-    v12_link_tick(&D.links[0], v12_clock_ms() + 3000); /* past the deadline (and the backoff: reconnects) */
+    v12_link_tick(&D.relay->links[0], v12_clock_ms() + 3000); /* past the deadline (and the backoff: reconnects) */
     f = frames(c, 1);
     CHECK_EQ(f[0]->ack->code, V12_E_PEER_DOWN);
     CHECK(strstr(f[0]->ack->message, "did not connect in time") != NULL);
@@ -259,26 +258,26 @@ static void relay_source(void)
     fake_establish(L3, cert_hostx);
     CHECK(L3->closed);
     CHECK_EQ(L3->close_code, V12_E_PEER_UNKNOWN);
-    CHECK(strstr(D.links[0].last_error, "does not name peer hostb") != NULL);
+    CHECK(strstr(D.relay->links[0].last_error, "does not name peer hostb") != NULL);
 
     /* A write that fails because the connection died under the link (not yet reported): nothing
      * of the blob left, so it waits for the next connection instead of failing. */
     uint64_t t0 = v12_clock_ms();
-    v12_link_tick(&D.links[0], t0 + 60000); /* the backoff is over: connects */
+    v12_link_tick(&D.relay->links[0], t0 + 60000); /* the backoff is over: connects */
     struct fake_conn *L4 = fake_last();
     CHECK(L4 != L3 && !L4->closed);
     fake_establish(L4, cert_hostb);
     frames(L4, 1); /* our Hello */
     send_hello(L4, VMCS12D__V1__LAYOUT__LAYOUT_LEGACY, "linux-6.18", 1);
-    CHECK_EQ(D.links[0].state, V12_LINK_READY);
+    CHECK_EQ(D.relay->links[0].state, V12_LINK_READY);
     L4->fail_writes = -ECONNRESET;
     uint64_t converted = atomic_load(&D.stats.blobs_converted);
     send_blob(c, "hostb", "m1", "vm5", 0, enc, elen, 600000);
     frames(c, 0); /* no answer: not failed */
-    CHECK(D.links[0].transfers != NULL && !D.links[0].transfers->sent);
+    CHECK(D.relay->links[0].transfers != NULL && !D.relay->links[0].transfers->sent);
     fake_peer_closes(L4, -ECONNRESET, "Connection reset by peer");
     frames(c, 0); /* still waiting: it was never on the wire */
-    v12_link_tick(&D.links[0], t0 + 120000);
+    v12_link_tick(&D.relay->links[0], t0 + 120000);
     struct fake_conn *L5 = fake_last();
     CHECK(L5 != L4 && !L5->closed);
     fake_establish(L5, cert_hostb);
@@ -292,7 +291,7 @@ static void relay_source(void)
     CHECK_EQ(f[0]->ack->code, 0);
     CHECK(strcmp(f[0]->ack->vm, "vm5") == 0);
     CHECK_EQ(atomic_load(&D.stats.blobs_converted), converted + 1); /* converted twice, counted once */
-    v12_link_stop(&D.links[0]);
+    v12_link_stop(&D.relay->links[0]);
     fake_peer_closes(c, 0, "closed by the other side");
 }
 
@@ -311,11 +310,11 @@ static struct fake_conn *new_peer_in(void)
 /* Run the loop until the writer's completion arrives (the spool's threads, not the handler). */
 static void wait_stored(void)
 {
-    for (int i = 0; i < 6000 && D.writer.inflight; i++) { /* 30 s: fsync on a busy disk is slow */
+    for (int i = 0; i < 6000 && D.relay->writer.inflight; i++) { /* 30 s: fsync on a busy disk is slow */
         uv_run(D.uv, UV_RUN_NOWAIT);
-        if (D.writer.inflight) usleep(5000);
+        if (D.relay->writer.inflight) usleep(5000);
     }
-    CHECK_EQ(D.writer.inflight, 0);
+    CHECK_EQ(D.relay->writer.inflight, 0);
 }
 
 static void peer_inbound(void)
@@ -341,7 +340,7 @@ static void peer_inbound(void)
     V12Envelope **f = frames(p, 1);
     CHECK(f[0]->msg_case == VMCS12D__V1__ENVELOPE__MSG_HELLO && strcmp(f[0]->hello->node, "hosta") == 0);
     CHECK(p->ready);
-    CHECK_EQ(D.links[0].inbound, 1);
+    CHECK_EQ(D.relay->links[0].inbound, 1);
     /* Not in this host's layout (legacy, here encoded): refused, nothing stored. */
     send_blob(p, "", "m1", "vm", 1, leg, llen, 0);
     f = frames(p, 1);
@@ -358,7 +357,7 @@ static void peer_inbound(void)
     /* Valid: acknowledged only once it is durable. */
     send_blob(p, "", "m1", "vm", 2, enc, elen, 0);
     frames(p, 0);
-    CHECK(!fake_may_read(p) || D.writer.inflight);
+    CHECK(!fake_may_read(p) || D.relay->writer.inflight);
     wait_stored();
     f = frames(p, 1);
     CHECK_EQ(f[0]->ack->code, 0);
@@ -381,18 +380,18 @@ static void peer_inbound(void)
     env.stream_open = &so;
     fake_frame(p, &env);
     CHECK(p->closed && p->close_code == V12_E_PEER_UNKNOWN);
-    CHECK_EQ(D.links[0].inbound, 0);
+    CHECK_EQ(D.relay->links[0].inbound, 0);
     /* A connection counts as unauthenticated from accept until its certificate is seen. */
-    unsigned before = D.handshakes;
+    unsigned before = D.relay->handshakes;
     v12_peer_accept(&D, -1);
     struct fake_conn *u = fake_last();
-    CHECK_EQ(D.handshakes, before + 1);
+    CHECK_EQ(D.relay->handshakes, before + 1);
     fake_peer_closes(u, V12_E_TIMEOUT, "TLS handshake or hello not completed in time");
-    CHECK_EQ(D.handshakes, before);
+    CHECK_EQ(D.relay->handshakes, before);
     u = new_peer_in();
-    CHECK_EQ(D.handshakes, before);
+    CHECK_EQ(D.relay->handshakes, before);
     fake_peer_closes(u, 0, "closed by the other side");
-    CHECK_EQ(D.handshakes, 0);
+    CHECK_EQ(D.relay->handshakes, 0);
 }
 
 /* ---- stream mode, destination: StreamOpen, the target, bytes checked on their way --------------------- */
@@ -454,7 +453,7 @@ static void stream_destination(void)
     /* The peer ends cleanly: QEMU's side closes after it, and the channel is gone. */
     fake_peer_closes(remote, 0, "closed by the other side (close_notify)");
     CHECK(local->closed && local->close_code == 0);
-    CHECK_EQ(D.streams.nchannels, 0);
+    CHECK_EQ(D.streams->nchannels, 0);
 
     /* A main channel whose stream cannot be checked: both sides closed, nothing past the check. */
     remote = open_stream(0, &local);
@@ -465,7 +464,7 @@ static void stream_destination(void)
     CHECK(local->closed && remote->closed);
     CHECK_EQ(local->close_code, V12_E_STREAM);
     CHECK_EQ(local->out_len, 0);
-    CHECK_EQ(D.streams.nchannels, 0);
+    CHECK_EQ(D.streams->nchannels, 0);
 
     /* Neither a migration stream nor multifd: refused. */
     remote = open_stream(1, &local);
@@ -600,17 +599,17 @@ static void stream_hold(void)
     CHECK_EQ(local->out_len, n);
     fake_raw(remote, st, 10);
     CHECK(local->closed && local->close_code == V12_E_STREAM);
-    CHECK_EQ(D.streams.nchannels, 0);
+    CHECK_EQ(D.streams->nchannels, 0);
 }
 
 /* ---- stream mode, source: QEMU's connection, the peer's Hello, ordered opens, bytes out ---------------- */
 
 static void stream_source(void)
 {
-    D.links[0].state = V12_LINK_IDLE;
+    D.relay->links[0].state = V12_LINK_IDLE;
     CHECK_OK(v12_stream_listen(&D));
-    CHECK_EQ(D.nstream_listeners, 1);
-    struct v12_stream_listener *sl = &D.stream_listeners[0];
+    CHECK_EQ(D.streams->nlisteners, 1);
+    struct v12_stream_listener *sl = &D.streams->listeners[0];
     /* Two QEMU connections (a main channel and a multifd one). */
     struct fake_conn *local[2], *remote[2];
     for (int i = 0; i < 2; i++) {
@@ -667,7 +666,7 @@ static void stream_source(void)
     CHECK(remote[0]->closed && remote[0]->close_code == 0);
     fake_peer_closes(local[1], 0, "closed by the other side");
     CHECK(remote[1]->closed);
-    CHECK_EQ(D.streams.nchannels, 0);
+    CHECK_EQ(D.streams->nchannels, 0);
     /* A channel whose peer (hostb's certificate) says it is another node: ended, nothing opened. */
     sl->l.on_accept(&sl->l, -1);
     struct fake_conn *r = fake_last(), *l = r->next;
@@ -678,7 +677,7 @@ static void stream_source(void)
     frames(r, 0); /* no StreamOpen */
     CHECK(r->closed && l->closed);
     CHECK(strcmp(r->close_why, "hello: its certificate names peer hostb but its hello says node 'hostz'") == 0);
-    CHECK_EQ(D.streams.nchannels, 0);
+    CHECK_EQ(D.streams->nchannels, 0);
     v12_stream_stop_listening(&D);
 }
 

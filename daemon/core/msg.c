@@ -2,7 +2,7 @@
 /* Messages more than one handler sends: an Ack, a Ping's answer; the names a blob may carry. */
 #include <stdio.h>
 
-#include "daemon.h"
+#include "core.h"
 #include "log.h"
 
 int v12_send_ack(struct v12_conn *c, const struct v12_ack_args *a)

@@ -8,7 +8,7 @@
  */
 #include <stdlib.h>
 
-#include "daemon.h"
+#include "relay_internal.h"
 #include "log.h"
 
 static void writer_main(void *arg)
@@ -60,11 +60,16 @@ int v12_writer_start(struct v12_writer *w, uv_loop_t *uv, const char *dir, unsig
     w->dir = dir;
     w->pending_tail = &w->pending;
     w->done_tail = &w->done;
-    if (uv_mutex_init(&w->mu) || uv_cond_init(&w->cv)) return -1;
-    if (uv_async_init(uv, &w->async, on_done)) return -1;
+    int r = uv_mutex_init(&w->mu);
+    if (!r) r = uv_cond_init(&w->cv);
+    if (!r) r = uv_async_init(uv, &w->async, on_done);
+    if (r) {
+        log_err("spool writers: %s", uv_strerror(r));
+        return r;
+    }
     w->async.data = w;
     for (unsigned i = 0; i < threads && i < V12_MAX_SPOOL_THREADS; i++) {
-        int r = uv_thread_create(&w->threads[i], writer_main, w);
+        r = uv_thread_create(&w->threads[i], writer_main, w);
         if (r) {
             log_err("spool writer thread: %s", uv_strerror(r));
             return r;

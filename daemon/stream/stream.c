@@ -22,8 +22,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "daemon.h"
 #include "log.h"
+#include "stream_internal.h"
+#include "v12/qemu_stream.h"
 #include "worker.h"
 
 #define WIN_SIZE (V12_QS_LOOKAHEAD + 256u * 1024u) /* destination: the parse window */
@@ -73,7 +74,7 @@ struct v12_channel {
     size_t wlen;                /* destination: bytes in the window */
     size_t wcap;                /* destination: the window's size (grows while the device phase is held) */
     uint8_t *back;              /* the return path's buffer */
-    struct v12_channel *next;   /* d->streams.channels */
+    struct v12_channel *next;   /* d->streams->channels */
 };
 
 static const struct v12_conn_ops local_ops, remote_ops;
@@ -113,11 +114,11 @@ static struct v12_channel *channel_new(struct v12_daemon *d, int peer, bool sour
     ch->peer = peer;
     ch->source = source;
     ch->start_ms = v12_clock_ms();
-    uv_mutex_lock(&d->streams.mu);
-    ch->next = d->streams.channels;
-    d->streams.channels = ch;
-    d->streams.nchannels++;
-    uv_mutex_unlock(&d->streams.mu);
+    uv_mutex_lock(&d->streams->mu);
+    ch->next = d->streams->channels;
+    d->streams->channels = ch;
+    d->streams->nchannels++;
+    uv_mutex_unlock(&d->streams->mu);
     return ch;
 }
 
@@ -140,7 +141,7 @@ static struct v12_migration *migration_of(struct v12_streams *s, const struct v1
 
 static void migration_channel_start(struct v12_channel *ch)
 {
-    struct v12_streams *s = &ch->d->streams;
+    struct v12_streams *s = ch->d->streams;
     uv_mutex_lock(&s->mu);
     struct v12_migration *m = migration_of(s, ch, true);
     if (m && m->active == 0) atomic_fetch_add(&ch->d->stats.migrations_started, 1);
@@ -153,7 +154,7 @@ static void migration_channel_start(struct v12_channel *ch)
  * them up. */
 static void migration_channel_end(struct v12_channel *ch)
 {
-    struct v12_streams *s = &ch->d->streams;
+    struct v12_streams *s = ch->d->streams;
     char line[512] = "";
     bool failed = false;
     uv_mutex_lock(&s->mu);
@@ -196,7 +197,7 @@ static void order_remove(struct v12_channel *ch)
 static void maybe_free(struct v12_channel *ch)
 {
     if (ch->local || ch->remote || ch->moving || ch->holds) return;
-    struct v12_streams *s = &ch->d->streams;
+    struct v12_streams *s = ch->d->streams;
     uv_mutex_lock(&s->mu);
     for (struct v12_channel **l = &s->channels; *l; l = &(*l)->next)
         if (*l == ch) {
@@ -331,9 +332,9 @@ static void detached(struct v12_conn *c, void *arg)
 static void move_to_worker(struct v12_channel *ch)
 {
     struct v12_daemon *d = ch->d;
-    if (!d->nworkers || ch->ended || !ch->local || !ch->remote) return;
-    struct v12_loop *l = v12_worker_pick(d);
-    if (l == ch->loop) return;
+    if (ch->ended || !ch->local || !ch->remote) return;
+    struct v12_loop *l = v12_worker_pick(&d->workers);
+    if (!l || l == ch->loop) return;
     ch->moving = true;
     ch->moving_conns = 2;
     ch->loop = l;
@@ -719,14 +720,7 @@ static void remote_established_body(void *owner, struct v12_conn *c, X509 *cert)
         channel_end(ch, err, true);
         return;
     }
-    Vmcs12d__V1__Hello hello;
-    vmcs12d__v1__hello__init(&hello);
-    V12Envelope env;
-    vmcs12d__v1__envelope__init(&env);
-    v12_hello_fill(&ch->d->cfg, &hello);
-    env.msg_case = VMCS12D__V1__ENVELOPE__MSG_HELLO;
-    env.hello = &hello;
-    if (v12_conn_send(c, &env) != 0) channel_end(ch, "cannot send hello", true);
+    if (v12_send_hello(c, &ch->d->cfg) != 0) channel_end(ch, "cannot send hello", true);
 }
 
 static void remote_established(void *owner, struct v12_conn *c, X509 *cert)
@@ -895,7 +889,42 @@ static const struct v12_conn_ops remote_ops = {
     .closed = remote_closed,
 };
 
-/* ---- listeners, status, shutdown --------------------------------------------------------------------------- */
+/* ---- the room: listeners, status, shutdown ----------------------------------------------------------------- */
+
+int v12_streams_init(struct v12_daemon *d)
+{
+    struct v12_streams *s = calloc(1, sizeof(*s));
+    if (!s) {
+        log_err("stream: out of memory");
+        return -ENOMEM;
+    }
+    int r = uv_mutex_init(&s->mu);
+    if (r) {
+        log_err("stream: %s", uv_strerror(r));
+        free(s);
+        return r;
+    }
+    d->streams = s;
+    return 0;
+}
+
+void v12_streams_free(struct v12_daemon *d)
+{
+    struct v12_streams *s = d->streams;
+    if (!s) return;
+    uv_mutex_destroy(&s->mu);
+    free(s->listeners);
+    free(s);
+    d->streams = NULL;
+}
+
+bool v12_streams_busy(struct v12_daemon *d)
+{
+    uv_mutex_lock(&d->streams->mu);
+    bool busy = d->streams->nchannels > 0;
+    uv_mutex_unlock(&d->streams->mu);
+    return busy;
+}
 
 int v12_stream_listen(struct v12_daemon *d)
 {
@@ -903,13 +932,14 @@ int v12_stream_listen(struct v12_daemon *d)
     for (unsigned i = 0; i < d->cfg.npeers; i++)
         if (d->cfg.peers[i].has_stream) n += v12_endpoint_ports(&d->cfg.peers[i].stream_listen);
     if (!n) return 0;
-    d->stream_listeners = calloc(n, sizeof(*d->stream_listeners));
-    if (!d->stream_listeners) return -ENOMEM;
+    d->streams->listeners = calloc(n, sizeof(*d->streams->listeners));
+    d->streams->nlisteners = 0;
+    if (!d->streams->listeners) return -ENOMEM;
     for (unsigned i = 0; i < d->cfg.npeers; i++) {
         const struct v12_peer_config *pc = &d->cfg.peers[i];
         if (!pc->has_stream) continue;
         for (unsigned k = 0; k < v12_endpoint_ports(&pc->stream_listen); k++) {
-            struct v12_stream_listener *l = &d->stream_listeners[d->nstream_listeners];
+            struct v12_stream_listener *l = &d->streams->listeners[d->streams->nlisteners];
             l->d = d;
             l->peer = (int)i;
             v12_endpoint_at(&pc->stream_listen, k, &l->listen);
@@ -924,7 +954,7 @@ int v12_stream_listen(struct v12_daemon *d)
                 log_err("peer %s: stream_listen %s: %s", pc->name, e->text, err);
                 return r;
             }
-            d->nstream_listeners++;
+            d->streams->nlisteners++;
         }
         log_notice("peer %s: QEMU migrations to %s are relayed from %s (delivered to %s there)", pc->name, pc->name,
                    pc->stream_listen.text, pc->stream_target.text);
@@ -934,7 +964,7 @@ int v12_stream_listen(struct v12_daemon *d)
 
 void v12_stream_stop_listening(struct v12_daemon *d)
 {
-    for (unsigned i = 0; i < d->nstream_listeners; i++) v12_listener_close(&d->stream_listeners[i].l);
+    for (unsigned i = 0; i < d->streams->nlisteners; i++) v12_listener_close(&d->streams->listeners[i].l);
 }
 
 void v12_stream_status(struct v12_daemon *d, Vmcs12d__V1__StreamStatus *out, Vmcs12d__V1__StreamStatus **ptrs, size_t max,
@@ -942,8 +972,8 @@ void v12_stream_status(struct v12_daemon *d, Vmcs12d__V1__StreamStatus *out, Vmc
 {
     static char texts[64][4][V12_NAME_MAX + 300];
     size_t n = 0;
-    uv_mutex_lock(&d->streams.mu);
-    for (struct v12_channel *ch = d->streams.channels; ch && n < max && n < 64; ch = ch->next, n++) {
+    uv_mutex_lock(&d->streams->mu);
+    for (struct v12_channel *ch = d->streams->channels; ch && n < max && n < 64; ch = ch->next, n++) {
         Vmcs12d__V1__StreamStatus *s = &out[n];
         vmcs12d__v1__stream_status__init(s);
         snprintf(texts[n][0], sizeof(texts[n][0]), "%s", peer_name(ch));
@@ -965,7 +995,7 @@ void v12_stream_status(struct v12_daemon *d, Vmcs12d__V1__StreamStatus *out, Vmc
         s->switchover_us = atomic_load(&ch->switchover_us);
         ptrs[n] = s;
     }
-    uv_mutex_unlock(&d->streams.mu);
+    uv_mutex_unlock(&d->streams->mu);
     *ret_n = n;
 }
 
@@ -976,13 +1006,13 @@ static void end_channels_on(void *arg)
     struct v12_daemon *d = l->data;
     for (;;) {
         struct v12_channel *mine = NULL;
-        uv_mutex_lock(&d->streams.mu);
-        for (struct v12_channel *ch = d->streams.channels; ch; ch = ch->next)
+        uv_mutex_lock(&d->streams->mu);
+        for (struct v12_channel *ch = d->streams->channels; ch; ch = ch->next)
             if (ch->loop == l && !ch->ended && !ch->moving) {
                 mine = ch;
                 break;
             }
-        uv_mutex_unlock(&d->streams.mu);
+        uv_mutex_unlock(&d->streams->mu);
         if (!mine) return;
         hold(mine);
         channel_end(mine, "daemon stopping", false);
@@ -993,15 +1023,15 @@ static void end_channels_on(void *arg)
 void v12_stream_stop_all(struct v12_daemon *d)
 {
     end_channels_on(&d->main);
-    for (unsigned i = 0; i < d->nworkers; i++) v12_worker_post(&d->workers[i].loop, end_channels_on, &d->workers[i].loop);
+    v12_workers_each(&d->workers, end_channels_on);
 }
 
 unsigned v12_stream_migrations_in_flight(struct v12_daemon *d)
 {
     unsigned n = 0;
-    uv_mutex_lock(&d->streams.mu);
-    for (size_t i = 0; i < sizeof(d->streams.migrations) / sizeof(d->streams.migrations[0]); i++)
-        n += d->streams.migrations[i].active > 0;
-    uv_mutex_unlock(&d->streams.mu);
+    uv_mutex_lock(&d->streams->mu);
+    for (size_t i = 0; i < sizeof(d->streams->migrations) / sizeof(d->streams->migrations[0]); i++)
+        n += d->streams->migrations[i].active > 0;
+    uv_mutex_unlock(&d->streams->mu);
     return n;
 }

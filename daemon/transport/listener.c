@@ -11,7 +11,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "daemon.h"
+#include "config.h"
+#include "listener.h"
 #include "log.h"
 
 static void on_readable(uv_poll_t *p, int status, int events)

@@ -10,14 +10,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "daemon.h"
+#include "relay_internal.h"
 #include "log.h"
 
 struct peer_in {
     struct v12_daemon *d;
     struct v12_conn *conn; /* NULL once closed or handed on */
     int peer;              /* -1 until the certificate named one */
-    bool unidentified;     /* counted in d->handshakes */
+    bool unidentified;     /* counted in d->relay->handshakes */
     bool hello;
     enum v12_layout remote_layout;
     unsigned inflight;     /* blobs being stored for this connection */
@@ -30,7 +30,7 @@ static void identified(struct peer_in *p)
 {
     if (!p->unidentified) return;
     p->unidentified = false;
-    p->d->handshakes--;
+    p->d->relay->handshakes--;
 }
 
 static void maybe_free(struct peer_in *p)
@@ -135,7 +135,7 @@ static void on_blob(struct peer_in *p, struct v12_conn *c, const Vmcs12d__V1__Bl
     p->inflight++;
     atomic_fetch_add(&d->limits.global_bytes, b->data.len);
     atomic_fetch_add(&d->stats.bytes_in, b->data.len);
-    v12_writer_submit(&d->writer, s);
+    v12_writer_submit(&d->relay->writer, s);
     v12_conn_update_reading(c);
 }
 
@@ -154,14 +154,7 @@ static void on_hello(struct peer_in *p, struct v12_conn *c, const Vmcs12d__V1__H
         protocol_error(p, c, err);
         return;
     }
-    Vmcs12d__V1__Hello mine;
-    vmcs12d__v1__hello__init(&mine);
-    V12Envelope env;
-    vmcs12d__v1__envelope__init(&env);
-    v12_hello_fill(&p->d->cfg, &mine);
-    env.msg_case = VMCS12D__V1__ENVELOPE__MSG_HELLO;
-    env.hello = &mine;
-    if (v12_conn_send(c, &env) != 0) {
+    if (v12_send_hello(c, &p->d->cfg) != 0) {
         v12_conn_close(c, V12_E_PEER_DOWN, "cannot send hello");
         return;
     }
@@ -189,10 +182,13 @@ static void on_frame(void *owner, struct v12_conn *c, const V12Envelope *env)
         }
         /* The connection is the stream channel's from now on (or closed by it): nothing more
          * of it reaches this handler. */
-        p->d->links[p->peer].inbound--;
+        p->d->relay->links[p->peer].inbound--;
         p->conn = NULL;
         v12_conn_set_owner(c, NULL, NULL);
-        v12_stream_incoming(p->d, c, p->peer, p->remote_layout, env->stream_open);
+        if (p->d->wire.stream_incoming)
+            p->d->wire.stream_incoming(p->d, c, p->peer, p->remote_layout, env->stream_open);
+        else
+            v12_conn_close(c, V12_E_PROTOCOL, "stream mode is not wired in this daemon");
         maybe_free(p);
         break;
     default: protocol_error(p, c, "unexpected message from a peer"); break;
@@ -215,7 +211,7 @@ static void established(void *owner, struct v12_conn *c, X509 *cert)
     v12_conn_set_name(c, "%s", p->name);
     /* One peer cannot take every connection (max_connections) from the others and the control
      * socket: its certificate says who it is, and it gets max_peer_connections. */
-    if (p->d->links[idx].inbound >= p->d->cfg.max_peer_connections) {
+    if (p->d->relay->links[idx].inbound >= p->d->cfg.max_peer_connections) {
         char why[160];
         snprintf(why, sizeof(why), "max_peer_connections (%u) reached", p->d->cfg.max_peer_connections);
         v12_count_reject(&p->d->stats, V12_E_BUSY);
@@ -223,7 +219,7 @@ static void established(void *owner, struct v12_conn *c, X509 *cert)
         return;
     }
     p->peer = idx;
-    p->d->links[idx].inbound++;
+    p->d->relay->links[idx].inbound++;
 }
 
 static bool may_read(void *owner, const struct v12_conn *c)
@@ -260,7 +256,7 @@ static void closed(void *owner, struct v12_conn *c, int code, const char *why)
         log_notice("%s: closing: %s", p->name, why);
     }
     identified(p);
-    if (p->peer >= 0) p->d->links[p->peer].inbound--;
+    if (p->peer >= 0) p->d->relay->links[p->peer].inbound--;
     p->conn = NULL;
     maybe_free(p);
 }
@@ -276,6 +272,17 @@ static const struct v12_conn_ops peer_in_ops = {
 
 void v12_peer_accept(struct v12_daemon *d, int fd)
 {
+    unsigned max_handshakes = d->cfg.max_connections / 4 > 16 ? d->cfg.max_connections / 4 : 16;
+    const char *why = atomic_load(&d->stopping)                    ? "shutting down"
+                      : d->main.nconns >= d->cfg.max_connections    ? "max_connections reached"
+                      : d->relay->handshakes >= max_handshakes      ? "too many connections not yet authenticated"
+                                                                    : NULL;
+    if (why) {
+        v12_count_reject(&d->stats, V12_E_BUSY);
+        log_warn("peer connection refused: %s", why);
+        close(fd);
+        return;
+    }
     struct peer_in *p = calloc(1, sizeof(*p));
     if (!p) {
         close(fd);
@@ -294,5 +301,5 @@ void v12_peer_accept(struct v12_daemon *d, int fd)
     }
     v12_conn_set_name(p->conn, "%s", p->name);
     p->unidentified = true;
-    d->handshakes++;
+    d->relay->handshakes++;
 }

@@ -7,11 +7,11 @@
  * is moved to once they flow. Work reaches a worker only as a message (a function and its
  * argument) run on that worker's thread.
  */
+#include <stdatomic.h>
 #include <uv.h>
 
 #include "conn.h"
 
-struct v12_daemon;
 struct v12_msg;
 
 struct v12_worker {
@@ -22,17 +22,27 @@ struct v12_worker {
     uv_timer_t stop_check;
     uv_mutex_t mu;
     struct v12_msg *head, **tail;
-    struct v12_daemon *d;
     bool started;
 };
 
-/* [daemon] workers threads, each with its loop. 0 or an error (logged). */
-int v12_workers_start(struct v12_daemon *d, unsigned n);
+/* The pool: n workers, handed out round robin. */
+struct v12_workers {
+    struct v12_worker *w;
+    unsigned n;
+    atomic_uint next;
+};
+
+/* n threads, each with its loop; every loop's data is loop_data. 0 or a negative libuv error
+ * (logged). */
+int v12_workers_start(struct v12_workers *ws, unsigned n, struct v12_conn_limits *limits,
+                      void *loop_data) V12_MUST_USE;
 /* Stop every worker once its connections are gone (bounded by their close timeout) and join. */
-void v12_workers_stop(struct v12_daemon *d);
+void v12_workers_stop(struct v12_workers *ws);
 /* Run fn(arg) on the thread of the worker that owns l. */
 void v12_worker_post(struct v12_loop *l, void (*fn)(void *arg), void *arg);
-/* The loop for the next channel: round robin over the workers. */
-struct v12_loop *v12_worker_pick(struct v12_daemon *d);
+/* Run fn(loop) on every worker's thread, with that worker's loop. */
+void v12_workers_each(struct v12_workers *ws, void (*fn)(void *loop));
+/* The loop for the next channel: round robin over the workers (none: NULL). */
+struct v12_loop *v12_worker_pick(struct v12_workers *ws);
 
 #endif

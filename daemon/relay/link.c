@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "daemon.h"
+#include "relay_internal.h"
 #include "log.h"
 
 static const struct v12_conn_ops link_ops;
@@ -236,14 +236,7 @@ static void established(void *owner, struct v12_conn *c, X509 *cert)
         return;
     }
     k->state = V12_LINK_HANDSHAKE;
-    Vmcs12d__V1__Hello hello;
-    vmcs12d__v1__hello__init(&hello);
-    V12Envelope env;
-    vmcs12d__v1__envelope__init(&env);
-    v12_hello_fill(&k->d->cfg, &hello);
-    env.msg_case = VMCS12D__V1__ENVELOPE__MSG_HELLO;
-    env.hello = &hello;
-    if (v12_conn_send(c, &env) != 0) v12_conn_close(c, V12_E_PEER_DOWN, "cannot send hello");
+    if (v12_send_hello(c, &k->d->cfg) != 0) v12_conn_close(c, V12_E_PEER_DOWN, "cannot send hello");
 }
 
 

@@ -5,7 +5,6 @@
 #include <stddef.h>
 #include <stdlib.h>
 
-#include "daemon.h"
 #include "log.h"
 
 struct v12_msg {
@@ -59,21 +58,23 @@ static void worker_main(void *arg)
     uv_run(&w->uv, UV_RUN_DEFAULT);
 }
 
-int v12_workers_start(struct v12_daemon *d, unsigned n)
+int v12_workers_start(struct v12_workers *ws, unsigned n, struct v12_conn_limits *limits, void *loop_data)
 {
     if (!n) return 0;
-    d->workers = calloc(n, sizeof(*d->workers));
-    if (!d->workers) return -1;
+    ws->w = calloc(n, sizeof(*ws->w));
+    if (!ws->w) {
+        log_err("workers: out of memory for %u", n);
+        return UV_ENOMEM;
+    }
     for (unsigned i = 0; i < n; i++) {
-        struct v12_worker *w = &d->workers[i];
-        w->d = d;
+        struct v12_worker *w = &ws->w[i];
         w->tail = &w->head;
         int r = uv_loop_init(&w->uv);
         if (!r) r = uv_mutex_init(&w->mu);
         if (!r) r = uv_async_init(&w->uv, &w->async, on_async);
         if (!r) r = uv_timer_init(&w->uv, &w->stop_check);
-        if (!r) r = v12_loop_init(&w->loop, &w->uv, i + 1, &d->limits);
-        w->loop.data = d;
+        if (!r) r = v12_loop_init(&w->loop, &w->uv, i + 1, limits);
+        w->loop.data = loop_data;
         w->async.data = w;
         w->stop_check.data = w;
         if (!r) r = uv_thread_create(&w->thread, worker_main, w);
@@ -82,15 +83,21 @@ int v12_workers_start(struct v12_daemon *d, unsigned n)
             return r;
         }
         w->started = true;
-        d->nworkers++;
+        ws->n++;
     }
     return 0;
 }
 
-struct v12_loop *v12_worker_pick(struct v12_daemon *d)
+struct v12_loop *v12_worker_pick(struct v12_workers *ws)
 {
-    unsigned i = atomic_fetch_add(&d->next_worker, 1) % d->nworkers;
-    return &d->workers[i].loop;
+    if (!ws->n) return NULL;
+    unsigned i = atomic_fetch_add(&ws->next, 1) % ws->n;
+    return &ws->w[i].loop;
+}
+
+void v12_workers_each(struct v12_workers *ws, void (*fn)(void *loop))
+{
+    for (unsigned i = 0; i < ws->n; i++) v12_worker_post(&ws->w[i].loop, fn, &ws->w[i].loop);
 }
 
 static void on_stop_check(uv_timer_t *t)
@@ -109,11 +116,11 @@ static void begin_stop(void *arg)
     uv_timer_start(&w->stop_check, on_stop_check, 0, 50);
 }
 
-void v12_workers_stop(struct v12_daemon *d)
+void v12_workers_stop(struct v12_workers *ws)
 {
-    for (unsigned i = 0; i < d->nworkers; i++) v12_worker_post(&d->workers[i].loop, begin_stop, &d->workers[i]);
-    for (unsigned i = 0; i < d->nworkers; i++) {
-        struct v12_worker *w = &d->workers[i];
+    for (unsigned i = 0; i < ws->n; i++) v12_worker_post(&ws->w[i].loop, begin_stop, &ws->w[i]);
+    for (unsigned i = 0; i < ws->n; i++) {
+        struct v12_worker *w = &ws->w[i];
         uv_thread_join(&w->thread);
         /* Messages that came after the stop (none should): freed, not run on this thread. */
         for (struct v12_msg *m = w->head, *next; m; m = next) {
@@ -123,7 +130,7 @@ void v12_workers_stop(struct v12_daemon *d)
         if (uv_loop_close(&w->uv)) log_warn("worker %u: loop closed with handles open", i + 1);
         uv_mutex_destroy(&w->mu);
     }
-    free(d->workers);
-    d->workers = NULL;
-    d->nworkers = 0;
+    free(ws->w);
+    ws->w = NULL;
+    ws->n = 0;
 }

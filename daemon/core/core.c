@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* What the handlers share: counters, the current TLS context, whether the relay is busy. */
+/* What every room shares: counters, the current TLS context, the read limits. */
 #include <string.h>
 
-#include "daemon.h"
+#include "core.h"
 
 void v12_count_reject(struct v12_stats *s, int code)
 {
@@ -17,6 +17,15 @@ void v12_count_reject(struct v12_stats *s, int code)
     uv_mutex_unlock(&s->mu);
 }
 
+int v12_daemon_init(struct v12_daemon *d)
+{
+    int r = uv_mutex_init(&d->ctx_mu);
+    if (r) return r;
+    r = uv_mutex_init(&d->stats.mu);
+    if (r) uv_mutex_destroy(&d->ctx_mu);
+    return r;
+}
+
 SSL_CTX *v12_tls_ctx_get(struct v12_daemon *d, bool client)
 {
     uv_mutex_lock(&d->ctx_mu);
@@ -25,15 +34,6 @@ SSL_CTX *v12_tls_ctx_get(struct v12_daemon *d, bool client)
     uv_mutex_unlock(&d->ctx_mu);
     return ctx;
 }
-
-bool v12_relay_busy(const struct v12_daemon *d)
-{
-    if (d->writer.inflight) return true;
-    for (unsigned i = 0; i < d->cfg.npeers; i++)
-        if (d->links[i].transfers) return true;
-    return false;
-}
-
 
 void v12_count_tls_failure(struct v12_stats *s, int code, const char *why)
 {

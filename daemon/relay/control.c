@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "daemon.h"
+#include "relay_internal.h"
 #include "log.h"
 
 #define V12_DEFAULT_SEND_TIMEOUT_MS 30000u
@@ -69,7 +69,7 @@ static void on_blob(struct client *cl, const Vmcs12d__V1__Blob *b)
     struct v12_link *k = NULL;
     if (!code) {
         for (unsigned i = 0; i < d->cfg.npeers; i++)
-            if (strcmp(d->cfg.peers[i].name, b->peer) == 0) k = &d->links[i];
+            if (strcmp(d->cfg.peers[i].name, b->peer) == 0) k = &d->relay->links[i];
         if (!k) {
             code = V12_E_PEER_UNKNOWN;
             snprintf(msg, sizeof(msg), "peer '%.64s' is not configured here", b->peer);
@@ -187,8 +187,8 @@ static void on_recv(struct client *cl, const Vmcs12d__V1__RecvRequest *q)
     snprintf(w->vm, sizeof(w->vm), "%s", q->vm);
     w->vcpu = q->vcpu;
     w->deadline_ms = v12_clock_ms() + q->wait_ms;
-    w->next = cl->d->waiters;
-    cl->d->waiters = w;
+    w->next = cl->d->relay->waiters;
+    cl->d->relay->waiters = w;
     cl->inflight++;
 }
 
@@ -203,7 +203,7 @@ static void waiter_done(struct v12_waiter **link)
 
 void v12_control_stored(struct v12_daemon *d, const char *mig, const char *vm, uint32_t vcpu)
 {
-    for (struct v12_waiter **link = &d->waiters; *link;) {
+    for (struct v12_waiter **link = &d->relay->waiters; *link;) {
         struct v12_waiter *w = *link;
         bool match = w->vcpu == vcpu && strcmp(w->vm, vm) == 0 && (!w->migration_id[0] || strcmp(w->migration_id, mig) == 0);
         if (match && (!w->client->conn || try_recv(w->client, w->migration_id, w->vm, w->vcpu, true))) {
@@ -216,7 +216,7 @@ void v12_control_stored(struct v12_daemon *d, const char *mig, const char *vm, u
 
 void v12_control_tick(struct v12_daemon *d, uint64_t now)
 {
-    for (struct v12_waiter **link = &d->waiters; *link;) {
+    for (struct v12_waiter **link = &d->relay->waiters; *link;) {
         struct v12_waiter *w = *link;
         if (w->deadline_ms <= now || !w->client->conn) {
             if (w->client->conn) (void)try_recv(w->client, w->migration_id, w->vm, w->vcpu, true);
@@ -247,7 +247,7 @@ static void on_status(struct client *cl)
     s.profile = v12_pb_str(d->cfg.layout == V12_LAYOUT_ENCODED ? "" : v12_layout_name(d->cfg.layout));
     s.profile_source = d->cfg.profile_why;
     for (unsigned i = 0; i < d->cfg.npeers; i++) {
-        struct v12_link *k = &d->links[i];
+        struct v12_link *k = &d->relay->links[i];
         vmcs12d__v1__peer_status__init(&ps[i]);
         ps[i].name = v12_pb_str(k->cfg->name);
         ps[i].address = v12_pb_str(k->cfg->address);
@@ -283,7 +283,8 @@ static void on_status(struct client *cl)
     s.connections = d->main.nconns;
     s.uptime_s = (v12_clock_ms() - d->start_ms) / 1000;
     static Vmcs12d__V1__StreamStatus ss[64], *ssp[64];
-    v12_stream_status(d, ss, ssp, 64, &s.n_streams);
+    s.n_streams = 0;
+    if (d->wire.stream_status) d->wire.stream_status(d, ss, ssp, 64, &s.n_streams);
     s.streams = ssp;
     V12Envelope env;
     vmcs12d__v1__envelope__init(&env);
@@ -342,7 +343,7 @@ static void closed(void *owner, struct v12_conn *c, int code, const char *why)
     cl->conn = NULL;
     /* Transfers still complete (the peer may be storing the blob); nobody hears of it. */
     for (unsigned i = 0; i < cl->d->cfg.npeers; i++)
-        for (struct v12_transfer *t = cl->d->links[i].transfers; t; t = t->next)
+        for (struct v12_transfer *t = cl->d->relay->links[i].transfers; t; t = t->next)
             if (t->arg == cl) {
                 v12_transfer_forget(t);
                 cl->inflight--;
@@ -361,6 +362,12 @@ static const struct v12_conn_ops control_ops = {
 
 void v12_control_accept(struct v12_daemon *d, int fd)
 {
+    if (d->main.nconns >= d->cfg.max_connections || atomic_load(&d->stopping)) {
+        v12_count_reject(&d->stats, V12_E_BUSY);
+        log_warn("control connection refused: %s", atomic_load(&d->stopping) ? "shutting down" : "max_connections reached");
+        close(fd);
+        return;
+    }
     struct client *cl = calloc(1, sizeof(*cl));
     if (!cl) {
         close(fd);

@@ -3,9 +3,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "daemon.h"
+#include "core.h"
 
-void v12_hello_fill(const struct v12_config *cfg, Vmcs12d__V1__Hello *h)
+static void hello_fill(const struct v12_config *cfg, Vmcs12d__V1__Hello *h)
 {
     static char software[] = "vmcs12d " V12_VERSION;
     h->protocol_version = V12_PROTOCOL_VERSION;
@@ -20,6 +20,18 @@ void v12_hello_fill(const struct v12_config *cfg, Vmcs12d__V1__Hello *h)
     h->max_frame = cfg->max_frame;
     h->max_blob = V12_BLOB_MAX;
     h->software = software;
+}
+
+int v12_send_hello(struct v12_conn *c, const struct v12_config *cfg)
+{
+    Vmcs12d__V1__Hello hello;
+    vmcs12d__v1__hello__init(&hello);
+    hello_fill(cfg, &hello);
+    V12Envelope env;
+    vmcs12d__v1__envelope__init(&env);
+    env.msg_case = VMCS12D__V1__ENVELOPE__MSG_HELLO;
+    env.hello = &hello;
+    return v12_conn_send(c, &env);
 }
 
 int v12_hello_check(const Vmcs12d__V1__Hello *h, const char *peer, enum v12_layout *ret, char *err, size_t errlen)

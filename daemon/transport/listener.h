@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef V12_LISTENER_H
+#define V12_LISTENER_H
+
+/*
+ * A listening socket (TCP or unix) on a loop: accepted sockets go to on_accept, which owns them.
+ * Errors: 0, or a negative code with err naming the address and the system's reason.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+struct v12_listener {
+    uv_poll_t poll;
+    int fd;
+    bool open;
+    char path[108]; /* unix: removed at close */
+    void (*on_accept)(struct v12_listener *l, int fd);
+    void *arg;
+};
+
+int v12_listen_tcp(struct v12_listener *l, uv_loop_t *uv, const char *host, const char *port, int backlog, char *err,
+                   size_t errlen);
+int v12_listen_unix(struct v12_listener *l, uv_loop_t *uv, const char *path, unsigned mode, int backlog, char *err,
+                    size_t errlen);
+/* A listening socket handed over (systemd socket activation). */
+int v12_listen_adopt(struct v12_listener *l, uv_loop_t *uv, int fd, char *err, size_t errlen);
+void v12_listener_close(struct v12_listener *l);
+
+#endif
