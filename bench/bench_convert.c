@@ -229,7 +229,8 @@ int main(void)
     printf("  encoded arithmetic       %7.2f ns   %.2fx table   [latency]\n", encc, encc / kvmc);
 #if defined(__x86_64__)
     double kc = cold_cycles(1), ec = cold_cycles(0);
-    printf("  KVM ROL16 table (anchor) %7.0f TSC ticks   [cold cache: tables flushed before each look-up, median]\n", kc);
+    printf("  KVM ROL16 table (anchor) %7.0f TSC ticks   [cold cache: tables flushed before each look-up, median]\n",
+           kc);
     printf("  encoded arithmetic       %7.0f TSC ticks   %.2fx table   [cold cache]\n", ec, ec / kc);
 #endif
     return 0;

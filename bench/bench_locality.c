@@ -66,7 +66,8 @@ static const struct {
     {"ENTRY", "every nested VM-entry: _early + prepare_vmcs02", {"entry_early", "entry"}},
     {"ENTRY+RARE", "nested VM-entry with a dirty vmcs12", {"entry_early", "entry", "entry_rare"}},
     {"EXIT", "every nested VM-exit: sync + prepare_vmcs12 + host state", {"exit_sync", "exit_prepare", "exit_host"}},
-    {"EXIT+ENTRY", "one exit to L1 and the next entry to L2",
+    {"EXIT+ENTRY",
+     "one exit to L1 and the next entry to L2",
      {"exit_sync", "exit_prepare", "exit_host", "entry_early", "entry"}},
 };
 #define NUNIONS (int)(sizeof(unions) / sizeof(unions[0]))
@@ -231,8 +232,8 @@ static void print_cold_table(void)
            PASSES, v12_layout_name(V12_LAYOUT_LEGACY), ghz);
     printf("| path | lines %s | lines encoded | %s ticks | encoded ticks | %s ns | encoded ns | "
            "encoded / %s | empty pass (ticks) |\n|---|---|---|---|---|---|---|---|---|\n",
-           v12_layout_name(V12_LAYOUT_LEGACY), v12_layout_name(V12_LAYOUT_LEGACY),
-           v12_layout_name(V12_LAYOUT_LEGACY), v12_layout_name(V12_LAYOUT_LEGACY));
+           v12_layout_name(V12_LAYOUT_LEGACY), v12_layout_name(V12_LAYOUT_LEGACY), v12_layout_name(V12_LAYOUT_LEGACY),
+           v12_layout_name(V12_LAYOUT_LEGACY));
     for (int i = 0; i < nsets; i++) {
         const struct fset *s = &sets[i];
         unsigned nl = accesses_of(s, V12_LAYOUT_LEGACY, al), ne = accesses_of(s, V12_LAYOUT_ENCODED, ae);
@@ -293,8 +294,8 @@ static const char *const type_names[4] = {"control", "exit info", "guest", "host
 
 static void print_bitmap_table(void)
 {
-    printf("3. A dirty bitmap at 0x%03x..0x%03x (%u bits), one bit per slot of the encoded layout\n\n",
-           BITMAP_START, BITMAP_START + BITMAP_BITS / 8 - 1, BITMAP_BITS);
+    printf("3. A dirty bitmap at 0x%03x..0x%03x (%u bits), one bit per slot of the encoded layout\n\n", BITMAP_START,
+           BITMAP_START + BITMAP_BITS / 8 - 1, BITMAP_BITS);
     printf("| group | slots at | capacity | bits | catalogued fields | in %s | highest index |\n"
            "|---|---|---|---|---|---|---|\n",
            v12_layout_name(V12_LAYOUT_LEGACY));
@@ -317,8 +318,8 @@ static void print_bitmap_table(void)
             continue;
         }
         printf("| %s %s | 0x%03x..0x%03x | %u | %u..%u | %u | %u | %u |\n", width_names[g / 4], type_names[g % 4],
-               gr->base, gr->base + cap * gr->slot - 1, cap, group_first_bit[g], group_first_bit[g] + cap - 1, nf,
-               nl, hi);
+               gr->base, gr->base + cap * gr->slot - 1, cap, group_first_bit[g], group_first_bit[g] + cap - 1, nf, nl,
+               hi);
     }
     printf("\nBits used: %u of %u (%u spare). Catalogued fields: %u, with a bit: %u (%s).\n\n", bitmap_bits_used,
            BITMAP_BITS, BITMAP_BITS - bitmap_bits_used, total, fit,
@@ -341,14 +342,18 @@ struct scenario {
 
 /* Assumptions, not KVM data: what L1 writes between one exit and the next entry. */
 static const struct scenario scenarios[] = {
-    {"typical exit (CPUID, I/O, EPT violation): L1 advances RIP", "ENTRY",
+    {"typical exit (CPUID, I/O, EPT violation): L1 advances RIP",
+     "ENTRY",
      {"guest_rip", "guest_interruptibility_info"}},
-    {"L1 injects an exception into L2", "ENTRY",
+    {"L1 injects an exception into L2",
+     "ENTRY",
      {"guest_rip", "vm_entry_intr_info_field", "vm_entry_exception_error_code", "vm_entry_instruction_len"}},
     {"L1 changes one MSR field (SYSENTER_ESP)", "entry_rare", {"guest_sysenter_esp"}},
-    {"L1 reloads CS (mode or task-switch emulation)", "entry_rare",
+    {"L1 reloads CS (mode or task-switch emulation)",
+     "entry_rare",
      {"guest_cs_selector", "guest_cs_base", "guest_cs_limit", "guest_cs_ar_bytes"}},
-    {"L1 writes the PDPTRs (PAE L2 under EPT)", "entry_rare",
+    {"L1 writes the PDPTRs (PAE L2 under EPT)",
+     "entry_rare",
      {"guest_pdptr0", "guest_pdptr1", "guest_pdptr2", "guest_pdptr3"}},
     {"VMPTRLD of another vmcs12 (every field dirty)", "entry_rare", {NULL}},
 };

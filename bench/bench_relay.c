@@ -95,7 +95,8 @@ static int sink(int port)
 {
     int s = socket(AF_INET, SOCK_STREAM, 0), one = 1;
     setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in a = {
+        .sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (bind(s, (struct sockaddr *)&a, sizeof(a)) || listen(s, 256)) {
         perror("sink");
         return 1;
@@ -125,7 +126,8 @@ static int connect_target(void)
     int fd, one = 1;
     if (g_port) {
         fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g_port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        struct sockaddr_in a = {
+            .sin_family = AF_INET, .sin_port = htons((uint16_t)g_port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
         if (connect(fd, (struct sockaddr *)&a, sizeof(a))) return -1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     } else {
@@ -274,6 +276,8 @@ int main(int argc, char **argv)
         if (read_blob(argv[3])) return 1;
         return load(atoi(argv[4]), atoi(argv[5]), atof(argv[6]));
     }
-    fprintf(stderr, "usage: bench_relay sink PORT | relay SOCKET PEER BLOB N THREADS SECONDS | tcp PORT BLOB N THREADS SECONDS\n");
+    fprintf(
+        stderr,
+        "usage: bench_relay sink PORT | relay SOCKET PEER BLOB N THREADS SECONDS | tcp PORT BLOB N THREADS SECONDS\n");
     return 2;
 }

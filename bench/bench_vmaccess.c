@@ -105,35 +105,35 @@ static inline int encoded_write(uint8_t *vmcs12, uint32_t field, uint64_t value)
 static uint32_t seq_random[NACC], seq_exit[NACC];
 static const uint32_t *seq;
 
-#define BODY_READ(name, readfn)                                                                   \
-    static __attribute__((noinline)) void name(void)                                              \
-    {                                                                                             \
-        uint64_t acc = 0;                                                                         \
-        for (int r = 0; r < REPS; r++)                                                            \
-            for (unsigned i = 0; i < NACC; i++) {                                                 \
-                uint64_t v;                                                                       \
-                if (readfn(region, seq[i], &v)) abort();                                          \
-                acc += v;                                                                         \
-            }                                                                                     \
-        sink = acc;                                                                               \
+#define BODY_READ(name, readfn)                          \
+    static __attribute__((noinline)) void name(void)     \
+    {                                                    \
+        uint64_t acc = 0;                                \
+        for (int r = 0; r < REPS; r++)                   \
+            for (unsigned i = 0; i < NACC; i++) {        \
+                uint64_t v;                              \
+                if (readfn(region, seq[i], &v)) abort(); \
+                acc += v;                                \
+            }                                            \
+        sink = acc;                                      \
     }
-#define BODY_WRITE(name, writefn)                                                                 \
-    static __attribute__((noinline)) void name(void)                                              \
-    {                                                                                             \
-        for (int r = 0; r < REPS; r++)                                                            \
-            for (unsigned i = 0; i < NACC; i++)                                                   \
-                if (writefn(region, seq[i], (uint64_t)r * 0x9e3779b97f4a7c15ull + i)) abort();    \
-        __asm__ __volatile__("" : : "r"(region) : "memory");                                       \
+#define BODY_WRITE(name, writefn)                                                              \
+    static __attribute__((noinline)) void name(void)                                           \
+    {                                                                                          \
+        for (int r = 0; r < REPS; r++)                                                         \
+            for (unsigned i = 0; i < NACC; i++)                                                \
+                if (writefn(region, seq[i], (uint64_t)r * 0x9e3779b97f4a7c15ull + i)) abort(); \
+        __asm__ __volatile__("" : : "r"(region) : "memory");                                   \
     }
 /* Latency: the next encoding is picked by the value just read. */
-#define BODY_CHAIN(name, readfn)                                                                  \
-    static __attribute__((noinline)) void name(void)                                              \
-    {                                                                                             \
-        uint64_t v = 0;                                                                           \
-        for (int r = 0; r < REPS; r++)                                                            \
-            for (unsigned i = 0; i < NACC; i++)                                                   \
-                if (readfn(region, seq[(i + (unsigned)v) & (NACC - 1u)], &v)) abort();            \
-        sink = v;                                                                                 \
+#define BODY_CHAIN(name, readfn)                                                       \
+    static __attribute__((noinline)) void name(void)                                   \
+    {                                                                                  \
+        uint64_t v = 0;                                                                \
+        for (int r = 0; r < REPS; r++)                                                 \
+            for (unsigned i = 0; i < NACC; i++)                                        \
+                if (readfn(region, seq[(i + (unsigned)v) & (NACC - 1u)], &v)) abort(); \
+        sink = v;                                                                      \
     }
 BODY_READ(read_legacy, legacy_read)
 BODY_READ(read_encoded, encoded_read)
@@ -215,7 +215,8 @@ int main(void)
     for (unsigned i = 0; i < nfields; i++) {
         enum v12_field_id f;
         uint32_t off, size;
-        if (v12_field_by_encoding(fields[i], &f) || legacy_offset(fields[i]) != v12_field_offsets[V12_LAYOUT_LEGACY][f] ||
+        if (v12_field_by_encoding(fields[i], &f) ||
+            legacy_offset(fields[i]) != v12_field_offsets[V12_LAYOUT_LEGACY][f] ||
             v12_encoded_offset_inline(fields[i], &off, &size) || off != v12_field_offsets[V12_LAYOUT_ENCODED][f] ||
             size != v12_fields[f].size) {
             fprintf(stderr, "bench_vmaccess: look-up disagrees with the catalogue for 0x%04x\n", fields[i]);
@@ -266,9 +267,10 @@ int main(void)
         const double units[3] = {per_access, per_access, per_copy};
         struct figure fig[3];
         measure(fns, 3, units, fig);
-        printf("| %s | %.2f [%.2f..%.2f] | %.2f [%.2f..%.2f] | %.2f× | %.1f [%.1f..%.1f] | %.4f | %.4f |\n", rows[i].name,
-               fig[0].med, fig[0].min, fig[0].max, fig[1].med, fig[1].min, fig[1].max, fig[1].med / fig[0].med,
-               fig[2].med, fig[2].min, fig[2].max, fig[0].med / fig[2].med, fig[1].med / fig[2].med);
+        printf("| %s | %.2f [%.2f..%.2f] | %.2f [%.2f..%.2f] | %.2f× | %.1f [%.1f..%.1f] | %.4f | %.4f |\n",
+               rows[i].name, fig[0].med, fig[0].min, fig[0].max, fig[1].med, fig[1].min, fig[1].max,
+               fig[1].med / fig[0].med, fig[2].med, fig[2].min, fig[2].max, fig[0].med / fig[2].med,
+               fig[1].med / fig[2].med);
     }
     printf("\nAnchor: memcpy of one 4096-byte region, measured in the same rounds; \"/ memcpy\" is one\n"
            "access as a fraction of that copy.\n");

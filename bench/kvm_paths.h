@@ -19,7 +19,7 @@ struct kvm_path {
 #define V12_KVM_PATH(id, func, when, ...) static const uint16_t kvm_path_##id[] = {__VA_ARGS__};
 #include "kvm_paths.def"
 #undef V12_KVM_PATH
-#define V12_KVM_PATH(id, func, when, ...)                                                          \
+#define V12_KVM_PATH(id, func, when, ...) \
     {#id, func, when, kvm_path_##id, (unsigned)(sizeof(kvm_path_##id) / sizeof(kvm_path_##id[0]))},
 static const struct kvm_path kvm_paths[] = {
 #include "kvm_paths.def"

@@ -110,7 +110,8 @@ static int do_sink(int port, int conns, unsigned long long want)
 int main(int argc, char **argv)
 {
     if (argc == 5 && strcmp(argv[1], "send") == 0) return do_send(argv[2], argv[3], atoi(argv[4]));
-    if (argc == 5 && strcmp(argv[1], "sink") == 0) return do_sink(atoi(argv[2]), atoi(argv[3]), strtoull(argv[4], NULL, 10));
+    if (argc == 5 && strcmp(argv[1], "sink") == 0)
+        return do_sink(atoi(argv[2]), atoi(argv[3]), strtoull(argv[4], NULL, 10));
     fprintf(stderr, "usage: stream_tools send FILE HOST PORT | sink PORT CONNS BYTES\n");
     return 2;
 }

@@ -41,14 +41,23 @@ int v12_opt_padding(const char *arg, enum v12_padding *ret);
  * The conversion options convert and stream-convert share: --to, --from, --profile,
  * --from-profile, --to-profile, --padding.
  */
-enum { V12_OPT_TO = 256, V12_OPT_FROM, V12_OPT_PROFILE, V12_OPT_FROM_PROFILE, V12_OPT_TO_PROFILE, V12_OPT_PADDING,
-       V12_OPT_FIRST_FREE };
-#define V12_CONV_OPTIONS                                                                                  \
-    {"to", required_argument, NULL, V12_OPT_TO}, {"from", required_argument, NULL, V12_OPT_FROM},         \
-        {"profile", required_argument, NULL, V12_OPT_PROFILE},                                            \
-        {"from-profile", required_argument, NULL, V12_OPT_FROM_PROFILE},                                  \
-        {"to-profile", required_argument, NULL, V12_OPT_TO_PROFILE},                                      \
-        {"padding", required_argument, NULL, V12_OPT_PADDING}
+enum {
+    V12_OPT_TO = 256,
+    V12_OPT_FROM,
+    V12_OPT_PROFILE,
+    V12_OPT_FROM_PROFILE,
+    V12_OPT_TO_PROFILE,
+    V12_OPT_PADDING,
+    V12_OPT_FIRST_FREE
+};
+#define V12_CONV_OPTIONS                                                                          \
+    {"to", required_argument, NULL, V12_OPT_TO}, {"from", required_argument, NULL, V12_OPT_FROM}, \
+        {"profile", required_argument, NULL, V12_OPT_PROFILE},                                    \
+        {"from-profile", required_argument, NULL, V12_OPT_FROM_PROFILE},                          \
+        {"to-profile", required_argument, NULL, V12_OPT_TO_PROFILE},                              \
+    {                                                                                             \
+        "padding", required_argument, NULL, V12_OPT_PADDING                                       \
+    }
 struct v12_conv_args {
     enum v12_layout from, to, profile, from_profile, to_profile;
     enum v12_padding padding;
@@ -74,8 +83,8 @@ struct v12_loaded {
     const char *path;
     uint8_t *buf;
     size_t len;
-    bool raw;                   /* a bare vmcs12 region */
-    struct v12_blob_info info;  /* for raw: nregions 1, layout */
+    bool raw;                  /* a bare vmcs12 region */
+    struct v12_blob_info info; /* for raw: nregions 1, layout */
     const uint8_t *region[2];
 };
 /*

@@ -6,27 +6,26 @@
 
 #include "cli.h"
 
-static const char usage[] =
-    "usage: vmcs12ctl convert --to legacy|encoded [options] [IN]\n"
-    "\n"
-    "Convert a kvm_nested_state blob (or with --raw a bare 4096-byte vmcs12 region) between\n"
-    "KVM's legacy vmcs12 layout and the encoding-derived layout. IN and OUT default to '-'.\n"
-    "Nothing is written unless the whole conversion succeeds.\n"
-    "\n"
-    "  --to legacy|encoded       target layout (required)\n"
-    "  --from auto|legacy|encoded source layout; auto (default) reads the revision id\n"
-    "  --profile NAME            legacy profile of the legacy side(s) (default linux-6.18)\n"
-    "  --from-profile NAME       legacy profile of the input (overrides --profile)\n"
-    "  --to-profile NAME         legacy profile of the output (overrides --profile)\n"
-    "  --padding strict|ignore   non-zero padding: reject (default) or drop and report\n"
-    "  --raw                     IN is a bare 4096-byte vmcs12 region\n"
-    "  --report                  print the conversion report on stderr\n"
-    "  --json                    the report as JSON\n"
-    "  -o, --output OUT          output file (default '-')\n"
-    "  -h, --help                this text\n"
-    "\n"
-    "profiles: linux-4.19, linux-5.13, linux-5.14, linux-6.18 (legacy = linux-6.18)\n"
-    "exit: 0 converted, 1 invalid input or I/O error, 2 usage error\n";
+static const char usage[] = "usage: vmcs12ctl convert --to legacy|encoded [options] [IN]\n"
+                            "\n"
+                            "Convert a kvm_nested_state blob (or with --raw a bare 4096-byte vmcs12 region) between\n"
+                            "KVM's legacy vmcs12 layout and the encoding-derived layout. IN and OUT default to '-'.\n"
+                            "Nothing is written unless the whole conversion succeeds.\n"
+                            "\n"
+                            "  --to legacy|encoded       target layout (required)\n"
+                            "  --from auto|legacy|encoded source layout; auto (default) reads the revision id\n"
+                            "  --profile NAME            legacy profile of the legacy side(s) (default linux-6.18)\n"
+                            "  --from-profile NAME       legacy profile of the input (overrides --profile)\n"
+                            "  --to-profile NAME         legacy profile of the output (overrides --profile)\n"
+                            "  --padding strict|ignore   non-zero padding: reject (default) or drop and report\n"
+                            "  --raw                     IN is a bare 4096-byte vmcs12 region\n"
+                            "  --report                  print the conversion report on stderr\n"
+                            "  --json                    the report as JSON\n"
+                            "  -o, --output OUT          output file (default '-')\n"
+                            "  -h, --help                this text\n"
+                            "\n"
+                            "profiles: linux-4.19, linux-5.13, linux-5.14, linux-6.18 (legacy = linux-6.18)\n"
+                            "exit: 0 converted, 1 invalid input or I/O error, 2 usage error\n";
 
 enum { OPT_RAW = V12_OPT_FIRST_FREE, OPT_REPORT, OPT_JSON };
 
@@ -86,8 +85,11 @@ int convert_main(int argc, char **argv)
     struct v12_report rep;
     struct v12_diag diag;
     if (raw && len != V12_REGION_SIZE) {
-        diag = (struct v12_diag){.code = V12_E_REGION_SIZE, .where = "input length", .value = len,
-                                 .expected = V12_REGION_SIZE, .flags = V12_DIAG_DECIMAL | V12_DIAG_EXPECTED};
+        diag = (struct v12_diag){.code = V12_E_REGION_SIZE,
+                                 .where = "input length",
+                                 .value = len,
+                                 .expected = V12_REGION_SIZE,
+                                 .flags = V12_DIAG_DECIMAL | V12_DIAG_EXPECTED};
         r = diag.code;
     } else if (raw) {
         r = v12_region_convert(in, out, &opts, V12_REGION_PRIMARY, &rep, &diag);
@@ -100,8 +102,7 @@ int convert_main(int argc, char **argv)
     }
     r = v12_write_output(out_path, out, len);
     if (r) {
-        v12_errorf("%s: cannot write output: %s [%s]", v12_out_name(out_path), v12_strerror(r),
-                   v12_err_name(r));
+        v12_errorf("%s: cannot write output: %s [%s]", v12_out_name(out_path), v12_strerror(r), v12_err_name(r));
         goto out;
     }
     if (report) v12_report_print(stderr, &rep, padding, json);

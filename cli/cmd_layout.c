@@ -123,8 +123,8 @@ static void c_legacy_function(enum v12_layout l, const char *id)
         printf("\tcase 0x%04x: *offset = 0x%03x; *size = %u; return 0; /* %s */\n", fd->encoding, o, fd->size,
                fd->name);
         if (fd->width == V12_W64)
-            printf("\tcase 0x%04x: *offset = 0x%03x; *size = 4; return 0; /* %s, high */\n", fd->encoding | 1u,
-                   o + 4u, fd->name);
+            printf("\tcase 0x%04x: *offset = 0x%03x; *size = 4; return 0; /* %s, high */\n", fd->encoding | 1u, o + 4u,
+                   fd->name);
     }
     printf("\tdefault: return -1;\n"
            "\t}\n"
@@ -158,8 +158,8 @@ static int print_c_header(enum v12_layout l, const int *by_offset, int nfields)
            "#define VMCS12_%s_SIZE %uu\n"
            "#define VMCS12_%s_NR_FIELDS %du\n\n",
            encoded ? "encoded" : "legacy", encoded ? "" : " ", encoded ? "" : v12_layout_name(l),
-           encoded ? "offsets computed from the field encoding" : v12_layout_kernels(l),
-           v12_layout_revision(l), nfields, padding, encoded ? "encoded" : "legacy", encoded ? "" : " --profile ",
+           encoded ? "offsets computed from the field encoding" : v12_layout_kernels(l), v12_layout_revision(l),
+           nfields, padding, encoded ? "encoded" : "legacy", encoded ? "" : " --profile ",
            encoded ? "" : v12_layout_name(l), V12_VERSION, ID, ID, ID, v12_layout_revision(l), ID, V12_REVISION_MASK,
            ID, V12_SHADOW_BIT, ID, V12_REGION_SIZE, ID, nfields);
     if (encoded)
@@ -204,12 +204,10 @@ static int print_c_header(enum v12_layout l, const int *by_offset, int nfields)
 
 int layout_main(int argc, char **argv)
 {
-    static const struct option options[] = {{"layout", required_argument, NULL, 'l'},
-                                            {"profile", required_argument, NULL, 'p'},
-                                            {"json", no_argument, NULL, 'j'},
-                                            {"format", required_argument, NULL, 'f'},
-                                            {"help", no_argument, NULL, 'h'},
-                                            {0}};
+    static const struct option options[] = {
+        {"layout", required_argument, NULL, 'l'}, {"profile", required_argument, NULL, 'p'},
+        {"json", no_argument, NULL, 'j'},         {"format", required_argument, NULL, 'f'},
+        {"help", no_argument, NULL, 'h'},         {0}};
     enum v12_layout profile = V12_LAYOUT_LEGACY;
     bool encoded = false;
     enum format format = FORMAT_TABLE;
@@ -259,8 +257,7 @@ int layout_main(int argc, char **argv)
         return print_c_header(l, by_offset, count);
     }
 
-    if (json)
-        printf("{\"layout\":\"%s\",\"revision_id\":%u,\"fields\":[", v12_layout_name(l), v12_layout_revision(l));
+    if (json) printf("{\"layout\":\"%s\",\"revision_id\":%u,\"fields\":[", v12_layout_name(l), v12_layout_revision(l));
     else
         printf("# %s layout%s%s, revision 0x%08x\n# %-30s %-8s %-8s %-10s %-7s %s\n", encoded ? "encoded" : "legacy",
                encoded ? "" : " ", encoded ? "" : v12_layout_name(l), v12_layout_revision(l), "field", "encoding",
@@ -274,8 +271,7 @@ int layout_main(int argc, char **argv)
         if (json)
             printf("%s{\"name\":\"%s\",\"encoding\":%u,\"width\":\"%s\",\"type\":\"%s\",\"offset\":%u,\"size\":%u}",
                    n ? "," : "", fd->name, fd->encoding, w, t, o, fd->size);
-        else
-            printf("  %-30s 0x%04x   %-8s %-10s 0x%03x   %u\n", fd->name, fd->encoding, w, t, o, fd->size);
+        else printf("  %-30s 0x%04x   %-8s %-10s 0x%03x   %u\n", fd->name, fd->encoding, w, t, o, fd->size);
         n++;
     }
     const struct v12_padding_map *map = &v12_padding[l];
@@ -283,7 +279,9 @@ int layout_main(int argc, char **argv)
     else printf("# padding (%d fields above; header 0..11)\n", n);
     for (unsigned k = 0; k < map->count; k++) {
         if (json) printf("%s{\"start\":%u,\"end\":%u}", k ? "," : "", map->ranges[k].start, map->ranges[k].end);
-        else printf("  bytes %u..%u (%u)\n", map->ranges[k].start, map->ranges[k].end - 1, map->ranges[k].end - map->ranges[k].start);
+        else
+            printf("  bytes %u..%u (%u)\n", map->ranges[k].start, map->ranges[k].end - 1,
+                   map->ranges[k].end - map->ranges[k].start);
     }
     if (json) printf("]}\n");
     return V12_EXIT_OK;

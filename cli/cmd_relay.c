@@ -40,10 +40,9 @@ static const char recv_usage[] =
     "\n"
     "exit: 0 written, 1 not found or failed, 2 usage error\n";
 
-static const char status_usage[] =
-    "usage: vmcs12ctl status [--socket PATH] [--json]\n"
-    "\n"
-    "Peers, their connection state and announced layouts, and the daemon's counters.\n";
+static const char status_usage[] = "usage: vmcs12ctl status [--socket PATH] [--json]\n"
+                                   "\n"
+                                   "Peers, their connection state and announced layouts, and the daemon's counters.\n";
 
 static const char ready_usage[] =
     "usage: vmcs12ctl ready [--socket PATH] [--timeout SECONDS]\n"
@@ -86,12 +85,15 @@ static int opt_uint(const char *name, const char *arg, unsigned long long max, u
 
 int send_main(int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"peer", required_argument, NULL, 'p'},      {"vm", required_argument, NULL, 'v'},
-        {"vcpu", required_argument, NULL, 'c'},      {"migration", required_argument, NULL, 'm'},
-        {"seq", required_argument, NULL, 's'},       {"socket", required_argument, NULL, 'S'},
-        {"timeout", required_argument, NULL, 't'},   {"help", no_argument, NULL, 'h'},
-        {0}};
+    static const struct option options[] = {{"peer", required_argument, NULL, 'p'},
+                                            {"vm", required_argument, NULL, 'v'},
+                                            {"vcpu", required_argument, NULL, 'c'},
+                                            {"migration", required_argument, NULL, 'm'},
+                                            {"seq", required_argument, NULL, 's'},
+                                            {"socket", required_argument, NULL, 'S'},
+                                            {"timeout", required_argument, NULL, 't'},
+                                            {"help", no_argument, NULL, 'h'},
+                                            {0}};
     const char *peer = NULL, *vm = NULL, *mig = "default", *sock = V12_DEFAULT_SOCKET;
     unsigned long long vcpu = 0, seq = 0, timeout = 30;
     bool have_vcpu = false;
@@ -174,11 +176,14 @@ int send_main(int argc, char **argv)
 
 int recv_main(int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"vm", required_argument, NULL, 'v'},     {"vcpu", required_argument, NULL, 'c'},
-        {"migration", required_argument, NULL, 'm'}, {"socket", required_argument, NULL, 'S'},
-        {"wait", required_argument, NULL, 'w'},   {"output", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},         {0}};
+    static const struct option options[] = {{"vm", required_argument, NULL, 'v'},
+                                            {"vcpu", required_argument, NULL, 'c'},
+                                            {"migration", required_argument, NULL, 'm'},
+                                            {"socket", required_argument, NULL, 'S'},
+                                            {"wait", required_argument, NULL, 'w'},
+                                            {"output", required_argument, NULL, 'o'},
+                                            {"help", no_argument, NULL, 'h'},
+                                            {0}};
     const char *vm = NULL, *mig = "", *sock = V12_DEFAULT_SOCKET, *out = "-";
     unsigned long long vcpu = 0, wait = 0;
     bool have_vcpu = false;
@@ -228,8 +233,8 @@ int recv_main(int argc, char **argv)
         r = v12_write_output(out, b->data.data, b->data.len);
         if (r) v12_errorf("%s: cannot write output: %s [%s]", v12_out_name(out), v12_strerror(r), v12_err_name(r));
         else {
-            v12_linef(stderr, "%s vcpu %u: migration %s seq %" PRIu64 ", %zu bytes (%s)", b->vm, b->vcpu, b->migration_id,
-                      b->seq, b->data.len, reply->recv_reply->stored_as);
+            v12_linef(stderr, "%s vcpu %u: migration %s seq %" PRIu64 ", %zu bytes (%s)", b->vm, b->vcpu,
+                      b->migration_id, b->seq, b->data.len, reply->recv_reply->stored_as);
             ret = V12_EXIT_OK;
         }
     }
@@ -270,8 +275,10 @@ static V12Envelope *fetch_status(const char *sock, unsigned timeout_ms, const ch
 
 int status_main(int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"socket", required_argument, NULL, 'S'}, {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {0}};
+    static const struct option options[] = {{"socket", required_argument, NULL, 'S'},
+                                            {"json", no_argument, NULL, 'j'},
+                                            {"help", no_argument, NULL, 'h'},
+                                            {0}};
     const char *sock = V12_DEFAULT_SOCKET;
     bool json = false;
     int c;
@@ -336,25 +343,28 @@ int status_main(int argc, char **argv)
         v12_linef(stdout, "node %s, layout %s%s%s%s, up %" PRIu64 " s, %u connections", s->node,
                   layout_str(s->layout, s->profile), s->profile_source[0] ? " (" : "", s->profile_source,
                   s->profile_source[0] ? ")" : "", s->uptime_s, s->connections);
-        v12_linef(stdout, "blobs: %" PRIu64 " relayed, %" PRIu64 " converted, %" PRIu64 " stored, %" PRIu64 " duplicate; bytes: %" PRIu64
-               " in, %" PRIu64 " out",
-               s->blobs_relayed, s->blobs_converted, s->blobs_stored, s->blobs_duplicate, s->bytes_in, s->bytes_out);
+        v12_linef(stdout,
+                  "blobs: %" PRIu64 " relayed, %" PRIu64 " converted, %" PRIu64 " stored, %" PRIu64
+                  " duplicate; bytes: %" PRIu64 " in, %" PRIu64 " out",
+                  s->blobs_relayed, s->blobs_converted, s->blobs_stored, s->blobs_duplicate, s->bytes_in, s->bytes_out);
         for (size_t i = 0; i < s->n_peers; i++) {
             const Vmcs12d__V1__PeerStatus *p = s->peers[i];
-            v12_linef(stdout, "peer %s (%s): %s, layout %s, %" PRIu64 " blobs sent, %u inbound%s%s", p->name, p->address, p->state,
-                   layout_str(p->layout, p->profile), p->blobs_sent, p->inbound, p->last_error[0] ? "; last error: " : "",
-                   p->last_error);
+            v12_linef(stdout, "peer %s (%s): %s, layout %s, %" PRIu64 " blobs sent, %u inbound%s%s", p->name,
+                      p->address, p->state, layout_str(p->layout, p->profile), p->blobs_sent, p->inbound,
+                      p->last_error[0] ? "; last error: " : "", p->last_error);
         }
         for (size_t i = 0; i < s->n_streams; i++) {
             const Vmcs12d__V1__StreamStatus *t = s->streams[i];
             double mib = (double)t->bytes / 1048576.0;
             char sw[64] = "";
             if (t->switchover_us) snprintf(sw, sizeof(sw), ", switchover %.2f ms", (double)t->switchover_us / 1000.0);
-            v12_linef(stdout, "stream %s peer %s migration %s channel %u (%s, %s%s%s%s): %.1f MiB, %" PRIu64 " RAM pages, %u regions "
-                   "converted, %" PRIu64 " s, %.1f MiB/s%s",
-                   strcmp(t->direction, "out") == 0 ? "to" : "from", t->peer, t->migration_id, t->channel, t->kind,
-                   t->listen[0] ? "from " : "", t->listen, t->listen[0] ? " to " : "",
-                   t->target, mib, t->ram_pages, t->regions, t->seconds, t->seconds ? mib / (double)t->seconds : mib, sw);
+            v12_linef(stdout,
+                      "stream %s peer %s migration %s channel %u (%s, %s%s%s%s): %.1f MiB, %" PRIu64
+                      " RAM pages, %u regions "
+                      "converted, %" PRIu64 " s, %.1f MiB/s%s",
+                      strcmp(t->direction, "out") == 0 ? "to" : "from", t->peer, t->migration_id, t->channel, t->kind,
+                      t->listen[0] ? "from " : "", t->listen, t->listen[0] ? " to " : "", t->target, mib, t->ram_pages,
+                      t->regions, t->seconds, t->seconds ? mib / (double)t->seconds : mib, sw);
         }
         for (size_t i = 0; i < s->n_rejected; i++)
             v12_linef(stdout, "rejected %s: %" PRIu64, s->rejected[i]->name, s->rejected[i]->value);

@@ -53,7 +53,8 @@ struct out {
 
 static void out_flush(struct out *o)
 {
-    if (!o->err) o->err = o->pipe_fd >= 0 ? v12_write_all(o->pipe_fd, o->buf, o->len) : v12_out_write(&o->dst, o->buf, o->len);
+    if (!o->err)
+        o->err = o->pipe_fd >= 0 ? v12_write_all(o->pipe_fd, o->buf, o->len) : v12_out_write(&o->dst, o->buf, o->len);
     o->len = 0;
 }
 
@@ -109,8 +110,10 @@ static void progress_show(struct progress *p, bool final)
     human(r, sizeof(r), rate);
     if (p->total) {
         human(t, sizeof(t), (double)p->total);
-        if (!final && rate > 0 && done < p->total) snprintf(left, sizeof(left), ", %.0f s left", (double)(p->total - done) / rate);
-        fprintf(stderr, "\r%s: %s of %s (%.0f%%), %s/s%s\033[K", v12_prog, d, t, 100.0 * (double)done / (double)p->total, r, left);
+        if (!final && rate > 0 && done < p->total)
+            snprintf(left, sizeof(left), ", %.0f s left", (double)(p->total - done) / rate);
+        fprintf(stderr, "\r%s: %s of %s (%.0f%%), %s/s%s\033[K", v12_prog, d, t,
+                100.0 * (double)done / (double)p->total, r, left);
     } else {
         fprintf(stderr, "\r%s: %s, %s/s\033[K", v12_prog, d, r);
     }
@@ -303,7 +306,8 @@ static void image_context(const struct input *in, char *msg, size_t msglen)
     if (!in->image) return;
     size_t n = strlen(msg);
     if (in->hdr.format == V12_SAVE_RAW)
-        snprintf(msg + n, msglen - n, " (in the QEMU stream of a libvirt save image, which starts at file offset %zu)", in->area_len);
+        snprintf(msg + n, msglen - n, " (in the QEMU stream of a libvirt save image, which starts at file offset %zu)",
+                 in->area_len);
     else
         snprintf(msg + n, msglen - n, " (offsets in the %s-decompressed QEMU stream of a libvirt save image)",
                  v12_save_format_name(in->hdr.format));
@@ -326,10 +330,11 @@ static int backup_make(const char *in_path, char *backup, size_t n)
     if (link(in_path, backup) < 0) {
         int r = -errno;
         if (errno == EEXIST)
-            v12_errorf("%s: --in-place: %s exists (an earlier run did not finish?): restore or remove it first [%s]", in_path,
-                       backup, v12_err_name(r));
+            v12_errorf("%s: --in-place: %s exists (an earlier run did not finish?): restore or remove it first [%s]",
+                       in_path, backup, v12_err_name(r));
         else
-            v12_errorf("%s: --in-place: cannot keep a backup as %s: %s [%s]", in_path, backup, strerror(-r), v12_err_name(r));
+            v12_errorf("%s: --in-place: cannot keep a backup as %s: %s [%s]", in_path, backup, strerror(-r),
+                       v12_err_name(r));
         backup[0] = 0;
         return r;
     }
@@ -409,7 +414,8 @@ int stream_main(int argc, char **argv)
     o.pipe_fd = -1;
     o.err = v12_out_begin(&o.dst, out_path);
     if (o.err) {
-        v12_errorf("%s: cannot write output: %s [%s]", v12_out_name(out_path), v12_strerror(o.err), v12_err_name(o.err));
+        v12_errorf("%s: cannot write output: %s [%s]", v12_out_name(out_path), v12_strerror(o.err),
+                   v12_err_name(o.err));
         input_close(&in, -1, msg, sizeof(msg));
         backup_drop(backup);
         return V12_EXIT_INVALID;
@@ -453,12 +459,13 @@ int stream_main(int argc, char **argv)
         if (in.image)
             fprintf(stderr, "save image: version %u, %s, domain '%s', XML %u bytes, kept\n", in.hdr.version,
                     v12_save_format_name(in.hdr.format), in.sum.name, in.sum.xml_len);
-        fprintf(stderr,
-                "stream: %llu bytes, %u sections, %llu RAM pages + %llu zero pages, %u cpu sections, %u nested states, "
-                "%u vmcs12 regions converted to %s; %u device sections walked by the VM description (%llu bytes held)\n",
-                (unsigned long long)qs.stats.bytes, qs.stats.sections, (unsigned long long)qs.stats.ram_pages,
-                (unsigned long long)qs.stats.zero_pages, qs.stats.cpus, qs.stats.nested_states, qs.stats.regions,
-                v12_layout_name(opts.to), qs.stats.devices, (unsigned long long)qs.stats.held);
+        fprintf(
+            stderr,
+            "stream: %llu bytes, %u sections, %llu RAM pages + %llu zero pages, %u cpu sections, %u nested states, "
+            "%u vmcs12 regions converted to %s; %u device sections walked by the VM description (%llu bytes held)\n",
+            (unsigned long long)qs.stats.bytes, qs.stats.sections, (unsigned long long)qs.stats.ram_pages,
+            (unsigned long long)qs.stats.zero_pages, qs.stats.cpus, qs.stats.nested_states, qs.stats.regions,
+            v12_layout_name(opts.to), qs.stats.devices, (unsigned long long)qs.stats.held);
     }
     return V12_EXIT_OK;
 }
@@ -541,12 +548,10 @@ static void event_text(const struct v12_qs_event *ev)
         return;
     }
     case V12_QS_EV_DEVICE:
-        v12_linef(stdout, "%12llu %8s device '%.*s' instance %u, section %u, version %u", off, "", nl, nm, ev->instance_id,
-                  ev->section_id, ev->version);
+        v12_linef(stdout, "%12llu %8s device '%.*s' instance %u, section %u, version %u", off, "", nl, nm,
+                  ev->instance_id, ev->section_id, ev->version);
         return;
-    case V12_QS_EV_FIELD:
-        v12_linef(stdout, "%12llu %8llu   %s '%.*s'", off, len, ev->what, nl, nm);
-        return;
+    case V12_QS_EV_FIELD: v12_linef(stdout, "%12llu %8llu   %s '%.*s'", off, len, ev->what, nl, nm); return;
     case V12_QS_EV_DEVICE_END:
         v12_linef(stdout, "%12llu %8llu end of '%.*s' (%u fields, footer included)", off, len, nl, nm, ev->count);
         return;
@@ -555,9 +560,9 @@ static void event_text(const struct v12_qs_event *ev)
         if (ev->nregions && !ev->nested_format)
             snprintf(rev, sizeof(rev), ev->nregions == 1 ? " (revisions 0x%08x)" : " (revisions 0x%08x, 0x%08x)",
                      ev->revisions[0], ev->revisions[1]);
-        v12_linef(stdout, "%12llu %8llu   nested state: vCPU %u, format %s, flags 0x%x, size %u, %u region%s%s", off, len,
-                  ev->instance_id, ev->nested_format ? "svm" : "vmx", ev->nested_flags, ev->nested_size, ev->nregions,
-                  ev->nregions == 1 ? "" : "s", rev);
+        v12_linef(stdout, "%12llu %8llu   nested state: vCPU %u, format %s, flags 0x%x, size %u, %u region%s%s", off,
+                  len, ev->instance_id, ev->nested_format ? "svm" : "vmx", ev->nested_flags, ev->nested_size,
+                  ev->nregions, ev->nregions == 1 ? "" : "s", rev);
         return;
     }
     case V12_QS_EV_DESC:
@@ -572,10 +577,11 @@ static void image_show(const struct input *src, bool json)
     const struct v12_save_header *h = &src->hdr;
     const struct v12_save_summary *s = &src->sum;
     if (json) {
-        printf("{\"kind\":\"save-image\",\"version\":%u,\"compression\":\"%s\",\"was_running\":%s,\"byte_order\":\"%s\","
-               "\"xml_bytes\":%u,\"cookie_bytes\":%u,\"room\":%u,\"stream_offset\":%zu,\"domain\":{\"name\":",
-               h->version, v12_save_format_name(h->format), h->was_running ? "true" : "false",
-               h->swapped ? "swapped" : "native", s->xml_len, s->cookie_len, s->padding, src->area_len);
+        printf(
+            "{\"kind\":\"save-image\",\"version\":%u,\"compression\":\"%s\",\"was_running\":%s,\"byte_order\":\"%s\","
+            "\"xml_bytes\":%u,\"cookie_bytes\":%u,\"room\":%u,\"stream_offset\":%zu,\"domain\":{\"name\":",
+            h->version, v12_save_format_name(h->format), h->was_running ? "true" : "false",
+            h->swapped ? "swapped" : "native", s->xml_len, s->cookie_len, s->padding, src->area_len);
         v12_json_str(stdout, s->name);
         printf(",\"uuid\":");
         v12_json_str(stdout, s->uuid);
@@ -588,12 +594,13 @@ static void image_show(const struct input *src, bool json)
         printf("}}\n");
         return;
     }
-    v12_linef(stdout, "libvirt save image: version %u, %s, was running: %s%s", h->version, v12_save_format_name(h->format),
-              h->was_running ? "yes" : "no", h->swapped ? ", other byte order" : "");
+    v12_linef(stdout, "libvirt save image: version %u, %s, was running: %s%s", h->version,
+              v12_save_format_name(h->format), h->was_running ? "yes" : "no", h->swapped ? ", other byte order" : "");
     v12_linef(stdout, "domain '%s': uuid %s, memory %s, %s vCPUs, machine %s", s->name, s->uuid[0] ? s->uuid : "-",
               s->memory[0] ? s->memory : "-", s->vcpus[0] ? s->vcpus : "-", s->machine[0] ? s->machine : "-");
-    v12_linef(stdout, "XML %u bytes, cookie %u bytes, %u bytes of room; QEMU stream at file offset %zu%s%s%s", s->xml_len,
-              s->cookie_len, s->padding, src->area_len, h->format ? " (" : "", h->format ? v12_save_format_name(h->format) : "",
+    v12_linef(stdout, "XML %u bytes, cookie %u bytes, %u bytes of room; QEMU stream at file offset %zu%s%s%s",
+              s->xml_len, s->cookie_len, s->padding, src->area_len, h->format ? " (" : "",
+              h->format ? v12_save_format_name(h->format) : "",
               h->format ? "-compressed; offsets below are in the decompressed stream)" : "");
 }
 
@@ -659,10 +666,11 @@ int stream_inspect_main(int argc, char **argv)
                (unsigned long long)qs.stats.zero_pages, qs.stats.devices, qs.stats.cpus, qs.stats.nested_states,
                (unsigned long long)qs.stats.held);
     else
-        printf("stream checks out: %llu bytes, %llu RAM pages + %llu zero pages, %u devices (%u cpu), %u nested states; "
-               "%llu bytes held for the walk\n",
-               (unsigned long long)qs.stats.bytes, (unsigned long long)qs.stats.ram_pages,
-               (unsigned long long)qs.stats.zero_pages, qs.stats.devices, qs.stats.cpus, qs.stats.nested_states,
-               (unsigned long long)qs.stats.held);
+        printf(
+            "stream checks out: %llu bytes, %llu RAM pages + %llu zero pages, %u devices (%u cpu), %u nested states; "
+            "%llu bytes held for the walk\n",
+            (unsigned long long)qs.stats.bytes, (unsigned long long)qs.stats.ram_pages,
+            (unsigned long long)qs.stats.zero_pages, qs.stats.devices, qs.stats.cpus, qs.stats.nested_states,
+            (unsigned long long)qs.stats.held);
     return V12_EXIT_OK;
 }

@@ -57,8 +57,7 @@ int validate_main(int argc, char **argv)
         ret = V12_EXIT_INVALID;
         goto out;
     }
-    if (in.raw)
-        printf("%s: valid vmcs12 region (%s layout)\n", v12_in_name(path), v12_layout_name(in.info.layout));
+    if (in.raw) printf("%s: valid vmcs12 region (%s layout)\n", v12_in_name(path), v12_layout_name(in.info.layout));
     else if (in.info.hdr.format == V12_FORMAT_SVM)
         printf("%s: valid SVM nested state, %zu bytes\n", v12_in_name(path), in.len);
     else

@@ -10,12 +10,10 @@ void v12_json_str(FILE *f, const char *s)
 {
     fputc('"', f);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(f, "\\%c", *p);
+        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
         else if (*p < 0x20 || *p >= 0x7f) /* control bytes, and bytes that need not be UTF-8 */
             fprintf(f, "\\u%04x", *p);
-        else
-            fputc(*p, f);
+        else fputc(*p, f);
     }
     fputc('"', f);
 }
@@ -71,8 +69,9 @@ static const char *region_name(unsigned r)
 void v12_report_print(FILE *f, const struct v12_report *rep, enum v12_padding policy, bool json)
 {
     if (json) {
-        fprintf(f, "{\"from\":\"%s\",\"to\":\"%s\",\"padding\":\"%s\",\"regions\":%u,\"fields_converted\":%u,"
-                   "\"fields_nonzero\":%u,\"bytes_dropped\":%u,\"dropped\":[",
+        fprintf(f,
+                "{\"from\":\"%s\",\"to\":\"%s\",\"padding\":\"%s\",\"regions\":%u,\"fields_converted\":%u,"
+                "\"fields_nonzero\":%u,\"bytes_dropped\":%u,\"dropped\":[",
                 v12_layout_name(rep->from), v12_layout_name(rep->to), v12_padding_name(policy), rep->nregions,
                 rep->fields_converted, rep->fields_nonzero, rep->bytes_dropped);
         for (unsigned i = 0; i < rep->ndrops; i++)
@@ -89,7 +88,9 @@ void v12_report_print(FILE *f, const struct v12_report *rep, enum v12_padding po
     fprintf(f, "conversion: %s -> %s, padding %s\n", v12_layout_name(rep->from), v12_layout_name(rep->to),
             v12_padding_name(policy));
     fprintf(f, "regions: %u%s\n", rep->nregions,
-            rep->nregions == 2 ? " (vmcs12, shadow vmcs12)" : rep->nregions == 1 ? " (vmcs12)" : "");
+            rep->nregions == 2   ? " (vmcs12, shadow vmcs12)"
+            : rep->nregions == 1 ? " (vmcs12)"
+                                 : "");
     fprintf(f, "fields: %u converted, %u non-zero\n", rep->fields_converted, rep->fields_nonzero);
     fprintf(f, "dropped: %u non-zero padding byte%s\n", rep->bytes_dropped, rep->bytes_dropped == 1 ? "" : "s");
     for (unsigned i = 0; i < rep->ndrops; i++)
@@ -118,8 +119,11 @@ int v12_load(const char *path, enum v12_layout profile, enum v12_padding padding
         enum v12_layout l;
         r = v12_region_layout(ret->buf, profile, &l);
         if (r) {
-            struct v12_diag d = {.code = r, .where = "vmcs12 revision id", .value = v12_load_le(ret->buf, 4),
-                                 .expected = V12_REVISION_LEGACY, .flags = V12_DIAG_EXPECTED};
+            struct v12_diag d = {.code = r,
+                                 .where = "vmcs12 revision id",
+                                 .value = v12_load_le(ret->buf, 4),
+                                 .expected = V12_REVISION_LEGACY,
+                                 .flags = V12_DIAG_EXPECTED};
             v12_diag_error(path, &d);
             return V12_EXIT_INVALID;
         }
@@ -156,8 +160,7 @@ int v12_load(const char *path, enum v12_layout profile, enum v12_padding padding
     if (ret->info.hdr.format == V12_FORMAT_VMX && ret->info.layout != V12_LAYOUT_AUTO)
         for (unsigned i = 0; i < ret->info.nregions && i < 2; i++)
             ret->region[i] = ret->buf + V12_VMCS12_OFFSET + i * V12_REGION_SIZE;
-    else if (ret->info.hdr.format == V12_FORMAT_VMX)
-        ret->info.nregions = 0;
+    else if (ret->info.hdr.format == V12_FORMAT_VMX) ret->info.nregions = 0;
     return 0;
 }
 
@@ -169,8 +172,11 @@ void v12_loaded_done(struct v12_loaded *l)
 
 void v12_conv_args_init(struct v12_conv_args *a)
 {
-    *a = (struct v12_conv_args){.from = V12_LAYOUT_AUTO, .to = V12_LAYOUT_COUNT, .profile = V12_LAYOUT_LEGACY,
-                                .from_profile = V12_LAYOUT_COUNT, .to_profile = V12_LAYOUT_COUNT};
+    *a = (struct v12_conv_args){.from = V12_LAYOUT_AUTO,
+                                .to = V12_LAYOUT_COUNT,
+                                .profile = V12_LAYOUT_LEGACY,
+                                .from_profile = V12_LAYOUT_COUNT,
+                                .to_profile = V12_LAYOUT_COUNT};
 }
 
 /* "auto", "legacy" or "encoded"; legacy stands for whichever profile applies. */
@@ -217,12 +223,14 @@ int v12_conv_args_finish(const struct v12_conv_args *a, int argc, char **argv, i
             return V12_EXIT_USAGE;
         }
         if (!v12_check_distinct(in_path, out_path)) {
-            v12_errorf("--in-place: output '%s' is not the input '%s' (leave -o out, or name the input)", out_path, in_path);
+            v12_errorf("--in-place: output '%s' is not the input '%s' (leave -o out, or name the input)", out_path,
+                       in_path);
             return V12_EXIT_USAGE;
         }
     } else if (v12_check_distinct(in_path, out_path)) {
         v12_errorf("output '%s' is the input file; refusing to overwrite the input (stream-convert --in-place does, "
-                   "keeping a backup until the new file is synced)", out_path);
+                   "keeping a backup until the new file is synced)",
+                   out_path);
         return V12_EXIT_USAGE;
     }
     enum v12_layout fp = a->from_profile == V12_LAYOUT_COUNT ? a->profile : a->from_profile;

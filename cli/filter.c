@@ -18,8 +18,11 @@ const char *const *v12_filter_argv(unsigned format, int decompress)
      * to decompress (lzop also --ignore-warn). */
     static const char *const comp[V12_SAVE_FORMAT_COUNT][4] = {
         {NULL}, {"gzip", "-c", NULL}, {"bzip2", "-c", NULL}, {"xz", "-c", "-3", NULL}, {"lzop", "-c", NULL}};
-    static const char *const dec[V12_SAVE_FORMAT_COUNT][4] = {
-        {NULL}, {"gzip", "-dc", NULL}, {"bzip2", "-dc", NULL}, {"xz", "-dc", NULL}, {"lzop", "-dc", "--ignore-warn", NULL}};
+    static const char *const dec[V12_SAVE_FORMAT_COUNT][4] = {{NULL},
+                                                              {"gzip", "-dc", NULL},
+                                                              {"bzip2", "-dc", NULL},
+                                                              {"xz", "-dc", NULL},
+                                                              {"lzop", "-dc", "--ignore-warn", NULL}};
     if (format == 0 || format >= V12_SAVE_FORMAT_COUNT) return NULL;
     return decompress ? dec[format] : comp[format];
 }
@@ -103,7 +106,8 @@ int v12_filter_finish(struct v12_filter *f, char *msg, size_t msglen)
     f->fd = -1;
     int st = 0, r = 0;
     if (f->pid > 0) {
-        while (waitpid(f->pid, &st, 0) < 0 && errno == EINTR) {}
+        while (waitpid(f->pid, &st, 0) < 0 && errno == EINTR) {
+        }
         f->pid = -1;
         if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
             char err[512] = "";
@@ -115,8 +119,7 @@ int v12_filter_finish(struct v12_filter *f, char *msg, size_t msglen)
             }
             if (WIFEXITED(st))
                 snprintf(msg, msglen, "%s failed (exit %d)%s%s", f->what, WEXITSTATUS(st), err[0] ? ": " : "", err);
-            else
-                snprintf(msg, msglen, "%s killed by signal %d", f->what, WTERMSIG(st));
+            else snprintf(msg, msglen, "%s killed by signal %d", f->what, WTERMSIG(st));
             r = -EIO;
         }
     }
@@ -130,7 +133,8 @@ void v12_filter_kill(struct v12_filter *f)
     if (f->fd >= 0) close(f->fd);
     if (f->pid > 0) {
         kill(f->pid, SIGKILL);
-        while (waitpid(f->pid, NULL, 0) < 0 && errno == EINTR) {}
+        while (waitpid(f->pid, NULL, 0) < 0 && errno == EINTR) {
+        }
     }
     if (f->err_fd >= 0) close(f->err_fd);
     f->pid = -1;

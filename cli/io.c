@@ -174,7 +174,8 @@ int v12_out_begin(struct v12_out *o, const char *path)
     if (o->direct) {
         o->fd = anonymous_file();
     } else {
-        if ((size_t)snprintf(o->tmp, sizeof(o->tmp), "%s.tmp.XXXXXX", o->target) >= sizeof(o->tmp)) return -ENAMETOOLONG;
+        if ((size_t)snprintf(o->tmp, sizeof(o->tmp), "%s.tmp.XXXXXX", o->target) >= sizeof(o->tmp))
+            return -ENAMETOOLONG;
         o->fd = mkostemp(o->tmp, O_CLOEXEC); /* 0600: it holds a guest's CPU state */
         if (o->fd < 0) o->fd = -errno;
     }

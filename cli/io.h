@@ -4,8 +4,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <stdio.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "v12/errors.h"
 
@@ -46,14 +46,14 @@ int v12_read_input(const char *path, size_t max, uint8_t **ret_buf, size_t *ret_
  * v12_out_abort is allowed, and commit/abort release everything.
  */
 struct v12_out {
-    const char *path;    /* as given, for messages */
-    char target[4096];   /* regular: the final target, symbolic links resolved */
-    bool direct;         /* device, FIFO, socket or stdout: written in place at commit */
-    bool replace;        /* regular: an existing file is replaced */
-    unsigned mode;       /* of the file replaced */
+    const char *path;  /* as given, for messages */
+    char target[4096]; /* regular: the final target, symbolic links resolved */
+    bool direct;       /* device, FIFO, socket or stdout: written in place at commit */
+    bool replace;      /* regular: an existing file is replaced */
+    unsigned mode;     /* of the file replaced */
     unsigned uid, gid;
-    int fd;              /* the staging file: beside target, or anonymous for a direct target */
-    char tmp[4096];      /* the staging file's name, "" when anonymous */
+    int fd;         /* the staging file: beside target, or anonymous for a direct target */
+    char tmp[4096]; /* the staging file's name, "" when anonymous */
 };
 int v12_out_begin(struct v12_out *o, const char *path) V12_MUST_USE;
 int v12_out_write(struct v12_out *o, const void *data, size_t len) V12_MUST_USE;
@@ -74,7 +74,6 @@ const char *v12_in_name(const char *path);
 const char *v12_out_name(const char *path);
 
 /* Parse a whole unsigned decimal number within [min, max]; -EINVAL otherwise. */
-int v12_parse_uint(const char *s, unsigned long long min, unsigned long long max,
-                   unsigned long long *ret) V12_MUST_USE;
+int v12_parse_uint(const char *s, unsigned long long min, unsigned long long max, unsigned long long *ret) V12_MUST_USE;
 
 #endif

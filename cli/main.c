@@ -35,7 +35,8 @@ static int usage(FILE *f)
 int main(int argc, char **argv)
 {
     if (argc < 2) return usage(stderr);
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) return usage(stdout);
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0)
+        return usage(stdout);
     if (strcmp(argv[1], "--version") == 0) {
         printf("vmcs12ctl %s (%d catalogued VMCS fields; layouts:", V12_VERSION, V12_FIELD_COUNT);
         for (int l = 0; l < V12_LAYOUT_COUNT; l++) printf(" %s", v12_layout_name((enum v12_layout)l));

@@ -96,13 +96,15 @@ static void check_vmx_header(const struct v12_blob_header *h, struct sink *s)
         put(s, V12_E_VMCS12_PA_WITHOUT_VMXON, "vmcs12_pa", 16, h->vmcs12_pa, V12_INVALID_GPA, EXP); /* 2b */
     if (!vmxon && (h->flags & ~V12_STATE_EVMCS))
         put(s, V12_E_FLAGS_WITHOUT_VMXON, "flags", 0, h->flags, h->flags & V12_STATE_EVMCS, EXP); /* 2c */
-    if (vmxon && !page_aligned(h->vmxon_pa)) put(s, V12_E_VMXON_PA_UNALIGNED, "vmxon_pa", 8, h->vmxon_pa, 0, 0); /* 2e */
+    if (vmxon && !page_aligned(h->vmxon_pa))
+        put(s, V12_E_VMXON_PA_UNALIGNED, "vmxon_pa", 8, h->vmxon_pa, 0, 0); /* 2e */
     if ((h->smm_flags & V12_SMM_GUEST_MODE) && (h->flags & V12_STATE_GUEST_MODE))
         put(s, V12_E_SMM_GUEST_AND_GUEST_MODE, "smm.flags", 24, h->smm_flags, 0, 0); /* 3 */
     if (h->smm_flags & ~(V12_SMM_GUEST_MODE | V12_SMM_VMXON))
         put(s, V12_E_SMM_FLAGS_UNKNOWN, "smm.flags", 24, h->smm_flags, V12_SMM_GUEST_MODE | V12_SMM_VMXON, EXP); /* 4 */
     if (h->vmx_flags & ~V12_VMX_PREEMPTION_TIMER_DEADLINE)
-        put(s, V12_E_VMX_HDR_FLAGS_UNKNOWN, "hdr.vmx.flags", 28, h->vmx_flags, V12_VMX_PREEMPTION_TIMER_DEADLINE, EXP); /* 5 */
+        put(s, V12_E_VMX_HDR_FLAGS_UNKNOWN, "hdr.vmx.flags", 28, h->vmx_flags, V12_VMX_PREEMPTION_TIMER_DEADLINE,
+            EXP); /* 5 */
     if ((h->smm_flags & V12_SMM_GUEST_MODE) && !(h->smm_flags & V12_SMM_VMXON))
         put(s, V12_E_SMM_GUEST_WITHOUT_SMM_VMXON, "smm.flags", 24, h->smm_flags, 0, 0); /* 7 */
 }
@@ -159,8 +161,8 @@ static void check_revisions(const uint8_t *in, const struct v12_check_opts *opts
 static void check_svm(const struct v12_blob_header *h, struct sink *s)
 {
     const uint16_t known = V12_STATE_GUEST_MODE | V12_STATE_RUN_PENDING | V12_STATE_GIF_SET;
-    if (h->flags & ~known) put(s, V12_E_FLAGS_UNKNOWN, "flags", 0, h->flags, known, EXP); /* SVM 2 */
-    if (!(h->flags & V12_STATE_GUEST_MODE)) return;                                       /* SVM 5 */
+    if (h->flags & ~known) put(s, V12_E_FLAGS_UNKNOWN, "flags", 0, h->flags, known, EXP);               /* SVM 2 */
+    if (!(h->flags & V12_STATE_GUEST_MODE)) return;                                                     /* SVM 5 */
     if (!page_aligned(h->vmcb_pa)) put(s, V12_E_SVM_VMCB_PA_UNALIGNED, "vmcb_pa", 8, h->vmcb_pa, 0, 0); /* SVM 6 */
     if (h->size < V12_BLOB_MAX_SVM)
         put(s, V12_E_SVM_VMCB12_MISSING, "size", 4, h->size, V12_BLOB_MAX_SVM, DEC | EXP); /* SVM 7 */
@@ -182,8 +184,8 @@ static void check_region_padding(const uint8_t *in, const struct v12_blob_info *
     }
 }
 
-int v12_blob_check(const uint8_t *in, size_t len, const struct v12_check_opts *opts, struct v12_diag *diags,
-                   size_t max, size_t *ret_count, struct v12_blob_info *ret_info)
+int v12_blob_check(const uint8_t *in, size_t len, const struct v12_check_opts *opts, struct v12_diag *diags, size_t max,
+                   size_t *ret_count, struct v12_blob_info *ret_info)
 {
     struct v12_diag scratch;
     struct sink s = {.d = diags ? diags : &scratch, .max = diags ? max : 1};

@@ -45,8 +45,7 @@ static uint32_t first_nonzero(const uint8_t *p, uint32_t start, uint32_t end)
     return end;
 }
 
-int v12__padding_scan(const uint8_t *region, enum v12_layout layout, unsigned k, uint32_t base,
-                      struct v12_diag *ret)
+int v12__padding_scan(const uint8_t *region, enum v12_layout layout, unsigned k, uint32_t base, struct v12_diag *ret)
 {
     const struct v12_range *rg = &v12_padding[layout].ranges[k];
     uint32_t first = first_nonzero(region, rg->start, rg->end);
@@ -199,7 +198,7 @@ static void region_write(const uint8_t *in, uint8_t *out, enum v12_layout from, 
 
     v12_store_le(out, 4, (rev & V12_SHADOW_BIT) | v12_layout_revision(to));
     memcpy(out + 4, in + 4, 8); /* abort, launch_state */
-    plan->write(in, out);        /* every other byte: a field copied or a zero */
+    plan->write(in, out);       /* every other byte: a field copied or a zero */
 
     if (!rep) return;
     rep->fields_converted += plan->nfields;
@@ -282,8 +281,11 @@ int v12_blob_convert(const uint8_t *in, size_t len, uint8_t *out, size_t out_siz
     int r = v12_blob_check(in, len, &co, ret_diag, 1, &count, &info);
     if (r) return r;
     if (out_size < len) {
-        *ret_diag = (struct v12_diag){.code = V12_E_BUFFER_TOO_SMALL, .where = "output buffer", .value = out_size,
-                                      .expected = len, .flags = V12_DIAG_DECIMAL | V12_DIAG_EXPECTED};
+        *ret_diag = (struct v12_diag){.code = V12_E_BUFFER_TOO_SMALL,
+                                      .where = "output buffer",
+                                      .value = out_size,
+                                      .expected = len,
+                                      .flags = V12_DIAG_DECIMAL | V12_DIAG_EXPECTED};
         return V12_E_BUFFER_TOO_SMALL;
     }
 

@@ -10,19 +10,15 @@ const char *v12_strerror(int code)
 {
     switch (code) {
 #define XX(name, num, msg) \
-    case -(num):           \
-        return msg;
+    case -(num): return msg;
         V12_ERRNO_MAP(XX)
 #undef XX
 #define XX(name, num, msg) \
-    case (num):            \
-        return msg;
+    case (num): return msg;
         V12_WARNING_MAP(XX)
 #undef XX
-    case 0:
-        return "success";
-    default:
-        break;
+    case 0: return "success";
+    default: break;
     }
     const char *s = code < 0 ? strerrordesc_np(-code) : NULL;
     return s ? s : "unknown error";
@@ -32,19 +28,15 @@ const char *v12_err_name(int code)
 {
     switch (code) {
 #define XX(name, num, msg) \
-    case -(num):           \
-        return #name;
+    case -(num): return #name;
         V12_ERRNO_MAP(XX)
 #undef XX
 #define XX(name, num, msg) \
-    case (num):            \
-        return #name;
+    case (num): return #name;
         V12_WARNING_MAP(XX)
 #undef XX
-    case 0:
-        return "OK";
-    default:
-        break;
+    case 0: return "OK";
+    default: break;
     }
     const char *s = code < 0 ? strerrorname_np(-code) : NULL;
     return s ? s : "UNKNOWN";
@@ -83,15 +75,17 @@ int v12_diag_format(const struct v12_diag *d, char *buf, size_t size)
 
     if (d->flags & V12_DIAG_RANGE) {
         char blob[64] = "";
-        if (d->base)
-            snprintf(blob, sizeof(blob), " (input bytes %u..%u)", d->start, d->end - 1);
-        return snprintf(buf, size, "%s: %s, region bytes %u..%u%s: %u non-zero byte%s, the first at input offset %u is 0x%02llx",
+        if (d->base) snprintf(blob, sizeof(blob), " (input bytes %u..%u)", d->start, d->end - 1);
+        return snprintf(buf, size,
+                        "%s: %s, region bytes %u..%u%s: %u non-zero byte%s, the first at input offset %u is 0x%02llx",
                         v12_strerror(d->code), where, d->start - d->base, d->end - 1 - d->base, blob, d->count,
                         d->count == 1 ? "" : "s", d->offset, v);
     }
     char expected[64] = "";
     if (d->flags & V12_DIAG_EXPECTED)
-        snprintf(expected, sizeof(expected), (d->flags & V12_DIAG_DECIMAL) ? " (expected %llu)" : " (expected %#llx)", e);
-    return snprintf(buf, size, (d->flags & V12_DIAG_DECIMAL) ? "%s: %s at offset %u is %llu%s" : "%s: %s at offset %u is %#llx%s",
+        snprintf(expected, sizeof(expected), (d->flags & V12_DIAG_DECIMAL) ? " (expected %llu)" : " (expected %#llx)",
+                 e);
+    return snprintf(buf, size,
+                    (d->flags & V12_DIAG_DECIMAL) ? "%s: %s at offset %u is %llu%s" : "%s: %s at offset %u is %#llx%s",
                     v12_strerror(d->code), where, d->offset, v, expected);
 }

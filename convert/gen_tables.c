@@ -181,18 +181,17 @@ int main(int argc, char **argv)
                  "#define V12_HOT __attribute__((target_clones(\"avx2\", \"default\")))\n"
                  "#else\n#define V12_HOT\n#endif\n\n");
     /* OR of p[s, e): 32-byte vectors, then the tail; constant s and e fold it into straight code. */
-    fprintf(out,
-            "typedef uint64_t v12_v4 __attribute__((vector_size(32), aligned(1), may_alias));\n"
-            "static inline uint64_t load_or(const uint8_t *p, unsigned n)\n{\n"
-            "    uint64_t w = 0;\n    memcpy(&w, p, n);\n    return w;\n}\n"
-            "static inline uint64_t or_bytes(const uint8_t *p, unsigned s, unsigned e)\n{\n"
-            "    v12_v4 v = {0, 0, 0, 0};\n    uint64_t acc = 0;\n"
-            "    for (; e - s >= 32; s += 32) v |= *(const v12_v4 *)(const void *)(p + s);\n"
-            "    for (; e - s >= 8; s += 8) acc |= load_or(p + s, 8);\n"
-            "    if (e - s >= 4) acc |= load_or(p + s, 4), s += 4;\n"
-            "    if (e - s >= 2) acc |= load_or(p + s, 2), s += 2;\n"
-            "    if (e - s >= 1) acc |= p[s];\n"
-            "    return acc | v[0] | v[1] | v[2] | v[3];\n}\n\n");
+    fprintf(out, "typedef uint64_t v12_v4 __attribute__((vector_size(32), aligned(1), may_alias));\n"
+                 "static inline uint64_t load_or(const uint8_t *p, unsigned n)\n{\n"
+                 "    uint64_t w = 0;\n    memcpy(&w, p, n);\n    return w;\n}\n"
+                 "static inline uint64_t or_bytes(const uint8_t *p, unsigned s, unsigned e)\n{\n"
+                 "    v12_v4 v = {0, 0, 0, 0};\n    uint64_t acc = 0;\n"
+                 "    for (; e - s >= 32; s += 32) v |= *(const v12_v4 *)(const void *)(p + s);\n"
+                 "    for (; e - s >= 8; s += 8) acc |= load_or(p + s, 8);\n"
+                 "    if (e - s >= 4) acc |= load_or(p + s, 4), s += 4;\n"
+                 "    if (e - s >= 2) acc |= load_or(p + s, 2), s += 2;\n"
+                 "    if (e - s >= 1) acc |= p[s];\n"
+                 "    return acc | v[0] | v[1] | v[2] | v[3];\n}\n\n");
     fprintf(out, "const uint16_t v12_field_offsets[V12_LAYOUT_COUNT][V12_FIELD_COUNT] = {\n");
     for (int l = 0; l < V12_LAYOUT_COUNT; l++) {
         fprintf(out, "    {");

@@ -9,7 +9,6 @@ extern const uint16_t v12__legacy_offset[V12_FIELD_COUNT];
 
 struct v12_diag;
 /* Scan padding range k of a layout; 1 and *ret filled (PADDING_NONZERO) if it holds non-zero bytes. */
-int v12__padding_scan(const uint8_t *region, enum v12_layout layout, unsigned k, uint32_t base,
-                      struct v12_diag *ret);
+int v12__padding_scan(const uint8_t *region, enum v12_layout layout, unsigned k, uint32_t base, struct v12_diag *ret);
 
 #endif

@@ -32,16 +32,31 @@ enum {
 #define CAPS_MAX 64u
 #define RAM_SECTION_VERSION 4u
 
-enum { RAM_ZERO = 0x02, RAM_MEM_SIZE = 0x04, RAM_PAGE = 0x08, RAM_EOS = 0x10, RAM_CONTINUE = 0x20, RAM_XBZRLE = 0x40,
-       RAM_HOOK = 0x80, RAM_COMPRESS = 0x100, RAM_MULTIFD_FLUSH = 0x200 };
+enum {
+    RAM_ZERO = 0x02,
+    RAM_MEM_SIZE = 0x04,
+    RAM_PAGE = 0x08,
+    RAM_EOS = 0x10,
+    RAM_CONTINUE = 0x20,
+    RAM_XBZRLE = 0x40,
+    RAM_HOOK = 0x80,
+    RAM_COMPRESS = 0x100,
+    RAM_MULTIFD_FLUSH = 0x200
+};
 #define RAM_FLAGS_MASK (QS_PAGE - 1u)
-#define RAM_RECORD 8u          /* be64 address | flags */
-#define RAM_IGNORE_SHARED 8u   /* be64 block address, with x-ignore-shared */
+#define RAM_RECORD 8u        /* be64 address | flags */
+#define RAM_IGNORE_SHARED 8u /* be64 block address, with x-ignore-shared */
 #define XBZRLE_FLAG 0x01u
-#define XBZRLE_FIXED 3u        /* u8 encoding flag, be16 length */
+#define XBZRLE_FIXED 3u /* u8 encoding flag, be16 length */
 
-enum { CMD_OPEN_RETURN_PATH = 1, CMD_PING = 2, CMD_POSTCOPY_ADVISE = 3, CMD_PACKAGED = 7, CMD_ENABLE_COLO = 8,
-       CMD_SWITCHOVER_START = 11 };
+enum {
+    CMD_OPEN_RETURN_PATH = 1,
+    CMD_PING = 2,
+    CMD_POSTCOPY_ADVISE = 3,
+    CMD_PACKAGED = 7,
+    CMD_ENABLE_COLO = 8,
+    CMD_SWITCHOVER_START = 11
+};
 
 static const char passthrough_hint[] = "; for guests known to have no nested state, set stream_passthrough = yes";
 
@@ -144,8 +159,7 @@ static int configuration(struct v12_qs *qs, const uint8_t *w, size_t avail, unsi
 {
     struct v12_cur c = cur_make(w, avail, 1);
     uint32_t len = cur_be32(&c);
-    if (!cur_short(&c) && len > MACHINE_NAME_MAX)
-        return fail(qs, qs->pos + 1, "machine type name of %u bytes", len);
+    if (!cur_short(&c) && len > MACHINE_NAME_MAX) return fail(qs, qs->pos + 1, "machine type name of %u bytes", len);
     const uint8_t *name = cur_take(&c, len);
     if (cur_short(&c)) return need(qs, &c, flags, ret_n);
     record_event(qs, "configuration", name, len, c.off, 0);
@@ -171,7 +185,8 @@ static int config_subsection(struct v12_qs *qs, const uint8_t *w, size_t avail, 
     if (cur_name_is(name, nl, "configuration/target-page-bits")) {
         uint32_t bits = cur_be32(&c);
         if (cur_short(&c)) return need(qs, &c, flags, ret_n);
-        if (bits != 12) return fail(qs, qs->pos + c.off - 4, "target page bits %u, only 12 (4 KiB pages) is handled", bits);
+        if (bits != 12)
+            return fail(qs, qs->pos + c.off - 4, "target page bits %u, only 12 (4 KiB pages) is handled", bits);
     } else if (cur_name_is(name, nl, "configuration/uuid")) {
         cur_take(&c, 16);
     } else if (cur_name_is(name, nl, "configuration/capabilities")) {
@@ -193,7 +208,8 @@ static int config_subsection(struct v12_qs *qs, const uint8_t *w, size_t avail, 
         if (cur_short(&c)) return need(qs, &c, flags, ret_n);
         qs->cap_ignore_shared = ignore_shared;
     } else {
-        return fail(qs, qs->pos, "unknown configuration subsection '%.*s'", (int)(nl < 60 ? nl : 60), (const char *)name);
+        return fail(qs, qs->pos, "unknown configuration subsection '%.*s'", (int)(nl < 60 ? nl : 60),
+                    (const char *)name);
     }
     if (cur_short(&c)) return need(qs, &c, flags, ret_n);
     record_event(qs, "configuration subsection", name, nl, c.off, 0);
@@ -208,25 +224,22 @@ static int command(struct v12_qs *qs, const uint8_t *w, size_t avail, unsigned f
     /* The commands passed on carry a few bytes; a longer one would need more look-ahead than the
      * parser's window promises (found by fuzzing: the window filled and the stream stalled). */
     if (len > V12_QS_LOOKAHEAD - QS_COMMAND_FIXED)
-        return fail(qs, qs->pos + 3, "migration command %u carries %u bytes, more than the %u this parser looks ahead", cmd,
-                    len, V12_QS_LOOKAHEAD - QS_COMMAND_FIXED);
+        return fail(qs, qs->pos + 3, "migration command %u carries %u bytes, more than the %u this parser looks ahead",
+                    cmd, len, V12_QS_LOOKAHEAD - QS_COMMAND_FIXED);
     cur_take(&c, len);
     if (cur_short(&c)) return need(qs, &c, flags, ret_n);
     switch (cmd) {
     case CMD_OPEN_RETURN_PATH:
     case CMD_PING:
-    case CMD_SWITCHOVER_START:
-        record_event(qs, "command", NULL, 0, c.off, cmd);
-        return forward(qs, c.off, ret_n);
+    case CMD_SWITCHOVER_START: record_event(qs, "command", NULL, 0, c.off, cmd); return forward(qs, c.off, ret_n);
     case CMD_POSTCOPY_ADVISE:
         return fail(qs, qs->pos, "the stream advises postcopy (MIG_CMD_POSTCOPY_ADVISE): postcopy is not supported");
-    case CMD_PACKAGED:
-        return fail(qs, qs->pos, "packaged stream (MIG_CMD_PACKAGED, postcopy) is not supported");
+    case CMD_PACKAGED: return fail(qs, qs->pos, "packaged stream (MIG_CMD_PACKAGED, postcopy) is not supported");
     case CMD_ENABLE_COLO:
-        return fail(qs, qs->pos, "COLO (MIG_CMD_ENABLE_COLO) is not supported: its checkpoints follow the description%s",
+        return fail(qs, qs->pos,
+                    "COLO (MIG_CMD_ENABLE_COLO) is not supported: its checkpoints follow the description%s",
                     passthrough_hint);
-    default:
-        return fail(qs, qs->pos, "migration command %u is not supported", cmd);
+    default: return fail(qs, qs->pos, "migration command %u is not supported", cmd);
     }
 }
 
@@ -280,8 +293,10 @@ static int record(struct v12_qs *qs, const uint8_t *w, size_t avail, unsigned fl
     case QS_REC_EOF:
         if (!qs->have_ram) {
             if (w[0] == QS_REC_EOF) return fail(qs, qs->pos, "EOF before any RAM: not a precopy migration stream");
-            return fail(qs, qs->pos, "a device section before RAM (an early-setup device such as virtio-mem): its extent "
-                        "cannot be known until the description at the end, and it is not held%s", passthrough_hint);
+            return fail(qs, qs->pos,
+                        "a device section before RAM (an early-setup device such as virtio-mem): its extent "
+                        "cannot be known until the description at the end, and it is not held%s",
+                        passthrough_hint);
         }
         /* The device phase begins: held from this byte until its description is walked. */
         qs->state = ST_HOLD;
@@ -335,7 +350,9 @@ static int ram_record(struct v12_qs *qs, const uint8_t *w, size_t avail, unsigne
     case RAM_PAGE:
     case RAM_XBZRLE: break;
     default: {
-        const char *why = kind == RAM_HOOK ? " (RDMA)" : kind == RAM_COMPRESS ? " (compression, removed in QEMU 9.1)" : "";
+        const char *why = kind == RAM_HOOK       ? " (RDMA)"
+                          : kind == RAM_COMPRESS ? " (compression, removed in QEMU 9.1)"
+                                                 : "";
         return fail(qs, qs->pos, "RAM record flags 0x%03x are not supported%s", fl, why);
     }
     }
@@ -387,7 +404,8 @@ static int ram_footer(struct v12_qs *qs, const uint8_t *w, size_t avail, unsigne
     uint32_t id = cur_be32(&c);
     if (cur_short(&c)) return need(qs, &c, flags, ret_n); /* no state change before this */
     if (id != qs->section_id)
-        return fail(qs, qs->pos + 1, "section footer names section %u, not section %u that it ends", id, qs->section_id);
+        return fail(qs, qs->pos + 1, "section footer names section %u, not section %u that it ends", id,
+                    qs->section_id);
     qs->footers = qs->footers_known = true;
     qs->state = ST_RECORD;
     record_event(qs, "footer", NULL, 0, c.off, 0);
@@ -430,12 +448,16 @@ static int hold(struct v12_qs *qs, uint8_t *w, size_t avail, unsigned flags, siz
         }
     }
     if (flags & V12_QS_EOF)
-        return fail(qs, qs->pos, "the stream ends without a VM description after its device state (QEMU sends none with "
+        return fail(qs, qs->pos,
+                    "the stream ends without a VM description after its device state (QEMU sends none with "
                     "-machine suppress-vmdesc=on and for some old machine types): its device sections cannot be walked "
-                    "exactly, and nothing of them was forwarded%s", passthrough_hint);
+                    "exactly, and nothing of them was forwarded%s",
+                    passthrough_hint);
     if (avail >= qs->hold_limit)
-        return fail(qs, qs->pos, "the device state and its VM description exceed the %zu bytes this relay may hold for "
-                    "them (stream_hold_limit); nothing of them was forwarded", qs->hold_limit);
+        return fail(qs, qs->pos,
+                    "the device state and its VM description exceed the %zu bytes this relay may hold for "
+                    "them (stream_hold_limit); nothing of them was forwarded",
+                    qs->hold_limit);
     *ret_n = avail + 1;
     return V12_QS_NEED;
 }
@@ -443,8 +465,10 @@ static int hold(struct v12_qs *qs, uint8_t *w, size_t avail, unsigned flags, siz
 static int done(struct v12_qs *qs, size_t avail, unsigned flags, size_t *ret_n)
 {
     if (avail)
-        return fail(qs, qs->pos, "%zu bytes follow the VM description, where a precopy stream ends: the description was "
-                    "forged in guest data, or the stream goes on (COLO)", avail);
+        return fail(qs, qs->pos,
+                    "%zu bytes follow the VM description, where a precopy stream ends: the description was "
+                    "forged in guest data, or the stream goes on (COLO)",
+                    avail);
     if (flags & V12_QS_EOF) return V12_QS_END;
     *ret_n = 1;
     return V12_QS_NEED;
@@ -458,7 +482,8 @@ int v12_qs_step(struct v12_qs *qs, uint8_t *w, size_t avail, unsigned flags, siz
         if (qs->skip) {
             if (!avail) {
                 if (flags & V12_QS_EOF)
-                    return fail(qs, qs->pos, "stream ends inside %llu bytes of page data", (unsigned long long)qs->skip);
+                    return fail(qs, qs->pos, "stream ends inside %llu bytes of page data",
+                                (unsigned long long)qs->skip);
                 *ret_n = 1;
                 return V12_QS_NEED;
             }

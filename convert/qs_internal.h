@@ -20,14 +20,14 @@ enum {
 };
 
 /* Sizes on the wire. */
-#define QS_FILE_HEADER 8u      /* be32 magic, be32 version */
-#define QS_SECTION_ID 5u       /* u8 type, be32 section id (PART, END, and a footer) */
-#define QS_FULL_FIXED 14u      /* u8 type, be32 id, u8 len, be32 instance, be32 version + name */
-#define QS_SUB_FIXED 6u        /* u8 0x05, u8 len, be32 version + name */
-#define QS_DESC_FIXED 6u       /* u8 0x00 (EOF), u8 0x06, be32 JSON length */
-#define QS_COMMAND_FIXED 5u    /* u8 0x08, be16 command, be16 length */
-#define QS_CONFIG_FIXED 5u     /* u8 0x07, be32 name length */
-#define QS_PAGE 4096u          /* x86 target page */
+#define QS_FILE_HEADER 8u   /* be32 magic, be32 version */
+#define QS_SECTION_ID 5u    /* u8 type, be32 section id (PART, END, and a footer) */
+#define QS_FULL_FIXED 14u   /* u8 type, be32 id, u8 len, be32 instance, be32 version + name */
+#define QS_SUB_FIXED 6u     /* u8 0x05, u8 len, be32 version + name */
+#define QS_DESC_FIXED 6u    /* u8 0x00 (EOF), u8 0x06, be32 JSON length */
+#define QS_COMMAND_FIXED 5u /* u8 0x08, be16 command, be16 length */
+#define QS_CONFIG_FIXED 5u  /* u8 0x07, be32 name length */
+#define QS_PAGE 4096u       /* x86 target page */
 
 void v12__qs_fail(struct v12_qs *qs, uint64_t at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

@@ -31,17 +31,17 @@ static const char svm_name[] = "cpu/kvm_nested_state/svm";
 static const char vmcs12_name[] = "cpu/kvm_nested_state/vmx/vmcs12";
 static const char shadow_name[] = "cpu/kvm_nested_state/vmx/shadow_vmcs12";
 
-#define NESTED_HDR 8u  /* be16 flags, be16 format, be32 size */
-#define VMX_HDR 18u    /* be64 vmxon_pa, be64 vmcs12_pa, be16 smm flags */
-#define SVM_HDR 8u     /* be64 vmcb_pa */
+#define NESTED_HDR 8u /* be16 flags, be16 format, be32 size */
+#define VMX_HDR 18u   /* be64 vmxon_pa, be64 vmcs12_pa, be16 smm flags */
+#define SVM_HDR 8u    /* be64 vmcb_pa */
 
 struct walk {
     struct v12_qs *qs;
     uint8_t *win;
-    size_t end;          /* the EOF byte */
-    size_t at;           /* the cursor in win */
+    size_t end; /* the EOF byte */
+    size_t at;  /* the cursor in win */
     struct v12_json j;
-    size_t json_at;      /* stream offset of the JSON text */
+    size_t json_at; /* stream offset of the JSON text */
     bool convert;
     /* the device being walked */
     const uint8_t *dev_name;
@@ -62,18 +62,20 @@ static int walk_fail(struct walk *w, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(what, sizeof(what), fmt, ap);
     va_end(ap);
-    v12__qs_fail(w->qs, w->qs->pos + w->at, "the VM description does not match the device state it describes: %s", what);
+    v12__qs_fail(w->qs, w->qs->pos + w->at, "the VM description does not match the device state it describes: %s",
+                 what);
     return V12_E_STREAM;
 }
 
 static int json_fail(struct walk *w)
 {
-    v12__qs_fail(w->qs, w->json_at + w->j.err_at, "the VM description is not valid JSON: %s", w->j.err ? w->j.err : "?");
+    v12__qs_fail(w->qs, w->json_at + w->j.err_at, "the VM description is not valid JSON: %s",
+                 w->j.err ? w->j.err : "?");
     return V12_E_STREAM;
 }
 
-static void emit(struct walk *w, enum v12_qs_event_kind kind, size_t at, size_t len, const char *what, const uint8_t *name,
-                 size_t name_len)
+static void emit(struct walk *w, enum v12_qs_event_kind kind, size_t at, size_t len, const char *what,
+                 const uint8_t *name, size_t name_len)
 {
     if (!w->convert || !w->qs->observe) return;
     struct v12_qs_event ev;
@@ -141,8 +143,8 @@ static int field(struct walk *w)
     }
     if (r < 0) return json_fail(w);
     if (!have_size) return v12_json_fail(j, "a field without a size"), json_fail(w);
-    if (count && size > SIZE_MAX_FIELD / count) return walk_fail(w, "field size %llu x %llu overflows", (unsigned long long)size,
-                                                                 (unsigned long long)count);
+    if (count && size > SIZE_MAX_FIELD / count)
+        return walk_fail(w, "field size %llu x %llu overflows", (unsigned long long)size, (unsigned long long)count);
     size_t start = w->at;
     int e = advance(w, size * count, "a field");
     if (e) return e;
@@ -188,12 +190,13 @@ static int nested_state(struct walk *w, size_t b0, size_t b1)
     size_t n = b1 - b0, off = NESTED_HDR, h;
     uint64_t at = qs->pos + b0;
     if (n < NESTED_HDR)
-        return walk_fail(w, "vCPU %u: cpu/nested_state of %zu bytes is shorter than its %u-byte header", w->instance_id, n,
-                         NESTED_HDR);
+        return walk_fail(w, "vCPU %u: cpu/nested_state of %zu bytes is shorter than its %u-byte header", w->instance_id,
+                         n, NESTED_HDR);
     uint32_t flags = v12_be16(p), format = v12_be16(p + 2), size = v12_be32(p + 4);
     uint32_t max = format == V12_FORMAT_SVM ? V12_BLOB_MAX_SVM : V12_BLOB_MAX_VMX;
     if (format > V12_FORMAT_SVM || size < V12_BLOB_HEADER_SIZE || size > max) {
-        v12__qs_fail(qs, at, "vCPU %u: nested state size %u is outside 128..%u (format %u)", w->instance_id, size, max, format);
+        v12__qs_fail(qs, at, "vCPU %u: nested state size %u is outside 128..%u (format %u)", w->instance_id, size, max,
+                     format);
         return V12_E_STREAM;
     }
     uint8_t *blob = qs->blob_in;
@@ -256,7 +259,8 @@ static int nested_state(struct walk *w, size_t b0, size_t b1)
     if (r) {
         char m[400];
         v12_diag_format(&d, m, sizeof(m));
-        v12__qs_fail(qs, at, "vCPU %u (cpu section instance %u): nested state refused: %s", w->instance_id, w->instance_id, m);
+        v12__qs_fail(qs, at, "vCPU %u (cpu section instance %u): nested state refused: %s", w->instance_id,
+                     w->instance_id, m);
         return r;
     }
     if (format == V12_FORMAT_VMX)
@@ -266,8 +270,10 @@ static int nested_state(struct walk *w, size_t b0, size_t b1)
     if (format == V12_FORMAT_VMX) qs->stats.regions += nregions;
     return 0;
 malformed:
-    v12__qs_fail(qs, at, "vCPU %u: cpu/nested_state subsection is malformed (its %zu described bytes do not hold the "
-                 "header, subsections and regions its size %u names)", w->instance_id, n, size);
+    v12__qs_fail(qs, at,
+                 "vCPU %u: cpu/nested_state subsection is malformed (its %zu described bytes do not hold the "
+                 "header, subsections and regions its size %u names)",
+                 w->instance_id, n, size);
     return V12_E_STREAM;
 }
 
@@ -282,12 +288,16 @@ static int sub_check(struct walk *w, const uint8_t *name, size_t name_len, uint6
     const uint8_t *nm = cur_name8(&c, &nl);
     uint32_t v = cur_be32(&c);
     if (cur_short(&c) || type != QS_REC_SUB)
-        return walk_fail(w, "section '%.*s' (instance %u): no subsection header where the description puts "
-                         "subsection '%.*s'", (int)w->dev_name_len, w->dev_name, w->instance_id, (int)name_len, name);
+        return walk_fail(w,
+                         "section '%.*s' (instance %u): no subsection header where the description puts "
+                         "subsection '%.*s'",
+                         (int)w->dev_name_len, w->dev_name, w->instance_id, (int)name_len, name);
     if (nl != name_len || memcmp(nm, name, nl) != 0 || v != version)
-        return walk_fail(w, "section '%.*s' (instance %u): subsection '%.*s' version %u where the description puts "
-                         "'%.*s' version %llu", (int)w->dev_name_len, w->dev_name, w->instance_id, (int)nl, nm, v,
-                         (int)name_len, name, (unsigned long long)version);
+        return walk_fail(w,
+                         "section '%.*s' (instance %u): subsection '%.*s' version %u where the description puts "
+                         "'%.*s' version %llu",
+                         (int)w->dev_name_len, w->dev_name, w->instance_id, (int)nl, nm, v, (int)name_len, name,
+                         (unsigned long long)version);
     w->at = c.off;
     return 0;
 }
@@ -314,7 +324,8 @@ static int subsection(struct walk *w, unsigned depth)
             have_version = true;
         } else if (f || s) {
             if (!checked) {
-                if (!name || !have_version) return v12_json_fail(j, "a subsection without name or version"), json_fail(w);
+                if (!name || !have_version)
+                    return v12_json_fail(j, "a subsection without name or version"), json_fail(w);
                 if ((e = sub_check(w, name, name_len, version))) return e;
                 checked = true;
                 body = w->at;
@@ -370,9 +381,11 @@ static int section_check(struct walk *w, uint64_t instance, bool have_version, u
         return walk_fail(w, "no FULL section header where the description puts device '%.*s' (instance %llu)",
                          (int)w->dev_name_len, w->dev_name, (unsigned long long)instance);
     if (nl != w->dev_name_len || memcmp(nm, w->dev_name, nl) != 0 || inst != instance || (have_version && v != version))
-        return walk_fail(w, "section '%.*s' instance %u version %u where the description puts '%.*s' instance %llu "
-                         "version %llu", (int)nl, nm, inst, v, (int)w->dev_name_len, w->dev_name,
-                         (unsigned long long)instance, (unsigned long long)version);
+        return walk_fail(w,
+                         "section '%.*s' instance %u version %u where the description puts '%.*s' instance %llu "
+                         "version %llu",
+                         (int)nl, nm, inst, v, (int)w->dev_name_len, w->dev_name, (unsigned long long)instance,
+                         (unsigned long long)version);
     w->section_id = id;
     w->instance_id = inst;
     w->version = v;
@@ -398,8 +411,8 @@ static int footer_check(struct walk *w)
         return 0;
     }
     if (w->qs->footers)
-        return walk_fail(w, "section '%.*s' (instance %u) has no footer where its description ends", (int)w->dev_name_len,
-                         w->dev_name, w->instance_id);
+        return walk_fail(w, "section '%.*s' (instance %u) has no footer where its description ends",
+                         (int)w->dev_name_len, w->dev_name, w->instance_id);
     return 0;
 }
 
@@ -430,7 +443,8 @@ static int device(struct walk *w)
             have_version = true;
         } else if (f || s) {
             if (!checked) {
-                if (!w->dev_name || !have_instance) return v12_json_fail(j, "a device without name or instance"), json_fail(w);
+                if (!w->dev_name || !have_instance)
+                    return v12_json_fail(j, "a device without name or instance"), json_fail(w);
                 if ((e = section_check(w, instance, have_version, version))) return e;
                 checked = true;
             }
@@ -495,8 +509,7 @@ int v12__qs_walk(struct v12_qs *qs, uint8_t *win, size_t eof_at, const uint8_t *
     }
     if (r < 0 || !v12_json_end(j)) return json_fail(&w);
     if (!have_devices) return v12_json_fail(j, "no device list"), json_fail(&w);
-    if (w.at != eof_at)
-        return walk_fail(&w, "its %u devices end %zu bytes before the EOF record", ndev, eof_at - w.at);
+    if (w.at != eof_at) return walk_fail(&w, "its %u devices end %zu bytes before the EOF record", ndev, eof_at - w.at);
     if (convert && qs->observe) {
         struct v12_qs_event ev;
         memset(&ev, 0, sizeof(ev));

@@ -34,10 +34,10 @@ static uint32_t bswap32(uint32_t v)
     return v >> 24 | (v >> 8 & 0xff00u) | (v << 8 & 0xff0000u) | v << 24;
 }
 
-#define FAIL(...)                                                                                  \
-    do {                                                                                           \
-        snprintf(msg, msglen, __VA_ARGS__);                                                        \
-        return V12_E_SAVE_IMAGE;                                                                   \
+#define FAIL(...)                           \
+    do {                                    \
+        snprintf(msg, msglen, __VA_ARGS__); \
+        return V12_E_SAVE_IMAGE;            \
     } while (0)
 
 int v12_save_header_parse(const uint8_t *p, size_t len, struct v12_save_header *h, char *msg, size_t msglen)
@@ -58,9 +58,11 @@ int v12_save_header_parse(const uint8_t *p, size_t len, struct v12_save_header *
     h->was_running = f[2];
     h->format = f[3];
     h->cookie_offset = f[4];
-    if (h->version < 1 || h->version > 2) FAIL("save image version %u at offset 16 is not supported (1 or 2)", h->version);
+    if (h->version < 1 || h->version > 2)
+        FAIL("save image version %u at offset 16 is not supported (1 or 2)", h->version);
     if (h->data_len == 0 || h->data_len > V12_SAVE_DATA_MAX)
-        FAIL("save image XML area of %u bytes (data_len at offset 20) is not within 1..%u", h->data_len, V12_SAVE_DATA_MAX);
+        FAIL("save image XML area of %u bytes (data_len at offset 20) is not within 1..%u", h->data_len,
+             V12_SAVE_DATA_MAX);
     if (h->was_running > 1) FAIL("save image was_running %u at offset 24 is neither 0 nor 1", h->was_running);
     if (h->version == 1) h->format = V12_SAVE_RAW; /* version 1 images were never compressed */
     else if (h->format >= V12_SAVE_FORMAT_COUNT)
@@ -95,7 +97,8 @@ static void element(const char *xml, size_t len, const char *tag, const char *at
         if (attr) { /* attr='v' or attr="v" inside the start tag */
             size_t al = strlen(attr);
             for (size_t k = j; k + al + 2 < gt; k++)
-                if (memcmp(xml + k, attr, al) == 0 && xml[k + al] == '=' && (xml[k + al + 1] == '\'' || xml[k + al + 1] == '"')) {
+                if (memcmp(xml + k, attr, al) == 0 && xml[k + al] == '=' &&
+                    (xml[k + al + 1] == '\'' || xml[k + al + 1] == '"')) {
                     char q = xml[k + al + 1];
                     size_t v = k + al + 2, ve = v;
                     while (ve < gt && xml[ve] != q) ve++;
@@ -119,7 +122,9 @@ int v12_save_data_check(const uint8_t *data, size_t len, const struct v12_save_h
     if (len != h->data_len) FAIL("save image XML area truncated: %zu of %u bytes", len, h->data_len);
     size_t xml_area = h->cookie_offset ? h->cookie_offset : len;
     const uint8_t *nul = memchr(data, 0, xml_area);
-    if (!nul) FAIL("save image domain XML is not NUL-terminated within its %zu bytes (offset %u)", xml_area, V12_SAVE_HEADER_SIZE);
+    if (!nul)
+        FAIL("save image domain XML is not NUL-terminated within its %zu bytes (offset %u)", xml_area,
+             V12_SAVE_HEADER_SIZE);
     size_t xml_len = (size_t)(nul - data), end = xml_len + 1;
     if (h->cookie_offset) {
         if (h->cookie_offset != end)
@@ -130,7 +135,9 @@ int v12_save_data_check(const uint8_t *data, size_t len, const struct v12_save_h
         end += s->cookie_len + 1u;
     }
     for (size_t i = end; i < len; i++)
-        if (data[i]) FAIL("save image XML area byte %zu (file offset %zu, after the XML) is 0x%02x, not zero", i, i + V12_SAVE_HEADER_SIZE, data[i]);
+        if (data[i])
+            FAIL("save image XML area byte %zu (file offset %zu, after the XML) is 0x%02x, not zero", i,
+                 i + V12_SAVE_HEADER_SIZE, data[i]);
     s->xml_len = (uint32_t)xml_len;
     s->padding = (uint32_t)(len - end);
     const char *xml = (const char *)data;

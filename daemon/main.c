@@ -30,7 +30,7 @@ struct runtime {
     uv_timer_t tick;
     uint64_t watchdog_usec, last_watchdog_ms;
     uint64_t stop_deadline_ms;
-    bool stopped; /* handlers stopped; waiting for the last connections to go */
+    bool stopped;                      /* handlers stopped; waiting for the last connections to go */
     bool control_passed, peers_passed; /* by systemd (socket activation) */
 };
 static struct runtime rt;
@@ -38,8 +38,7 @@ static struct runtime rt;
 static void notify_status(struct v12_daemon *d)
 {
     sd_notifyf(0, "STATUS=%s: %u/%u peers connected, %llu relayed, %llu stored, %u connections%s", d->cfg.node,
-               v12_relay_peers_up(d),
-               d->cfg.npeers, (unsigned long long)atomic_load(&d->stats.blobs_relayed),
+               v12_relay_peers_up(d), d->cfg.npeers, (unsigned long long)atomic_load(&d->stats.blobs_relayed),
                (unsigned long long)atomic_load(&d->stats.blobs_stored), d->main.nconns,
                atomic_load(&d->stopping) ? ", stopping" : "");
 }
@@ -85,7 +84,8 @@ static int take_activated(struct v12_daemon *d, int *control_fd, int *peers_fd)
         if (strcmp(name, "control") == 0 && *control_fd < 0) *control_fd = fd;
         else if (strcmp(name, "peers") == 0 && *peers_fd < 0) *peers_fd = fd;
         else {
-            log_warn("socket activation: ignoring socket %d named '%s' (vmcs12d takes 'control' and 'peers')", fd, name);
+            log_warn("socket activation: ignoring socket %d named '%s' (vmcs12d takes 'control' and 'peers')", fd,
+                     name);
             close(fd);
         }
     }
@@ -95,8 +95,8 @@ static int take_activated(struct v12_daemon *d, int *control_fd, int *peers_fd)
     rt.control_passed = *control_fd >= 0;
     rt.peers_passed = *peers_fd >= 0;
     if (n > 0)
-        log_notice("socket activation: control socket %s, peer listener %s", rt.control_passed ? "passed" : "bound here",
-                   rt.peers_passed ? "passed" : "bound here");
+        log_notice("socket activation: control socket %s, peer listener %s",
+                   rt.control_passed ? "passed" : "bound here", rt.peers_passed ? "passed" : "bound here");
     return 0;
 }
 
@@ -157,7 +157,8 @@ static int listen_all(struct v12_daemon *d)
         int r = v12_mkdirs(dir, 0755);
         if (r) log_warn("control socket directory %s: %s", dir, v12_strerror(r));
     }
-    if (v12_listen_unix(&rt.control_listener, d->uv, d->cfg.control_socket, d->cfg.control_mode, SOMAXCONN, err, sizeof(err))) {
+    if (v12_listen_unix(&rt.control_listener, d->uv, d->cfg.control_socket, d->cfg.control_mode, SOMAXCONN, err,
+                        sizeof(err))) {
         log_err("control socket %s: %s", d->cfg.control_socket, err);
         return -1;
     }
@@ -247,8 +248,7 @@ static void on_tick(uv_timer_t *t)
         rt.last_watchdog_ms = now;
     }
     if (atomic_load(&d->stopping) && (!busy(d) || now >= rt.stop_deadline_ms)) {
-        if (busy(d))
-            log_warn("shutdown timeout: abandoning in-flight transfers (their senders get no ack)");
+        if (busy(d)) log_warn("shutdown timeout: abandoning in-flight transfers (their senders get no ack)");
         finish_stop(d);
     }
 }
@@ -380,7 +380,8 @@ int main(int argc, char **argv)
                V12_VERSION, d->cfg.node, v12_layout_name(d->cfg.layout), v12_padding_name(d->cfg.padding),
                rt.peers_passed ? passed : d->cfg.listen_host, rt.peers_passed ? "" : ":",
                rt.peers_passed ? "" : d->cfg.listen_port, rt.control_passed ? passed : d->cfg.control_socket,
-               d->cfg.spool_dir, d->cfg.npeers, d->cfg.npeers == 1 ? "" : "s", d->workers.n, d->workers.n == 1 ? "" : "s");
+               d->cfg.spool_dir, d->cfg.npeers, d->cfg.npeers == 1 ? "" : "s", d->workers.n,
+               d->workers.n == 1 ? "" : "s");
     sd_notify(0, "READY=1");
     notify_status(d);
 

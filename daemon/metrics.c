@@ -72,14 +72,16 @@ static void gauge(struct text *t, const char *name, const char *help, uint64_t v
 static void render(struct v12_daemon *d, struct text *t)
 {
     struct v12_stats *s = &d->stats;
-    put(t, "# HELP vmcs12d_build_info The running vmcs12d.\n# TYPE vmcs12d_build_info gauge\n"
-           "vmcs12d_build_info{version=\"%s\",layout=\"%s\"} 1\n",
+    put(t,
+        "# HELP vmcs12d_build_info The running vmcs12d.\n# TYPE vmcs12d_build_info gauge\n"
+        "vmcs12d_build_info{version=\"%s\",layout=\"%s\"} 1\n",
         V12_VERSION, v12_layout_name(d->cfg.layout));
     counter(t, "vmcs12d_blobs_relayed_total", "Blobs relayed to a peer and acknowledged as stored there.",
             atomic_load(&s->blobs_relayed));
     counter(t, "vmcs12d_blobs_converted_total", "Blobs whose vmcs12 regions were converted before relaying.",
             atomic_load(&s->blobs_converted));
-    counter(t, "vmcs12d_blobs_stored_total", "Blobs received from peers and stored durably.", atomic_load(&s->blobs_stored));
+    counter(t, "vmcs12d_blobs_stored_total", "Blobs received from peers and stored durably.",
+            atomic_load(&s->blobs_stored));
     counter(t, "vmcs12d_blobs_duplicate_total", "Blobs received again and found already stored.",
             atomic_load(&s->blobs_duplicate));
     counter(t, "vmcs12d_blob_bytes_received_total", "Bytes of blobs received from peers.", atomic_load(&s->bytes_in));
@@ -105,10 +107,11 @@ static void render(struct v12_daemon *d, struct text *t)
             atomic_load(&s->channels_finished));
     counter(t, "vmcs12d_stream_channels_failed_total", "Migration channels that failed.",
             atomic_load(&s->channels_failed));
-    put(t, "# HELP vmcs12d_stream_bytes_total Bytes of ended migration channels, towards the destination QEMU "
-           "(forward) and back.\n# TYPE vmcs12d_stream_bytes_total counter\n"
-           "vmcs12d_stream_bytes_total{direction=\"forward\"} %" PRIu64 "\n"
-           "vmcs12d_stream_bytes_total{direction=\"back\"} %" PRIu64 "\n",
+    put(t,
+        "# HELP vmcs12d_stream_bytes_total Bytes of ended migration channels, towards the destination QEMU "
+        "(forward) and back.\n# TYPE vmcs12d_stream_bytes_total counter\n"
+        "vmcs12d_stream_bytes_total{direction=\"forward\"} %" PRIu64 "\n"
+        "vmcs12d_stream_bytes_total{direction=\"back\"} %" PRIu64 "\n",
         atomic_load(&s->stream_bytes_forward), atomic_load(&s->stream_bytes_back));
     counter(t, "vmcs12d_nested_state_regions_converted_total", "vmcs12 regions converted inside migration streams.",
             atomic_load(&s->regions_converted));
@@ -121,8 +124,7 @@ static void render(struct v12_daemon *d, struct text *t)
         cum += atomic_load(&s->switchover_le[i]);
         if (i < V12_SWITCHOVER_BUCKETS)
             put(t, "vmcs12d_stream_switchover_seconds_bucket{le=\"%g\"} %" PRIu64 "\n", bounds[i] / 1000.0, cum);
-        else
-            put(t, "vmcs12d_stream_switchover_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", cum);
+        else put(t, "vmcs12d_stream_switchover_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", cum);
     }
     put(t, "vmcs12d_stream_switchover_seconds_sum %.6f\nvmcs12d_stream_switchover_seconds_count %" PRIu64 "\n",
         (double)atomic_load(&s->switchover_sum_us) / 1e6, atomic_load(&s->switchover_count));
@@ -144,8 +146,9 @@ static void render(struct v12_daemon *d, struct text *t)
 static void answer(struct scrape *sc, const char *status, const char *type, const char *body, size_t len)
 {
     char head[256];
-    int n = snprintf(head, sizeof(head), "HTTP/1.0 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
-                     status, type, len);
+    int n = snprintf(head, sizeof(head),
+                     "HTTP/1.0 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n", status,
+                     type, len);
     struct iovec v[2] = {{head, (size_t)n}, v12_iov(body, len)};
     sc->answered = true;
     if (v12_conn_writev(sc->conn, v, 2) == 0) v12_conn_close(sc->conn, 0, "answered");

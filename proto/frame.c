@@ -74,8 +74,7 @@ static int check_strings(const ProtobufCMessageDescriptor *desc, const uint8_t *
             pos += (size_t)n;
             break;
         }
-        default:
-            return V12_E_FRAME_MALFORMED; /* groups (3, 4) and wire types 6, 7 */
+        default: return V12_E_FRAME_MALFORMED; /* groups (3, 4) and wire types 6, 7 */
         }
     }
     return 0;
@@ -95,8 +94,8 @@ static int unpack(const uint8_t *data, uint32_t len, V12Envelope **ret)
     return 0;
 }
 
-int v12_frame_feed(struct v12_frame_reader *r, const uint8_t *data, size_t n, size_t *consumed,
-                   V12Envelope **ret_env, uint32_t *ret_frame_len)
+int v12_frame_feed(struct v12_frame_reader *r, const uint8_t *data, size_t n, size_t *consumed, V12Envelope **ret_env,
+                   uint32_t *ret_frame_len)
 {
     size_t used = 0;
     while (r->hdr_have < 4) {

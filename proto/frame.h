@@ -43,12 +43,12 @@ static inline uint8_t *v12_pb_bytes(const void *p)
 typedef Vmcs12d__V1__Envelope V12Envelope;
 
 struct v12_frame_reader {
-    uint32_t max;       /* largest accepted frame */
+    uint32_t max; /* largest accepted frame */
     uint8_t hdr[4];
     uint8_t hdr_have;
-    uint32_t len;       /* of the frame in progress, once hdr_have == 4 */
+    uint32_t len; /* of the frame in progress, once hdr_have == 4 */
     uint32_t have;
-    uint8_t *buf;       /* allocated for the frame in progress only: idle readers hold nothing */
+    uint8_t *buf; /* allocated for the frame in progress only: idle readers hold nothing */
 };
 
 void v12_frame_reader_init(struct v12_frame_reader *r, uint32_t max);
@@ -62,8 +62,8 @@ size_t v12_frame_reader_buffered(const struct v12_frame_reader *r);
  * of data was consumed and more is needed, or FRAME_TOO_LARGE / FRAME_MALFORMED / -ENOMEM.
  * After an error the reader is unusable: the connection must close.
  */
-int v12_frame_feed(struct v12_frame_reader *r, const uint8_t *data, size_t n, size_t *consumed,
-                   V12Envelope **ret_env, uint32_t *ret_frame_len) V12_MUST_USE;
+int v12_frame_feed(struct v12_frame_reader *r, const uint8_t *data, size_t n, size_t *consumed, V12Envelope **ret_env,
+                   uint32_t *ret_frame_len) V12_MUST_USE;
 
 void v12_envelope_free(V12Envelope *env);
 

@@ -18,7 +18,6 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-
 /* Whole decimal numbers only: no sign, no base prefix, no leading zero. */
 static int parse_dec(const char *v, unsigned long long min, unsigned long long max, unsigned long long *ret)
 {
@@ -130,7 +129,8 @@ void v12_endpoint_at(const struct v12_endpoint *range, unsigned i, struct v12_en
     if (range->unix_socket) return;
     ret->port_lo = ret->port_hi = range->port_lo + i;
     snprintf(ret->port, sizeof(ret->port), "%u", ret->port_lo);
-    snprintf(ret->text, sizeof(ret->text), strchr(range->host, ':') ? "tcp:[%s]:%u" : "tcp:%s:%u", range->host, ret->port_lo);
+    snprintf(ret->text, sizeof(ret->text), strchr(range->host, ':') ? "tcp:[%s]:%u" : "tcp:%s:%u", range->host,
+             ret->port_lo);
 }
 
 static int allow_parse(const char *s, struct v12_allow *ret)
@@ -177,18 +177,44 @@ bool v12_stream_allowed(const struct v12_allow *rules, unsigned n, const struct 
 
 /* Every key the parser takes, by section: the one list vmcs12d.conf(5) is checked against. */
 static const struct v12_config_key keys[] = {
-    {"daemon", "node"}, {"daemon", "layout"}, {"daemon", "profile"}, {"daemon", "padding"},
-    {"daemon", "control_socket"}, {"daemon", "control_mode"}, {"daemon", "spool_dir"}, {"daemon", "listen"},
-    {"daemon", "max_connections"}, {"daemon", "max_peer_connections"}, {"daemon", "max_frame"},
-    {"daemon", "conn_buffer_limit"}, {"daemon", "global_buffer_limit"}, {"daemon", "max_inflight"},
-    {"daemon", "spool_threads"}, {"daemon", "workers"},
-    {"daemon", "handshake_timeout_ms"}, {"daemon", "idle_timeout_ms"}, {"daemon", "shutdown_timeout_ms"},
-    {"daemon", "reconnect_min_ms"}, {"daemon", "reconnect_max_ms"}, {"daemon", "log_level"}, {"daemon", "stream_allow"},
-    {"daemon", "metrics_listen"}, {"daemon", "stream_hold_limit"}, {"daemon", "stream_hold_timeout_ms"},
+    {"daemon", "node"},
+    {"daemon", "layout"},
+    {"daemon", "profile"},
+    {"daemon", "padding"},
+    {"daemon", "control_socket"},
+    {"daemon", "control_mode"},
+    {"daemon", "spool_dir"},
+    {"daemon", "listen"},
+    {"daemon", "max_connections"},
+    {"daemon", "max_peer_connections"},
+    {"daemon", "max_frame"},
+    {"daemon", "conn_buffer_limit"},
+    {"daemon", "global_buffer_limit"},
+    {"daemon", "max_inflight"},
+    {"daemon", "spool_threads"},
+    {"daemon", "workers"},
+    {"daemon", "handshake_timeout_ms"},
+    {"daemon", "idle_timeout_ms"},
+    {"daemon", "shutdown_timeout_ms"},
+    {"daemon", "reconnect_min_ms"},
+    {"daemon", "reconnect_max_ms"},
+    {"daemon", "log_level"},
+    {"daemon", "stream_allow"},
+    {"daemon", "metrics_listen"},
+    {"daemon", "stream_hold_limit"},
+    {"daemon", "stream_hold_timeout_ms"},
     {"daemon", "peer_down_warn_s"},
-    {"tls", "cert"}, {"tls", "key"}, {"tls", "ca"}, {"tls", "crl"}, {"tls", "min_version"},
-    {"tls", "client_cert"}, {"tls", "client_key"},
-    {"peer", "address"}, {"peer", "stream_listen"}, {"peer", "stream_target"}, {"peer", "stream_passthrough"},
+    {"tls", "cert"},
+    {"tls", "key"},
+    {"tls", "ca"},
+    {"tls", "crl"},
+    {"tls", "min_version"},
+    {"tls", "client_cert"},
+    {"tls", "client_key"},
+    {"peer", "address"},
+    {"peer", "stream_listen"},
+    {"peer", "stream_target"},
+    {"peer", "stream_passthrough"},
 };
 
 const struct v12_config_key *v12_config_keys(size_t *n)
@@ -214,7 +240,7 @@ struct parse_ctx {
     const char *p, *end; /* the file, in memory */
     unsigned line;       /* of the line inih is working on */
     enum section_kind kind;
-    unsigned section;    /* index for key lines: 0 [daemon], 1 [tls], 2 + i [peer i] */
+    unsigned section; /* index for key lines: 0 [daemon], 1 [tls], 2 + i [peer i] */
     struct v12_peer_config *peer;
 };
 
@@ -236,7 +262,8 @@ void v12_config_error(struct v12_config_errors *e, const char *path, unsigned li
 static const unsigned *key_line(const struct v12_config *cfg, unsigned section, const char *key)
 {
     for (unsigned i = 0; i < cfg->nkeylines; i++)
-        if (cfg->keylines[i].section == section && strcmp(cfg->keylines[i].key, key) == 0) return &cfg->keylines[i].line;
+        if (cfg->keylines[i].section == section && strcmp(cfg->keylines[i].key, key) == 0)
+            return &cfg->keylines[i].line;
     return NULL;
 }
 
@@ -273,12 +300,12 @@ static int set_uint(struct parse_ctx *c, unsigned long long *dst, const char *ke
     return 0;
 }
 
-#define UINT_KEY(field, key, min, max)                                      \
-    if (strcmp(name, key) == 0) {                                           \
-        unsigned long long x;                                               \
-        if (!set_uint(c, &x, key, value, min, max)) return 0;               \
-        cfg->field = (__typeof__(cfg->field))x;                             \
-        return 1;                                                           \
+#define UINT_KEY(field, key, min, max)                        \
+    if (strcmp(name, key) == 0) {                             \
+        unsigned long long x;                                 \
+        if (!set_uint(c, &x, key, value, min, max)) return 0; \
+        cfg->field = (__typeof__(cfg->field))x;               \
+        return 1;                                             \
     }
 
 static int daemon_key(struct parse_ctx *c, const char *name, const char *value)
@@ -659,11 +686,12 @@ static void check_whole(struct v12_config *cfg, struct v12_config_errors *errs)
             enum v12_layout p;
             int r = uname(&u) == 0 ? v12_profile_for_kernel(u.release, &p) : V12_E_INVALID_ARGUMENT;
             if (r) {
-                v12_config_error(errs, path, v12_config_line(cfg, V12_CFG_DAEMON, "profile"),
-                                 "profile = auto: the running kernel %s is older than every legacy profile this vmcs12d "
-                                 "knows (linux-4.19 starts at 4.19); set [daemon] profile = linux-4.19, linux-5.13, "
-                                 "linux-5.14 or linux-6.18",
-                                 u.release);
+                v12_config_error(
+                    errs, path, v12_config_line(cfg, V12_CFG_DAEMON, "profile"),
+                    "profile = auto: the running kernel %s is older than every legacy profile this vmcs12d "
+                    "knows (linux-4.19 starts at 4.19); set [daemon] profile = linux-4.19, linux-5.13, "
+                    "linux-5.14 or linux-6.18",
+                    u.release);
             } else {
                 cfg->layout = p;
                 snprintf(cfg->profile_why, sizeof(cfg->profile_why), "auto: kernel %.64s is %s (%s)", u.release,
@@ -683,18 +711,21 @@ static void check_whole(struct v12_config *cfg, struct v12_config_errors *errs)
         if (p->has_stream && !p->stream_target.text[0]) p->stream_target = p->stream_listen;
         unsigned nl = p->has_stream ? v12_endpoint_ports(&p->stream_listen) : 1;
         if (p->has_stream && v12_endpoint_ports(&p->stream_target) != nl)
-            v12_config_error(errs, path, v12_config_line(cfg, (int)i, "stream_target"),
-                             "[peer %s] stream_target '%s' has %u port%s, stream_listen '%s' has %u: each listening port "
-                             "needs its own target port",
-                             p->name, p->stream_target.text, v12_endpoint_ports(&p->stream_target),
-                             v12_endpoint_ports(&p->stream_target) == 1 ? "" : "s", p->stream_listen.text, nl);
+            v12_config_error(
+                errs, path, v12_config_line(cfg, (int)i, "stream_target"),
+                "[peer %s] stream_target '%s' has %u port%s, stream_listen '%s' has %u: each listening port "
+                "needs its own target port",
+                p->name, p->stream_target.text, v12_endpoint_ports(&p->stream_target),
+                v12_endpoint_ports(&p->stream_target) == 1 ? "" : "s", p->stream_listen.text, nl);
     }
     if (!cfg->client_cert[0] != !cfg->client_key[0])
-        v12_config_error(errs, path, v12_config_line(cfg, V12_CFG_TLS, cfg->client_cert[0] ? "client_cert" : "client_key"),
+        v12_config_error(errs, path,
+                         v12_config_line(cfg, V12_CFG_TLS, cfg->client_cert[0] ? "client_cert" : "client_key"),
                          "[tls] client_cert and client_key go together");
     if (cfg->reconnect_max_ms < cfg->reconnect_min_ms)
         v12_config_error(errs, path, v12_config_line(cfg, V12_CFG_DAEMON, "reconnect_max_ms"),
-                         "reconnect_max_ms (%u) is below reconnect_min_ms (%u)", cfg->reconnect_max_ms, cfg->reconnect_min_ms);
+                         "reconnect_max_ms (%u) is below reconnect_min_ms (%u)", cfg->reconnect_max_ms,
+                         cfg->reconnect_min_ms);
 }
 
 int v12_config_load(const char *path, struct v12_config *cfg, struct v12_config_errors *errs)
@@ -729,7 +760,8 @@ int v12_config_load(const char *path, struct v12_config *cfg, struct v12_config_
 /* Resolve host:port for listening: 0 with *ret (freeaddrinfo), or an error with msg. */
 int v12_resolve_listen(const char *host, const char *port, struct addrinfo **ret, char *msg, size_t msglen)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     int r = getaddrinfo(host, port, &hints, ret);
     if (r) {
         snprintf(msg, msglen, "cannot resolve '%s': %s", host, gai_strerror(r));
@@ -740,12 +772,10 @@ int v12_resolve_listen(const char *host, const char *port, struct addrinfo **ret
 
 static bool is_loopback(const struct sockaddr *sa)
 {
-    if (sa->sa_family == AF_INET)
-        return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+    if (sa->sa_family == AF_INET) return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
     if (sa->sa_family == AF_INET6) {
         const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-        return IN6_IS_ADDR_LOOPBACK(a) ||
-               (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+        return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
     }
     return false;
 }
@@ -758,7 +788,8 @@ static void check_dir(struct v12_config_errors *errs, const struct v12_config *c
     snprintf(path, sizeof(path), "%s", dir);
     unsigned line = v12_config_line(cfg, V12_CFG_DAEMON, key);
     if (stat(path, &st) == 0) {
-        if (!S_ISDIR(st.st_mode)) v12_config_error(errs, cfg->path, line, "%s: %s exists and is not a directory", key, dir);
+        if (!S_ISDIR(st.st_mode))
+            v12_config_error(errs, cfg->path, line, "%s: %s exists and is not a directory", key, dir);
         return;
     }
     /* The nearest existing ancestor must be a directory. */
@@ -766,7 +797,8 @@ static void check_dir(struct v12_config_errors *errs, const struct v12_config *c
         *slash = 0;
         if (stat(path[0] ? path : "/", &st) == 0) {
             if (!S_ISDIR(st.st_mode))
-                v12_config_error(errs, cfg->path, line, "%s: %s cannot be created: %s is not a directory", key, dir, path);
+                v12_config_error(errs, cfg->path, line, "%s: %s cannot be created: %s is not a directory", key, dir,
+                                 path);
             return;
         }
     }

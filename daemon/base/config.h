@@ -50,10 +50,10 @@ struct v12_peer_config {
     char address[256]; /* host:port or [v6]:port */
     char host[256];
     char port[8];
-    bool has_stream;                /* stream_listen set: QEMU migrates to this peer through us */
+    bool has_stream; /* stream_listen set: QEMU migrates to this peer through us */
     struct v12_endpoint stream_listen;
     struct v12_endpoint stream_target;
-    bool stream_passthrough;        /* streams from this peer are forwarded without parsing */
+    bool stream_passthrough; /* streams from this peer are forwarded without parsing */
 };
 
 struct v12_config {
@@ -74,7 +74,7 @@ struct v12_config {
     unsigned max_frame;
     size_t conn_buffer_limit;
     size_t global_buffer_limit;
-    unsigned max_inflight; /* per connection: blobs being stored or relayed */
+    unsigned max_inflight;  /* per connection: blobs being stored or relayed */
     unsigned spool_threads; /* threads storing blobs in parallel */
     unsigned workers;       /* loops (threads) for migration channels' data path */
     unsigned handshake_timeout_ms;
@@ -82,7 +82,7 @@ struct v12_config {
     unsigned shutdown_timeout_ms;
     unsigned reconnect_min_ms;
     unsigned reconnect_max_ms;
-    unsigned peer_down_warn_s; /* a peer unreachable this long is logged at warning, once */
+    unsigned peer_down_warn_s;       /* a peer unreachable this long is logged at warning, once */
     size_t stream_hold_limit;        /* bytes of a migration's device phase held until described */
     unsigned stream_hold_timeout_ms; /* a held device phase that stops growing without its description */
     int log_level;

@@ -41,7 +41,10 @@ struct v12_streams; /* stream/: stream listeners and channels */
 #define V12_MAX_REJECT_KINDS 64
 
 /* The switchover histogram's upper bounds, in ms (and +Inf after them). */
-#define V12_SWITCHOVER_BOUNDS {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000}
+#define V12_SWITCHOVER_BOUNDS                                \
+    {                                                        \
+        1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000 \
+    }
 #define V12_SWITCHOVER_BUCKETS 12
 
 /* Counters every thread may bump. */
@@ -64,7 +67,12 @@ struct v12_stats {
 void v12_count_reject(struct v12_stats *s, int code);
 /* One migration's switchover, in microseconds, into the histogram. */
 void v12_count_switchover(struct v12_stats *s, uint64_t us);
-enum v12_tls_failure { V12_TLS_FAIL_CERTIFICATE, V12_TLS_FAIL_UNKNOWN_PEER, V12_TLS_FAIL_TIMEOUT, V12_TLS_FAIL_PROTOCOL };
+enum v12_tls_failure {
+    V12_TLS_FAIL_CERTIFICATE,
+    V12_TLS_FAIL_UNKNOWN_PEER,
+    V12_TLS_FAIL_TIMEOUT,
+    V12_TLS_FAIL_PROTOCOL
+};
 /* A TLS connection ended before it was usable: counted by why (code and reason as closed() says). */
 void v12_count_tls_failure(struct v12_stats *s, int code, const char *why);
 

@@ -43,7 +43,8 @@ int v12_hello_check(const Vmcs12d__V1__Hello *h, const char *peer, enum v12_layo
     /* Identity is the certificate's; a hello that names another node is a confused or lying peer
      * (another configured peer's certificate used to speak as this one). */
     if (!h->node || strcmp(h->node, peer) != 0) {
-        snprintf(err, errlen, "its certificate names peer %s but its hello says node '%.64s'", peer, h->node ? h->node : "");
+        snprintf(err, errlen, "its certificate names peer %s but its hello says node '%.64s'", peer,
+                 h->node ? h->node : "");
         return V12_E_PEER_UNKNOWN;
     }
     if (h->layout == VMCS12D__V1__LAYOUT__LAYOUT_ENCODED) {

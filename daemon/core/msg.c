@@ -46,7 +46,8 @@ void v12_reply_ping(struct v12_conn *c, const Vmcs12d__V1__Ping *ping)
 int v12_check_names(const char *mig, const char *vm, char *msg, size_t len)
 {
     if (!v12_name_ok(mig)) {
-        snprintf(msg, len, "migration id '%.64s' is not allowed (1..63 of [A-Za-z0-9._:-], not starting with '.')", mig);
+        snprintf(msg, len, "migration id '%.64s' is not allowed (1..63 of [A-Za-z0-9._:-], not starting with '.')",
+                 mig);
         return V12_E_INVALID_ARGUMENT;
     }
     if (!v12_name_ok(vm)) {

@@ -8,8 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "relay_internal.h"
 #include "log.h"
+#include "relay_internal.h"
 
 #define V12_DEFAULT_SEND_TIMEOUT_MS 30000u
 
@@ -53,13 +53,18 @@ static void transfer_done(void *arg, struct v12_transfer *t, int code, const cha
 {
     struct client *cl = arg;
     cl->inflight--;
-    send_ack(cl, &(struct v12_ack_args){.mig = t->migration_id, .vm = t->vm, .vcpu = t->vcpu, .seq = t->seq,
-                                        .code = code, .message = message, .duplicate = ack && ack->duplicate,
-                                        .conversion = &t->summary, .stored_as = ack ? ack->stored_as : NULL});
+    send_ack(cl, &(struct v12_ack_args){.mig = t->migration_id,
+                                        .vm = t->vm,
+                                        .vcpu = t->vcpu,
+                                        .seq = t->seq,
+                                        .code = code,
+                                        .message = message,
+                                        .duplicate = ack && ack->duplicate,
+                                        .conversion = &t->summary,
+                                        .stored_as = ack ? ack->stored_as : NULL});
     if (cl->conn) v12_conn_update_reading(cl->conn);
     maybe_free(cl);
 }
-
 
 static void on_blob(struct client *cl, const Vmcs12d__V1__Blob *b)
 {
@@ -94,8 +99,12 @@ static void on_blob(struct client *cl, const Vmcs12d__V1__Blob *b)
         v12_count_reject(&d->stats, code);
         log_warn("%s: migration %.64s vm %.64s vcpu %u seq %llu: refused: %s", v12_conn_name(cl->conn), b->migration_id,
                  b->vm, b->vcpu, (unsigned long long)b->seq, msg[0] ? msg : v12_strerror(code));
-        send_ack(cl, &(struct v12_ack_args){.mig = b->migration_id, .vm = b->vm, .vcpu = b->vcpu, .seq = b->seq,
-                                            .code = code, .message = msg[0] ? msg : NULL});
+        send_ack(cl, &(struct v12_ack_args){.mig = b->migration_id,
+                                            .vm = b->vm,
+                                            .vcpu = b->vcpu,
+                                            .seq = b->seq,
+                                            .code = code,
+                                            .message = msg[0] ? msg : NULL});
         return;
     }
     memcpy(raw, b->data.data, b->data.len);
@@ -157,9 +166,9 @@ static int try_recv(struct client *cl, const char *mig, const char *vm, uint32_t
     if (r) {
         char msg[256];
         if (r == V12_E_NOT_FOUND)
-            snprintf(msg, sizeof(msg), "no blob stored for vm %s vcpu %u%s%s", vm, vcpu, mig[0] ? " in migration " : "", mig);
-        else
-            snprintf(msg, sizeof(msg), "cannot read the spool: %s", v12_strerror(r));
+            snprintf(msg, sizeof(msg), "no blob stored for vm %s vcpu %u%s%s", vm, vcpu, mig[0] ? " in migration " : "",
+                     mig);
+        else snprintf(msg, sizeof(msg), "cannot read the spool: %s", v12_strerror(r));
         send_recv_reply(cl, r, msg, NULL, NULL, 0, 0, NULL, 0, NULL);
         return 1;
     }
@@ -205,7 +214,8 @@ void v12_control_stored(struct v12_daemon *d, const char *mig, const char *vm, u
 {
     for (struct v12_waiter **link = &d->relay->waiters; *link;) {
         struct v12_waiter *w = *link;
-        bool match = w->vcpu == vcpu && strcmp(w->vm, vm) == 0 && (!w->migration_id[0] || strcmp(w->migration_id, mig) == 0);
+        bool match =
+            w->vcpu == vcpu && strcmp(w->vm, vm) == 0 && (!w->migration_id[0] || strcmp(w->migration_id, mig) == 0);
         if (match && (!w->client->conn || try_recv(w->client, w->migration_id, w->vm, w->vcpu, true))) {
             waiter_done(link);
             continue;
@@ -364,7 +374,8 @@ void v12_control_accept(struct v12_daemon *d, int fd)
 {
     if (d->main.nconns >= d->cfg.max_connections || atomic_load(&d->stopping)) {
         v12_count_reject(&d->stats, V12_E_BUSY);
-        log_warn("control connection refused: %s", atomic_load(&d->stopping) ? "shutting down" : "max_connections reached");
+        log_warn("control connection refused: %s",
+                 atomic_load(&d->stopping) ? "shutting down" : "max_connections reached");
         close(fd);
         return;
     }

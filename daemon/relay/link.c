@@ -11,8 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "relay_internal.h"
 #include "log.h"
+#include "relay_internal.h"
 
 static const struct v12_conn_ops link_ops;
 
@@ -45,8 +45,8 @@ static void finish(struct v12_transfer **link, int code, const char *message, co
                  t->summary.regions, t->summary.fields, t->summary.bytes_dropped ? ", padding dropped" : "");
     v12_log(code ? V12_LOG_WARNING : V12_LOG_INFO, "peer %s: migration %s vm %s vcpu %u seq %llu: %s: %s%s%s",
             k->cfg->name, t->migration_id, t->vm, t->vcpu, (unsigned long long)t->seq, conv,
-            code ? "failed: " : "acknowledged, stored at destination", code ? (message ? message : v12_strerror(code)) : "",
-            ack && ack->duplicate ? " (duplicate)" : "");
+            code ? "failed: " : "acknowledged, stored at destination",
+            code ? (message ? message : v12_strerror(code)) : "", ack && ack->duplicate ? " (duplicate)" : "");
     if (t->done) t->done(t->arg, t, code, message, ack);
     v12_transfer_free(t);
 }
@@ -239,7 +239,6 @@ static void established(void *owner, struct v12_conn *c, X509 *cert)
     if (v12_send_hello(c, &k->d->cfg) != 0) v12_conn_close(c, V12_E_PEER_DOWN, "cannot send hello");
 }
 
-
 static void protocol_error(struct v12_link *k, struct v12_conn *c, const char *what)
 {
     char why[256];
@@ -319,7 +318,8 @@ static void closed(void *owner, struct v12_conn *c, int code, const char *why)
         v12_count_reject(&k->d->stats, V12_E_TLS);
         log_warn("%s: TLS: %s", v12_conn_name(c), why);
     }
-    if (!was_ready && (code == V12_E_TLS || code == V12_E_PEER_UNKNOWN || (code == V12_E_TIMEOUT && k->state == V12_LINK_HANDSHAKE)))
+    if (!was_ready &&
+        (code == V12_E_TLS || code == V12_E_PEER_UNKNOWN || (code == V12_E_TIMEOUT && k->state == V12_LINK_HANDSHAKE)))
         v12_count_tls_failure(&k->d->stats, code, why);
     if (was_ready) {
         log_notice("peer %s (%s): disconnected: %s", k->cfg->name, k->cfg->address, why);
@@ -365,8 +365,10 @@ void v12_link_tick(struct v12_link *k, uint64_t now)
             finish(l, V12_E_PEER_DOWN, msg, NULL);
             continue;
         }
-        snprintf(msg, sizeof(msg), "no acknowledgement from peer %s in time; the blob may or may not be stored there "
-                                   "(resending it is safe)", k->cfg->name);
+        snprintf(msg, sizeof(msg),
+                 "no acknowledgement from peer %s in time; the blob may or may not be stored there "
+                 "(resending it is safe)",
+                 k->cfg->name);
         finish(l, V12_E_TIMEOUT, msg, NULL);
     }
 }

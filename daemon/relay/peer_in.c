@@ -10,8 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "relay_internal.h"
 #include "log.h"
+#include "relay_internal.h"
 
 struct peer_in {
     struct v12_daemon *d;
@@ -20,7 +20,7 @@ struct peer_in {
     bool unidentified;     /* counted in d->relay->handshakes */
     bool hello;
     enum v12_layout remote_layout;
-    unsigned inflight;     /* blobs being stored for this connection */
+    unsigned inflight; /* blobs being stored for this connection */
     char name[128];
 };
 
@@ -38,7 +38,6 @@ static void maybe_free(struct peer_in *p)
     if (!p->conn && !p->inflight) free(p);
 }
 
-
 static void protocol_error(struct peer_in *p, struct v12_conn *c, const char *what)
 {
     char why[300];
@@ -46,7 +45,6 @@ static void protocol_error(struct peer_in *p, struct v12_conn *c, const char *wh
     snprintf(why, sizeof(why), "protocol violation: %s", what);
     v12_conn_close(c, V12_E_PROTOCOL, why);
 }
-
 
 /* A store finished on a writer thread; we are back on the main loop. */
 static void stored(struct v12_store *s)
@@ -58,10 +56,8 @@ static void stored(struct v12_store *s)
     p->inflight--;
     char msg[320] = "";
     int code = it->result;
-    if (code == -EEXIST)
-        snprintf(msg, sizeof(msg), "a different blob is already stored as %s; not replaced", it->rel);
-    else if (code)
-        snprintf(msg, sizeof(msg), "cannot store %s: %s", it->rel, v12_strerror(code));
+    if (code == -EEXIST) snprintf(msg, sizeof(msg), "a different blob is already stored as %s; not replaced", it->rel);
+    else if (code) snprintf(msg, sizeof(msg), "cannot store %s: %s", it->rel, v12_strerror(code));
     if (code) {
         v12_count_reject(&d->stats, code);
         log_err("%s: migration %s vm %s vcpu %u seq %llu: %s", p->name, s->mig, s->vm, it->vcpu,
@@ -74,9 +70,14 @@ static void stored(struct v12_store *s)
     }
     /* The ack goes out only now that the blob is durable (or definitely not stored). */
     if (p->conn) {
-        v12_send_ack(p->conn, &(struct v12_ack_args){.mig = s->mig, .vm = s->vm, .vcpu = it->vcpu, .seq = it->seq,
-                                                     .code = code, .message = msg[0] ? msg : NULL,
-                                                     .duplicate = it->duplicate, .stored_as = it->rel});
+        v12_send_ack(p->conn, &(struct v12_ack_args){.mig = s->mig,
+                                                     .vm = s->vm,
+                                                     .vcpu = it->vcpu,
+                                                     .seq = it->seq,
+                                                     .code = code,
+                                                     .message = msg[0] ? msg : NULL,
+                                                     .duplicate = it->duplicate,
+                                                     .stored_as = it->rel});
         if (p->conn) v12_conn_update_reading(p->conn);
     }
     free(s->data);
@@ -111,8 +112,9 @@ static void on_blob(struct peer_in *p, struct v12_conn *c, const Vmcs12d__V1__Bl
         v12_count_reject(&d->stats, code);
         log_warn("%s: migration %.64s vm %.64s vcpu %u seq %llu: refused: %s", p->name, b->migration_id, b->vm, b->vcpu,
                  (unsigned long long)b->seq, msg);
-        v12_send_ack(c, &(struct v12_ack_args){.mig = b->migration_id, .vm = b->vm, .vcpu = b->vcpu, .seq = b->seq,
-                                               .code = code, .message = msg});
+        v12_send_ack(
+            c, &(struct v12_ack_args){
+                   .mig = b->migration_id, .vm = b->vm, .vcpu = b->vcpu, .seq = b->seq, .code = code, .message = msg});
         return;
     }
     struct v12_store *s = calloc(1, sizeof(*s));
@@ -120,8 +122,8 @@ static void on_blob(struct peer_in *p, struct v12_conn *c, const Vmcs12d__V1__Bl
     if (!s || !data) {
         free(s);
         free(data);
-        v12_send_ack(c, &(struct v12_ack_args){.mig = b->migration_id, .vm = b->vm, .vcpu = b->vcpu, .seq = b->seq,
-                                               .code = -ENOMEM});
+        v12_send_ack(c, &(struct v12_ack_args){
+                            .mig = b->migration_id, .vm = b->vm, .vcpu = b->vcpu, .seq = b->seq, .code = -ENOMEM});
         return;
     }
     memcpy(data, b->data.data, b->data.len);
@@ -138,7 +140,6 @@ static void on_blob(struct peer_in *p, struct v12_conn *c, const Vmcs12d__V1__Bl
     v12_writer_submit(&d->relay->writer, s);
     v12_conn_update_reading(c);
 }
-
 
 static void on_hello(struct peer_in *p, struct v12_conn *c, const Vmcs12d__V1__Hello *h)
 {
@@ -187,8 +188,7 @@ static void on_frame(void *owner, struct v12_conn *c, const V12Envelope *env)
         v12_conn_set_owner(c, NULL, NULL);
         if (p->d->wire.stream_incoming)
             p->d->wire.stream_incoming(p->d, c, p->peer, p->remote_layout, env->stream_open);
-        else
-            v12_conn_close(c, V12_E_PROTOCOL, "stream mode is not wired in this daemon");
+        else v12_conn_close(c, V12_E_PROTOCOL, "stream mode is not wired in this daemon");
         maybe_free(p);
         break;
     default: protocol_error(p, c, "unexpected message from a peer"); break;
@@ -273,10 +273,10 @@ static const struct v12_conn_ops peer_in_ops = {
 void v12_peer_accept(struct v12_daemon *d, int fd)
 {
     unsigned max_handshakes = d->cfg.max_connections / 4 > 16 ? d->cfg.max_connections / 4 : 16;
-    const char *why = atomic_load(&d->stopping)                    ? "shutting down"
-                      : d->main.nconns >= d->cfg.max_connections    ? "max_connections reached"
-                      : d->relay->handshakes >= max_handshakes      ? "too many connections not yet authenticated"
-                                                                    : NULL;
+    const char *why = atomic_load(&d->stopping)                  ? "shutting down"
+                      : d->main.nconns >= d->cfg.max_connections ? "max_connections reached"
+                      : d->relay->handshakes >= max_handshakes   ? "too many connections not yet authenticated"
+                                                                 : NULL;
     if (why) {
         v12_count_reject(&d->stats, V12_E_BUSY);
         log_warn("peer connection refused: %s", why);

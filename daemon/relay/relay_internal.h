@@ -29,9 +29,9 @@ struct v12_transfer {
     uint32_t vcpu;
     uint64_t seq;
     uint64_t deadline_ms;
-    uint8_t *raw;  /* the client's blob, until it is converted and sent */
+    uint8_t *raw; /* the client's blob, until it is converted and sent */
     size_t len;
-    bool sent;     /* on the wire: only an Ack (or its absence) ends it now */
+    bool sent; /* on the wire: only an Ack (or its absence) ends it now */
     Vmcs12d__V1__ConversionSummary summary;
     char sum_from[16], sum_to[16];
     /* How it ended: called once, then the transfer is freed. ack is the destination's, or NULL. */
@@ -50,7 +50,7 @@ struct v12_link {
     int idx;
     enum v12_link_state state;
     struct v12_conn *conn;
-    uint64_t retry_ms;     /* BACKOFF: when to connect again */
+    uint64_t retry_ms; /* BACKOFF: when to connect again */
     unsigned backoff_ms;
     bool has_layout;
     enum v12_layout layout; /* as the peer announced */
@@ -62,7 +62,7 @@ struct v12_link {
     uint64_t down_since_ms;
     int64_t down_since_unix;
     bool down_warned;
-    unsigned inbound;       /* inbound frame connections from this peer, from the certificate on
+    unsigned inbound; /* inbound frame connections from this peer, from the certificate on
                              * until closed or become a stream channel (peer_in.c counts) */
     struct v12_transfer *transfers;
 };

@@ -8,8 +8,8 @@
  */
 #include <stdlib.h>
 
-#include "relay_internal.h"
 #include "log.h"
+#include "relay_internal.h"
 
 static void writer_main(void *arg)
 {

@@ -28,8 +28,8 @@
 #include "worker.h"
 
 #define WIN_SIZE (V12_QS_LOOKAHEAD + 256u * 1024u) /* destination: the parse window */
-#define SRC_BUF (256u * 1024u)                      /* source: QEMU's bytes, read at once */
-#define BACK_BUF (64u * 1024u)                      /* the return path */
+#define SRC_BUF (256u * 1024u)                     /* source: QEMU's bytes, read at once */
+#define BACK_BUF (64u * 1024u)                     /* the return path */
 #define MULTIFD_MAGIC 0x11223344u
 #define QEVM_MAGIC 0x5145564du
 
@@ -37,18 +37,18 @@ enum kind { KIND_UNDECIDED, KIND_MAIN, KIND_MULTIFD, KIND_PASSTHROUGH };
 
 struct v12_channel {
     struct v12_daemon *d;
-    struct v12_loop *loop;      /* where both connections live */
-    struct v12_conn *local;     /* the QEMU side (plain TCP or unix) */
-    struct v12_conn *remote;    /* the mutual-TLS connection to the other daemon */
+    struct v12_loop *loop;   /* where both connections live */
+    struct v12_conn *local;  /* the QEMU side (plain TCP or unix) */
+    struct v12_conn *remote; /* the mutual-TLS connection to the other daemon */
     int peer;
-    bool source;                /* this daemon is on the source host */
-    bool flowing;               /* both ends connected: bytes may move */
-    bool parse;                 /* destination: check and convert with the stream parser */
-    atomic_int kind;            /* enum kind: status reads it from the main loop */
+    bool source;     /* this daemon is on the source host */
+    bool flowing;    /* both ends connected: bytes may move */
+    bool parse;      /* destination: check and convert with the stream parser */
+    atomic_int kind; /* enum kind: status reads it from the main loop */
     bool ended, failed;
     bool remote_eof, remote_clean; /* destination: the peer's side has ended (cleanly) */
-    bool moving;                /* being handed to a worker loop */
-    unsigned holds;             /* callbacks on the stack: not freed under them */
+    bool moving;                   /* being handed to a worker loop */
+    unsigned holds;                /* callbacks on the stack: not freed under them */
     int moving_conns;
     /* source: channels open at the destination in QEMU's order */
     struct v12_stream_listener *listener; /* until acknowledged (main loop only) */
@@ -63,18 +63,18 @@ struct v12_channel {
     atomic_uint_fast64_t bytes, bytes_back, pages;
     atomic_uint regions;
     uint64_t start_ms;
-    uint64_t hold_start_ns;     /* destination: when the device phase began to be held (uv_hrtime) */
-    uint64_t hold_end_ns;       /* ... when its description released it (0: not yet) */
-    uint64_t switch_end_ns;     /* ... when its last byte was in QEMU's socket (0: not yet) */
+    uint64_t hold_start_ns;             /* destination: when the device phase began to be held (uv_hrtime) */
+    uint64_t hold_end_ns;               /* ... when its description released it (0: not yet) */
+    uint64_t switch_end_ns;             /* ... when its last byte was in QEMU's socket (0: not yet) */
     atomic_uint_fast64_t switchover_us; /* switch_end_ns - hold_start_ns, for status (other thread) */
-    uint64_t answer_ns;         /* ... when QEMU's first return-path byte after that came */
-    bool awaiting_drain;        /* released, not yet all in QEMU's socket */
+    uint64_t answer_ns;                 /* ... when QEMU's first return-path byte after that came */
+    bool awaiting_drain;                /* released, not yet all in QEMU's socket */
     struct v12_qs *qs;
-    uint8_t *buf;               /* source: QEMU's bytes; destination: the parse window */
-    size_t wlen;                /* destination: bytes in the window */
-    size_t wcap;                /* destination: the window's size (grows while the device phase is held) */
-    uint8_t *back;              /* the return path's buffer */
-    struct v12_channel *next;   /* d->streams->channels */
+    uint8_t *buf;             /* source: QEMU's bytes; destination: the parse window */
+    size_t wlen;              /* destination: bytes in the window */
+    size_t wcap;              /* destination: the window's size (grows while the device phase is held) */
+    uint8_t *back;            /* the return path's buffer */
+    struct v12_channel *next; /* d->streams->channels */
 };
 
 static const struct v12_conn_ops local_ops, remote_ops;
@@ -88,9 +88,9 @@ static const struct v12_conn_ops local_ops, remote_ops;
  * stay in flight) but holds little unsent (TCP_NOTSENT_LOWAT), and a channel reads one side only
  * while the daemon's own queue for the other is short.
  */
-#define QEMU_LEG_BUF (128 * 1024)       /* SO_RCVBUF from the source QEMU, SO_SNDBUF to the destination's */
-#define LINK_NOTSENT (128 * 1024)       /* TCP_NOTSENT_LOWAT on the link between the daemons */
-#define STREAM_QUEUE_MAX (64u * 1024u)  /* the daemon's own queue towards either side */
+#define QEMU_LEG_BUF (128 * 1024)      /* SO_RCVBUF from the source QEMU, SO_SNDBUF to the destination's */
+#define LINK_NOTSENT (128 * 1024)      /* TCP_NOTSENT_LOWAT on the link between the daemons */
+#define STREAM_QUEUE_MAX (64u * 1024u) /* the daemon's own queue towards either side */
 
 static const char *kind_name(int k)
 {
@@ -170,12 +170,13 @@ static void migration_channel_end(struct v12_channel *ch)
             uint64_t ms = v12_clock_ms() - m->start_ms;
             double mib = (double)m->bytes / 1048576.0;
             failed = m->failed;
-            snprintf(line, sizeof(line),
-                     "migration %s %s peer %s %s: %u channel%s, %.1f MiB, %llu RAM pages parsed, %u nested-state regions "
-                     "converted, %.1f s, %.1f MiB/s",
-                     m->id, m->source ? "to" : "from", m->peer, m->failed ? "FAILED" : "ended", m->channels,
-                     m->channels == 1 ? "" : "s", mib, (unsigned long long)m->pages, m->regions, (double)ms / 1000.0,
-                     ms ? mib * 1000.0 / (double)ms : 0.0);
+            snprintf(
+                line, sizeof(line),
+                "migration %s %s peer %s %s: %u channel%s, %.1f MiB, %llu RAM pages parsed, %u nested-state regions "
+                "converted, %.1f s, %.1f MiB/s",
+                m->id, m->source ? "to" : "from", m->peer, m->failed ? "FAILED" : "ended", m->channels,
+                m->channels == 1 ? "" : "s", mib, (unsigned long long)m->pages, m->regions, (double)ms / 1000.0,
+                ms ? mib * 1000.0 / (double)ms : 0.0);
         }
     }
     uv_mutex_unlock(&s->mu);
@@ -262,13 +263,13 @@ static void channel_end(struct v12_channel *ch, const char *why, bool failed)
             snprintf(held + k, sizeof(held) - (size_t)k, " (QEMU answered %.2f ms later)",
                      (double)(ch->answer_ns - ch->switch_end_ns) / 1e6);
     }
-    v12_log(failed ? V12_LOG_ERR : V12_LOG_NOTICE,
-            "stream %s peer %s migration %s channel %u (%s, %s): %s: %.1f MiB forwarded, %llu bytes back, %llu RAM pages, "
-            "%u nested-state regions converted%s, %.1f s, %.1f MiB/s",
-            ch->source ? "to" : "from", peer_name(ch), ch->migration_id, ch->channel, kind_name(ch->kind),
-            ch->target.text, why, mib, (unsigned long long)atomic_load(&ch->bytes_back),
-            (unsigned long long)atomic_load(&ch->pages), atomic_load(&ch->regions), held, (double)ms / 1000.0,
-            ms ? mib * 1000.0 / (double)ms : 0.0);
+    v12_log(
+        failed ? V12_LOG_ERR : V12_LOG_NOTICE,
+        "stream %s peer %s migration %s channel %u (%s, %s): %s: %.1f MiB forwarded, %llu bytes back, %llu RAM pages, "
+        "%u nested-state regions converted%s, %.1f s, %.1f MiB/s",
+        ch->source ? "to" : "from", peer_name(ch), ch->migration_id, ch->channel, kind_name(ch->kind), ch->target.text,
+        why, mib, (unsigned long long)atomic_load(&ch->bytes_back), (unsigned long long)atomic_load(&ch->pages),
+        atomic_load(&ch->regions), held, (double)ms / 1000.0, ms ? mib * 1000.0 / (double)ms : 0.0);
     migration_channel_end(ch);
     struct v12_stats *st = &ch->d->stats;
     atomic_fetch_add(failed ? &st->channels_failed : &st->channels_finished, 1);
@@ -496,7 +497,8 @@ void v12_stream_incoming(struct v12_daemon *d, struct v12_conn *c, int peer, enu
 {
     struct v12_endpoint target;
     const struct v12_peer_config *pc = &d->cfg.peers[peer];
-    if (v12_endpoint_parse(so->target, &target) != 0 || !v12_stream_allowed(d->cfg.stream_allow, d->cfg.nallow, &target)) {
+    if (v12_endpoint_parse(so->target, &target) != 0 ||
+        !v12_stream_allowed(d->cfg.stream_allow, d->cfg.nallow, &target)) {
         v12_count_reject(&d->stats, V12_E_PEER_UNKNOWN);
         log_warn("%s: stream to '%.100s' refused: not permitted by stream_allow", v12_conn_name(c), so->target);
         v12_conn_close(c, V12_E_PEER_UNKNOWN, "stream target not permitted");
@@ -521,7 +523,8 @@ void v12_stream_incoming(struct v12_daemon *d, struct v12_conn *c, int peer, enu
     ch->channel = so->channel;
     ch->remote_layout = remote_layout;
     ch->parse = !pc->stream_passthrough;
-    snprintf(ch->migration_id, sizeof(ch->migration_id), "%.60s", v12_name_ok(so->migration_id) ? so->migration_id : "?");
+    snprintf(ch->migration_id, sizeof(ch->migration_id), "%.60s",
+             v12_name_ok(so->migration_id) ? so->migration_id : "?");
     migration_channel_start(ch);
     ch->remote = c;
     v12_conn_set_owner(c, &remote_ops, ch);
@@ -529,8 +532,9 @@ void v12_stream_incoming(struct v12_daemon *d, struct v12_conn *c, int peer, enu
     v12_conn_update_reading(c); /* no more from the peer than the window holds until QEMU's side is connected */
     log_info("stream from peer %s migration %s channel %u: delivering to %s%s", pc->name, ch->migration_id, ch->channel,
              target.text, ch->parse ? "" : " (pass-through: not checked)");
-    ch->local = target.unix_socket ? v12_conn_connect_unix(&d->main, target.path, &local_ops, ch)
-                                   : v12_conn_connect_tcp(&d->main, target.host, target.port, NULL, NULL, &local_ops, ch);
+    ch->local = target.unix_socket
+                    ? v12_conn_connect_unix(&d->main, target.path, &local_ops, ch)
+                    : v12_conn_connect_tcp(&d->main, target.host, target.port, NULL, NULL, &local_ops, ch);
     if (!ch->local) {
         channel_end(ch, "out of memory", true);
         return;
@@ -649,7 +653,8 @@ static int hold_more(struct v12_channel *ch, size_t s)
         uint8_t *nb = realloc(ch->buf, want);
         if (!nb) {
             log_err("stream from peer %s migration %s: out of memory holding %zu bytes of device state; ending the "
-                    "migration (the source keeps running the guest)", peer_name(ch), ch->migration_id, held);
+                    "migration (the source keeps running the guest)",
+                    peer_name(ch), ch->migration_id, held);
             channel_end(ch, "out of memory", true);
             return -ENOMEM;
         }
@@ -967,8 +972,8 @@ void v12_stream_stop_listening(struct v12_daemon *d)
     for (unsigned i = 0; i < d->streams->nlisteners; i++) v12_listener_close(&d->streams->listeners[i].l);
 }
 
-void v12_stream_status(struct v12_daemon *d, Vmcs12d__V1__StreamStatus *out, Vmcs12d__V1__StreamStatus **ptrs, size_t max,
-                       size_t *ret_n)
+void v12_stream_status(struct v12_daemon *d, Vmcs12d__V1__StreamStatus *out, Vmcs12d__V1__StreamStatus **ptrs,
+                       size_t max, size_t *ret_n)
 {
     static char texts[64][4][V12_NAME_MAX + 300];
     size_t n = 0;

@@ -21,8 +21,8 @@ struct v12_stream_listener {
     int peer;
     struct v12_endpoint listen, target;
     unsigned channels;
-    struct v12_channel *order; /* channels in the order QEMU opened them, until each is acknowledged */
-    atomic_uint active;        /* channels not ended (they end on any loop) */
+    struct v12_channel *order;       /* channels in the order QEMU opened them, until each is acknowledged */
+    atomic_uint active;              /* channels not ended (they end on any loop) */
     char migration_id[V12_NAME_MAX]; /* of the channels now active (main loop only) */
 };
 

@@ -27,9 +27,9 @@ enum state {
     ST_CONNECTING, /* non-blocking connect() in flight */
     ST_HANDSHAKE,  /* TLS handshake */
     ST_OPEN,
-    ST_CLOSING,    /* the owner is gone: flushing the queue, then close_notify */
-    ST_LINGER,     /* our side shut: reading and dropping until the other side's EOF */
-    ST_DEAD,       /* the poll handle is closing; freed in its callback */
+    ST_CLOSING, /* the owner is gone: flushing the queue, then close_notify */
+    ST_LINGER,  /* our side shut: reading and dropping until the other side's EOF */
+    ST_DEAD,    /* the poll handle is closing; freed in its callback */
 };
 
 struct v12_conn {
@@ -38,18 +38,18 @@ struct v12_conn {
     void *owner;
     int fd;
     uv_poll_t poll;
-    bool poll_open;  /* poll initialised on l */
-    int events;      /* what poll waits for now */
+    bool poll_open; /* poll initialised on l */
+    int events;     /* what poll waits for now */
     SSL *ssl;
     enum state state;
     bool raw, ready, unix_sock;
     bool tls_wants_write; /* SSL_read or the handshake needs the socket writable */
     bool tls_wants_read;  /* SSL_write needs the socket readable (never in TLS 1.3 in practice) */
     bool shutdown_sent;
-    bool listed;          /* on l->ready */
-    bool announce;        /* established() is still to be called (from the loop) */
-    bool gai_pending;     /* the resolver still holds c */
-    int fail_code;        /* a write failed: closed() is reported from the loop, not the writer's stack */
+    bool listed;      /* on l->ready */
+    bool announce;    /* established() is still to be called (from the loop) */
+    bool gai_pending; /* the resolver still holds c */
+    int fail_code;    /* a write failed: closed() is reported from the loop, not the writer's stack */
     char fail_why[400];
     struct v12_frame_reader rd;
     size_t rd_accounted;
@@ -57,17 +57,17 @@ struct v12_conn {
      * middle of a read: at most one read's worth (the loop's scratch size). */
     uint8_t *held;
     size_t held_len;
-    uint8_t *wq;          /* bytes (plaintext for TLS) the socket did not take yet */
+    uint8_t *wq; /* bytes (plaintext for TLS) the socket did not take yet */
     size_t wq_off, wq_len, wq_cap;
     uint64_t deadline_ms; /* handshake, then close */
     /* The idle clock: the last time bytes arrived, or bytes left the write queue (which holds
      * bytes only once the socket was full: the other side read them, so it is alive, only
      * slow). A write the kernel buffers at once proves nothing and does not count. */
     uint64_t last_progress_ms, next_tick_ms;
-    uint64_t alarm_ms;    /* the owner's alarm (0: none), checked on the loop's tick */
+    uint64_t alarm_ms;        /* the owner's alarm (0: none), checked on the loop's tick */
     struct v12_sockbufs bufs; /* socket buffer settings, applied once the socket exists */
-    bool rx_idle;         /* the last read found nothing more to read */
-    bool rx_idle_told;    /* raw mode: the owner has heard of it (raw_read 0) since the last bytes */
+    bool rx_idle;             /* the last read found nothing more to read */
+    bool rx_idle_told;        /* raw mode: the owner has heard of it (raw_read 0) since the last bytes */
     uv_getaddrinfo_t gai;
     char host[256], port[8], sni[256];
     SSL_CTX *connect_ctx;
@@ -370,7 +370,8 @@ struct v12_conn *v12_conn_connect_tcp(struct v12_loop *l, const char *host, cons
     return c;
 }
 
-struct v12_conn *v12_conn_connect_unix(struct v12_loop *l, const char *path, const struct v12_conn_ops *ops, void *owner)
+struct v12_conn *v12_conn_connect_unix(struct v12_loop *l, const char *path, const struct v12_conn_ops *ops,
+                                       void *owner)
 {
     struct v12_conn *c = conn_new(l, ops, owner);
     if (!c) return NULL;
@@ -430,7 +431,6 @@ size_t v12_conn_queued(const struct v12_conn *c)
 }
 
 /* ---- writing ---------------------------------------------------------------------------------------- */
-
 
 static int queue(struct v12_conn *c, const uint8_t *p, size_t n)
 {
@@ -662,8 +662,7 @@ static void feed_frames(struct v12_conn *c, const uint8_t *data, size_t len)
             char why[160];
             if (r == V12_E_FRAME_TOO_LARGE)
                 snprintf(why, sizeof(why), "%s (limit %u bytes)", v12_strerror(r), c->rd.max);
-            else
-                snprintf(why, sizeof(why), "%s", v12_strerror(r));
+            else snprintf(why, sizeof(why), "%s", v12_strerror(r));
             if (c->ops && c->ops->frame_error) c->ops->frame_error(c->owner, c, r, why);
             v12_conn_close(c, r, why);
             return;
@@ -1035,15 +1034,18 @@ static void on_tick(uv_timer_t *t)
         case ST_CONNECTING:
         case ST_HANDSHAKE:
             if (now >= c->deadline_ms)
-                fail(c, V12_E_TIMEOUT, c->state == ST_HANDSHAKE ? "TLS handshake or hello not completed in time"
-                                                                 : "cannot connect: timed out");
+                fail(c, V12_E_TIMEOUT,
+                     c->state == ST_HANDSHAKE ? "TLS handshake or hello not completed in time"
+                                              : "cannot connect: timed out");
             break;
         case ST_OPEN:
             if (!c->ready) {
-                if (now >= c->deadline_ms) v12_conn_close(c, V12_E_TIMEOUT, "TLS handshake or hello not completed in time");
+                if (now >= c->deadline_ms)
+                    v12_conn_close(c, V12_E_TIMEOUT, "TLS handshake or hello not completed in time");
                 break;
             }
-            if (now - c->last_progress_ms >= lim->idle_timeout_ms && !(c->ops && c->ops->busy && c->ops->busy(c->owner, c))) {
+            if (now - c->last_progress_ms >= lim->idle_timeout_ms &&
+                !(c->ops && c->ops->busy && c->ops->busy(c->owner, c))) {
                 v12_conn_close(c, V12_E_TIMEOUT, "idle timeout");
                 break;
             }
@@ -1060,8 +1062,7 @@ static void on_tick(uv_timer_t *t)
         case ST_LINGER:
             if (now >= c->deadline_ms) finish(c); /* the other side never read, or never closed */
             break;
-        default:
-            break;
+        default: break;
         }
     }
 }

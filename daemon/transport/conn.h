@@ -70,23 +70,23 @@ struct v12_conn_limits {
     size_t global_buffer_limit;
     unsigned handshake_timeout_ms;
     unsigned idle_timeout_ms;
-    unsigned close_timeout_ms; /* flushing and lingering after close */
+    unsigned close_timeout_ms;  /* flushing and lingering after close */
     atomic_size_t global_bytes; /* queued writes and partial frames of every connection */
 };
 
 /* A loop that connections live on: the daemon's main loop, or a worker's. */
 struct v12_loop {
     uv_loop_t *uv;
-    unsigned index;             /* 0: the main loop; 1..: workers */
-    void *data;                 /* the daemon */
+    unsigned index; /* 0: the main loop; 1..: workers */
+    void *data;     /* the daemon */
     struct v12_conn_limits *limits;
-    struct v12_conn *conns;     /* attached here */
+    struct v12_conn *conns; /* attached here */
     unsigned nconns;
-    uv_timer_t tick;            /* deadlines, idle checks, owners' ticks */
-    uv_idle_t pending;          /* connections with plaintext buffered inside OpenSSL */
-    struct v12_conn *ready;     /* ... listed here */
-    struct v12_conn *dead;      /* freed from the idle callback */
-    uint8_t scratch[65536];     /* frame-mode reads: consumed before the read returns */
+    uv_timer_t tick;        /* deadlines, idle checks, owners' ticks */
+    uv_idle_t pending;      /* connections with plaintext buffered inside OpenSSL */
+    struct v12_conn *ready; /* ... listed here */
+    struct v12_conn *dead;  /* freed from the idle callback */
+    uint8_t scratch[65536]; /* frame-mode reads: consumed before the read returns */
 };
 
 int v12_loop_init(struct v12_loop *l, uv_loop_t *uv, unsigned index, struct v12_conn_limits *limits);

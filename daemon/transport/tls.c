@@ -134,8 +134,7 @@ int v12_tls_match_peer(X509 *cert, const struct v12_config *cfg, int only, char 
     if (only >= 0)
         snprintf(err, errlen, "certificate (%s) does not name peer %s (%s)", sans, cfg->peers[only].name,
                  cfg->peers[only].address);
-    else
-        snprintf(err, errlen, "certificate (%s) names no configured peer", sans);
+    else snprintf(err, errlen, "certificate (%s) names no configured peer", sans);
     return -1;
 }
 
@@ -171,13 +170,9 @@ void v12_tls_describe(SSL *ssl, int ret, const char *what, char *err, size_t err
     long vr = SSL_get_verify_result(ssl);
     if (vr != X509_V_OK)
         snprintf(err, errlen, "%s: certificate verification failed: %s", what, X509_verify_cert_error_string(vr));
-    else if (code == SSL_ERROR_SSL)
-        snprintf(err, errlen, "%s: %s", what, v12_tls_error(e, sizeof(e)));
-    else if (code == SSL_ERROR_SYSCALL && errno)
-        snprintf(err, errlen, "%s: %s", what, strerror(errno));
-    else if (code == SSL_ERROR_SYSCALL)
-        snprintf(err, errlen, "%s: the other side closed the connection", what);
-    else
-        snprintf(err, errlen, "%s: TLS error %d", what, code);
+    else if (code == SSL_ERROR_SSL) snprintf(err, errlen, "%s: %s", what, v12_tls_error(e, sizeof(e)));
+    else if (code == SSL_ERROR_SYSCALL && errno) snprintf(err, errlen, "%s: %s", what, strerror(errno));
+    else if (code == SSL_ERROR_SYSCALL) snprintf(err, errlen, "%s: the other side closed the connection", what);
+    else snprintf(err, errlen, "%s: TLS error %d", what, code);
     ERR_clear_error();
 }

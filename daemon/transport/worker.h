@@ -34,8 +34,7 @@ struct v12_workers {
 
 /* n threads, each with its loop; every loop's data is loop_data. 0 or a negative libuv error
  * (logged). */
-int v12_workers_start(struct v12_workers *ws, unsigned n, struct v12_conn_limits *limits,
-                      void *loop_data) V12_MUST_USE;
+int v12_workers_start(struct v12_workers *ws, unsigned n, struct v12_conn_limits *limits, void *loop_data) V12_MUST_USE;
 /* Stop every worker once its connections are gone (bounded by their close timeout) and join. */
 void v12_workers_stop(struct v12_workers *ws);
 /* Run fn(arg) on the thread of the worker that owns l. */

@@ -190,9 +190,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fake_set_clock(now);
             v12_link_tick(&D.relay->links[0], now);
             break;
-        case 5: /* the spool's writers finish what they have */
-            drain_writer();
-            break;
+        case 5: /* the spool's writers finish what they have */ drain_writer(); break;
         case 6: { /* raw bytes on a connection that carries them (a stream channel) */
             size_t len = byte(&in);
             if (len > in.n) len = in.n;

@@ -32,8 +32,8 @@ static void on_event(void *ctx, const struct v12_qs_event *ev)
 }
 
 /* Feed data in chunks of the sizes the seed gives; the output goes to out. Returns the result. */
-static int run(const uint8_t *data, size_t size, uint32_t seed, bool rest, uint8_t *out, size_t *out_len, uint32_t *nested,
-               struct spans *sp)
+static int run(const uint8_t *data, size_t size, uint32_t seed, bool rest, uint8_t *out, size_t *out_len,
+               uint32_t *nested, struct spans *sp)
 {
     static struct v12_qs qs;
     static uint8_t win[MAXIN + V12_QS_LOOKAHEAD];
@@ -73,7 +73,8 @@ static int run(const uint8_t *data, size_t size, uint32_t seed, bool rest, uint8
         if (chunk > sizeof(win) - e) chunk = sizeof(win) - e;
         if (chunk > size - in) chunk = size - in;
         if (!chunk && e == sizeof(win)) { /* the window cannot grow: look-ahead over its bound */
-            if (getenv("FUZZ_DEBUG")) fprintf(stderr, "NEED %zu with %zu in the window at %llu\n", n, e - s, (unsigned long long)qs.pos);
+            if (getenv("FUZZ_DEBUG"))
+                fprintf(stderr, "NEED %zu with %zu in the window at %llu\n", n, e - s, (unsigned long long)qs.pos);
             abort();
         }
         memcpy(win + e, data + in, chunk);
@@ -103,7 +104,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (ra == V12_QS_END && na == 0 && (la != size || memcmp(a, data, size) != 0)) abort();
     /* Changed bytes lie in reported nested states, each behind its subsection header. */
     if (ra == V12_QS_END) {
-        static const uint8_t hdr[] = "\x05\x10" "cpu/nested_state" "\x00\x00\x00\x01";
+        static const uint8_t hdr[] = "\x05\x10"
+                                     "cpu/nested_state"
+                                     "\x00\x00\x00\x01";
         for (size_t k = 0; k < sa.n; k++)
             if (sa.at[k] < 22 || sa.at[k] + sa.len[k] > size || memcmp(data + sa.at[k] - 22, hdr, 22) != 0) abort();
         for (size_t i = 0; i < la; i++) {

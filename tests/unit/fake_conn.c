@@ -42,9 +42,7 @@ int v12_loop_init(struct v12_loop *l, uv_loop_t *uv, unsigned index, struct v12_
     return 0;
 }
 
-void v12_loop_close(struct v12_loop *l)
-{
-}
+void v12_loop_close(struct v12_loop *l) {}
 
 static struct fake_conn *fake_new(struct v12_loop *l, const struct v12_conn_ops *ops, void *owner)
 {
@@ -78,7 +76,8 @@ struct v12_conn *v12_conn_connect_tcp(struct v12_loop *l, const char *host, cons
     return (struct v12_conn *)c;
 }
 
-struct v12_conn *v12_conn_connect_unix(struct v12_loop *l, const char *path, const struct v12_conn_ops *ops, void *owner)
+struct v12_conn *v12_conn_connect_unix(struct v12_loop *l, const char *path, const struct v12_conn_ops *ops,
+                                       void *owner)
 {
     struct fake_conn *c = fake_new(l, ops, owner);
     c->fd = -1;
@@ -215,9 +214,7 @@ void v12_loop_close_all(struct v12_loop *l, const char *why)
         if (c->l == l && !c->closed) v12_conn_close((struct v12_conn *)c, 0, why);
 }
 
-void v12_conn_on_events(struct v12_conn *c, int events)
-{
-}
+void v12_conn_on_events(struct v12_conn *c, int events) {}
 
 /* ---- what a test does as the other side ------------------------------------------------------ */
 
@@ -283,7 +280,8 @@ V12Envelope **fake_take_frames(struct fake_conn *c, size_t *n)
     }
     size_t k = 0, off = 0;
     while (off + 4 <= c->out_len && k < 64) {
-        size_t len = (size_t)c->out[off] << 24 | (size_t)c->out[off + 1] << 16 | (size_t)c->out[off + 2] << 8 | c->out[off + 3];
+        size_t len =
+            (size_t)c->out[off] << 24 | (size_t)c->out[off + 1] << 16 | (size_t)c->out[off + 2] << 8 | c->out[off + 3];
         CHECK(off + 4 + len <= c->out_len);
         CHECK_OK(v12_frame_decode(c->out + off, 4 + len, V12_FRAME_MAX, &frames[k]));
         k++;

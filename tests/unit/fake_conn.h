@@ -13,15 +13,15 @@ struct fake_conn {
     bool tls, unix_sock, adopted, raw, ready, closed;
     int close_code;
     char close_why[400];
-    char target[300];   /* what was connected to */
+    char target[300]; /* what was connected to */
     char name[128];
-    uint8_t *out;       /* everything written */
+    uint8_t *out; /* everything written */
     size_t out_len, out_cap;
     unsigned writes, touched, reading_updates;
-    size_t queued;      /* what v12_conn_queued says: set by a test for backpressure */
-    int fail_writes;    /* non-zero: writes fail with this code */
-    bool rx_idle;       /* what v12_conn_rx_idle says: true after each fake_raw() */
-    uint64_t alarm_ms;  /* the owner's alarm (v12_conn_set_alarm) */
+    size_t queued;            /* what v12_conn_queued says: set by a test for backpressure */
+    int fail_writes;          /* non-zero: writes fail with this code */
+    bool rx_idle;             /* what v12_conn_rx_idle says: true after each fake_raw() */
+    uint64_t alarm_ms;        /* the owner's alarm (v12_conn_set_alarm) */
     struct v12_sockbufs bufs; /* what v12_conn_set_bufs set */
     struct fake_conn *next;
 };

@@ -46,7 +46,8 @@ void handlers_env_setup(void)
     char ini[300], text[2048];
     snprintf(ini, sizeof(ini), "%s/hosta.ini", dir);
     snprintf(text, sizeof(text),
-             "[daemon]\nnode = hosta\nlayout = encoded\ncontrol_socket = %s/c.sock\nspool_dir = %s\nlisten = 127.0.0.1:7000\n"
+             "[daemon]\nnode = hosta\nlayout = encoded\ncontrol_socket = %s/c.sock\nspool_dir = %s\nlisten = "
+             "127.0.0.1:7000\n"
              "max_inflight = 2\nstream_allow = tcp:127.0.0.1:5000\n[tls]\ncert = %s/hosta.pem\nkey = %s/hosta.key\n"
              "ca = %s/ca.pem\n[peer hostb]\naddress = 127.0.0.1:7001\nstream_listen = unix:%s/mig.sock\n"
              "stream_target = tcp:127.0.0.1:5000\n",
@@ -78,7 +79,6 @@ void handlers_env_setup(void)
     CHECK_OK(v12_mkdirs(spool, 0750));
     CHECK_OK(v12_writer_start(&D.relay->writer, D.uv, D.cfg.spool_dir, 2));
 }
-
 
 void handlers_env_teardown(void)
 {

@@ -18,7 +18,8 @@ static inline EVP_PKEY *new_key(void)
     return k;
 }
 
-static inline X509 *new_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issuer_key, const char *san, long days)
+static inline X509 *new_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issuer_key, const char *san,
+                             long days)
 {
     X509 *x = X509_new();
     ASN1_INTEGER_set(X509_get_serialNumber(x), (long)(random() & 0x7fffffff));

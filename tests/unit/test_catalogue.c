@@ -106,7 +106,8 @@ static void layouts_disjoint_and_bounded(void)
         }
         unsigned pad = 0;
         for (unsigned k = 0; k < v12_padding[l].count; k++) {
-            for (unsigned b = v12_padding[l].ranges[k].start; b < v12_padding[l].ranges[k].end; b++) CHECK_EQ(owner[b], 0);
+            for (unsigned b = v12_padding[l].ranges[k].start; b < v12_padding[l].ranges[k].end; b++)
+                CHECK_EQ(owner[b], 0);
             pad += v12_padding[l].ranges[k].end - v12_padding[l].ranges[k].start;
         }
         CHECK_EQ(covered + pad, V12_REGION_SIZE); /* header + fields + padding tile the region */
@@ -133,17 +134,30 @@ static void encoded_formula(void)
 {
     uint32_t off, size;
     /* The seed's table. */
-    CHECK_OK(v12_encoded_offset(0x0800, &off, &size)); CHECK_EQ(off, 0x100); CHECK_EQ(size, 2);
-    CHECK_OK(v12_encoded_offset(0x2000, &off, &size)); CHECK_EQ(off, 0x200); CHECK_EQ(size, 8);
-    CHECK_OK(v12_encoded_offset(0x2001, &off, &size)); CHECK_EQ(off, 0x204); CHECK_EQ(size, 4);
-    CHECK_OK(v12_encoded_offset(0x207e, &off, &size)); CHECK_EQ(off, 0x3f8);
-    CHECK_OK(v12_encoded_offset(0x4c7e, &off, &size)); CHECK_EQ(off, 0xafc);
-    CHECK_OK(v12_encoded_offset(0x687e, &off, &size)); CHECK_EQ(off, 0xef8);
-    CHECK_OK(v12_encoded_offset(0x6c3e, &off, &size)); CHECK_EQ(off, 0xff8);
-    CHECK_OK(v12_encoded_offset(0x0000, &off, &size)); CHECK_EQ(off, 0x040);
-    CHECK_OK(v12_encoded_offset(0x003e, &off, &size)); CHECK_EQ(off, 0x07e);
+    CHECK_OK(v12_encoded_offset(0x0800, &off, &size));
+    CHECK_EQ(off, 0x100);
+    CHECK_EQ(size, 2);
+    CHECK_OK(v12_encoded_offset(0x2000, &off, &size));
+    CHECK_EQ(off, 0x200);
+    CHECK_EQ(size, 8);
+    CHECK_OK(v12_encoded_offset(0x2001, &off, &size));
+    CHECK_EQ(off, 0x204);
+    CHECK_EQ(size, 4);
+    CHECK_OK(v12_encoded_offset(0x207e, &off, &size));
+    CHECK_EQ(off, 0x3f8);
+    CHECK_OK(v12_encoded_offset(0x4c7e, &off, &size));
+    CHECK_EQ(off, 0xafc);
+    CHECK_OK(v12_encoded_offset(0x687e, &off, &size));
+    CHECK_EQ(off, 0xef8);
+    CHECK_OK(v12_encoded_offset(0x6c3e, &off, &size));
+    CHECK_EQ(off, 0xff8);
+    CHECK_OK(v12_encoded_offset(0x0000, &off, &size));
+    CHECK_EQ(off, 0x040);
+    CHECK_OK(v12_encoded_offset(0x003e, &off, &size));
+    CHECK_EQ(off, 0x07e);
     /* HLATP 0x2040 must not alias I/O bitmap A (Xen masks the index; we never do). */
-    CHECK_OK(v12_encoded_offset(0x2040, &off, &size)); CHECK_EQ(off, 0x300);
+    CHECK_OK(v12_encoded_offset(0x2040, &off, &size));
+    CHECK_EQ(off, 0x300);
     /* Beyond capacity: rejected, never masked. */
     CHECK_EQ(v12_encoded_offset(0x0040, &off, &size), V12_E_ENCODING_NO_SLOT);
     CHECK_EQ(v12_encoded_offset(0x2840, &off, &size), V12_E_ENCODING_NO_SLOT);
@@ -168,13 +182,17 @@ static void encoded_formula(void)
 static void names(void)
 {
     enum v12_layout l;
-    CHECK_OK(v12_layout_from_name("legacy", &l)); CHECK_EQ(l, V12_LAYOUT_LINUX_6_18);
-    CHECK_OK(v12_layout_from_name("linux-5.13", &l)); CHECK_EQ(l, V12_LAYOUT_LINUX_5_13);
-    CHECK_OK(v12_layout_from_name("encoded", &l)); CHECK_EQ(l, V12_LAYOUT_ENCODED);
+    CHECK_OK(v12_layout_from_name("legacy", &l));
+    CHECK_EQ(l, V12_LAYOUT_LINUX_6_18);
+    CHECK_OK(v12_layout_from_name("linux-5.13", &l));
+    CHECK_EQ(l, V12_LAYOUT_LINUX_5_13);
+    CHECK_OK(v12_layout_from_name("encoded", &l));
+    CHECK_EQ(l, V12_LAYOUT_ENCODED);
     CHECK_EQ(v12_profile_from_name("encoded", &l), V12_E_PROFILE_UNKNOWN);
     CHECK_EQ(v12_profile_from_name("linux-6.1", &l), V12_E_PROFILE_UNKNOWN);
     enum v12_field_id f;
-    CHECK_OK(v12_field_by_name("guest_rip", &f)); CHECK_EQ(v12_fields[f].encoding, 0x681e);
+    CHECK_OK(v12_field_by_name("guest_rip", &f));
+    CHECK_EQ(v12_fields[f].encoding, 0x681e);
     CHECK_EQ(v12_field_by_name("no_such_field", &f), V12_E_FIELD_UNKNOWN);
     CHECK_EQ(v12_field_by_encoding(0x2001, &f), V12_E_FIELD_UNKNOWN);
     /* Every error code has a name and a message: each entry of the map, whatever its number, and

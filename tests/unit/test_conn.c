@@ -277,7 +277,7 @@ static void drained_input_is_told(void)
     b.stop_after = 0;
     b.may_read = true;
     v12_conn_update_reading(b.c);
-    CHECK_EQ(b.in_len, 1000); /* nothing under the owner's call ... */
+    CHECK_EQ(b.in_len, 1000);   /* nothing under the owner's call ... */
     v12_conn_on_events(b.c, 0); /* ... the loop's turn (its pending list) */
     CHECK_EQ(b.in_len, sizeof(data));
     CHECK(v12_conn_rx_idle(b.c));
@@ -306,7 +306,7 @@ static void drained_input_is_told(void)
 /* An owner like peer_in: it stores the connection v12_conn_adopt returns, and frees itself in
  * closed(). closed() inside adopt would be a use after free (peer_in wrote p->conn after it). */
 struct owner {
-    bool returned;              /* v12_conn_adopt has returned */
+    bool returned; /* v12_conn_adopt has returned */
     int closed_early, closed, code;
     struct v12_conn *c;
 };
@@ -352,8 +352,8 @@ static void write_error_from_the_loop(void)
     v12_conn_set_raw(a.c);
     close(fd[1]); /* the other side is gone */
     int r = v12_conn_write(a.c, "data", 4);
-    CHECK_EQ(r, -EPIPE);       /* the writer hears it now ... */
-    CHECK_EQ(a.closed, 0);     /* ... but closed() does not run under the writer */
+    CHECK_EQ(r, -EPIPE);   /* the writer hears it now ... */
+    CHECK_EQ(a.closed, 0); /* ... but closed() does not run under the writer */
     CHECK_EQ(v12_conn_write(a.c, "more", 4), -EPIPE);
     v12_conn_on_events(a.c, 0); /* the loop's turn */
     CHECK(a.closed == 1 && a.close_code == -EPIPE);

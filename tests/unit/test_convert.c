@@ -239,7 +239,8 @@ static void blob_errors_write_nothing(void)
         len -= cases[i].len_delta;
         memset(b, SENTINEL, sizeof(b));
         int r = v12_blob_convert(a, len, b, sizeof(b), &o, NULL, &d);
-        if (r != cases[i].code) fprintf(stderr, "case %zu: got %s, want %s\n", i, v12_err_name(r), v12_err_name(cases[i].code));
+        if (r != cases[i].code)
+            fprintf(stderr, "case %zu: got %s, want %s\n", i, v12_err_name(r), v12_err_name(cases[i].code));
         CHECK_EQ(r, cases[i].code);
         CHECK_EQ(d.code, cases[i].code);
         for (size_t k = 0; k < sizeof(b); k++) CHECK_EQ(b[k], SENTINEL);
@@ -315,12 +316,18 @@ static void profiles_by_kernel(void)
         int code;
         enum v12_layout want;
     } cases[] = {
-        {"4.19.0", 0, V12_LAYOUT_LINUX_4_19},        {"5.12.99-custom", 0, V12_LAYOUT_LINUX_4_19},
-        {"5.13.19", 0, V12_LAYOUT_LINUX_5_13},       {"5.14", 0, V12_LAYOUT_LINUX_5_14},
-        {"6.17.3-arch1", 0, V12_LAYOUT_LINUX_5_14},  {"6.18.44-fc-v595", 0, V12_LAYOUT_LINUX_6_18},
-        {"7.2.0", 0, V12_LAYOUT_LINUX_6_18},         {"10.0.0", 0, V12_LAYOUT_LINUX_6_18},
-        {"4.18.0-553.el8", V12_E_PROFILE_UNKNOWN, 0}, {"3.10.0", V12_E_PROFILE_UNKNOWN, 0},
-        {"linux", V12_E_INVALID_ARGUMENT, 0},       {"6", V12_E_INVALID_ARGUMENT, 0},
+        {"4.19.0", 0, V12_LAYOUT_LINUX_4_19},
+        {"5.12.99-custom", 0, V12_LAYOUT_LINUX_4_19},
+        {"5.13.19", 0, V12_LAYOUT_LINUX_5_13},
+        {"5.14", 0, V12_LAYOUT_LINUX_5_14},
+        {"6.17.3-arch1", 0, V12_LAYOUT_LINUX_5_14},
+        {"6.18.44-fc-v595", 0, V12_LAYOUT_LINUX_6_18},
+        {"7.2.0", 0, V12_LAYOUT_LINUX_6_18},
+        {"10.0.0", 0, V12_LAYOUT_LINUX_6_18},
+        {"4.18.0-553.el8", V12_E_PROFILE_UNKNOWN, 0},
+        {"3.10.0", V12_E_PROFILE_UNKNOWN, 0},
+        {"linux", V12_E_INVALID_ARGUMENT, 0},
+        {"6", V12_E_INVALID_ARGUMENT, 0},
         {"", V12_E_INVALID_ARGUMENT, 0},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

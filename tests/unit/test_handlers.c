@@ -495,8 +495,8 @@ static size_t small_stream(uint8_t *p, size_t body, bool desc, size_t *phase)
     memcpy(p + n, "ram", 3), n += 3;
     n += put_be32(p + n, 0);
     n += put_be32(p + n, 4);
-    memset(p + n, 0, 8), p[n + 7] = 0x04, n += 8;  /* MEM_SIZE 0 */
-    memset(p + n, 0, 8), p[n + 7] = 0x10, n += 8;  /* EOS */
+    memset(p + n, 0, 8), p[n + 7] = 0x04, n += 8; /* MEM_SIZE 0 */
+    memset(p + n, 0, 8), p[n + 7] = 0x10, n += 8; /* EOS */
     p[n++] = 0x7e, n += put_be32(p + n, 2);
     *phase = n;
     p[n++] = 0x04; /* FULL dev, id 3 */
@@ -510,9 +510,11 @@ static size_t small_stream(uint8_t *p, size_t body, bool desc, size_t *phase)
     p[n++] = 0x00; /* EOF */
     if (desc) {
         char j[300];
-        int jl = snprintf(j, sizeof(j), "{\"page_size\": 4096, \"devices\": [{\"name\": \"dev\", \"instance_id\": 0, "
+        int jl = snprintf(j, sizeof(j),
+                          "{\"page_size\": 4096, \"devices\": [{\"name\": \"dev\", \"instance_id\": 0, "
                           "\"vmsd_name\": \"dev\", \"version\": 1, \"fields\": [{\"name\": \"data\", \"type\": "
-                          "\"buffer\", \"size\": %zu}]}]}", body);
+                          "\"buffer\", \"size\": %zu}]}]}",
+                          body);
         p[n++] = 0x06;
         n += put_be32(p + n, (uint32_t)jl);
         memcpy(p + n, j, (size_t)jl), n += (size_t)jl;
@@ -586,7 +588,8 @@ static void stream_hold(void)
     D.cfg.stream_hold_limit = 1u << 20;
     n = small_stream(st, 2u << 20, true, &phase);
     remote = open_flowing(&local);
-    for (size_t at = 0; at < n && !remote->closed; at += 65536) fake_raw(remote, st + at, n - at < 65536 ? n - at : 65536);
+    for (size_t at = 0; at < n && !remote->closed; at += 65536)
+        fake_raw(remote, st + at, n - at < 65536 ? n - at : 65536);
     CHECK(local->closed && remote->closed);
     CHECK_EQ(local->close_code, V12_E_STREAM);
     CHECK_EQ(local->out_len, phase);
@@ -619,7 +622,8 @@ static void stream_source(void)
         CHECK(local[i]->adopted && local[i]->raw && remote[i]->tls);
         CHECK(strcmp(remote[i]->target, "127.0.0.1:7001") == 0);
         CHECK(local[i]->bufs.rcvbuf == 128 * 1024 && local[i]->bufs.sndbuf == 0);
-        CHECK(remote[i]->bufs.notsent_lowat == 128 * 1024 && remote[i]->bufs.sndbuf == 0 && remote[i]->bufs.rcvbuf == 0);
+        CHECK(remote[i]->bufs.notsent_lowat == 128 * 1024 && remote[i]->bufs.sndbuf == 0 &&
+              remote[i]->bufs.rcvbuf == 0);
         fake_establish(local[i], NULL);
         CHECK(!fake_may_read(local[i])); /* not read before the destination opened the stream */
     }

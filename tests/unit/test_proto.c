@@ -13,9 +13,9 @@
 #include <unistd.h>
 
 #include "../check.h"
-#include "pki.h"
 #include "config.h"
 #include "frame.h"
+#include "pki.h"
 #include "spool.h"
 #include "tls.h"
 

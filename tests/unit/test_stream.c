@@ -39,8 +39,8 @@ struct split {
     size_t fixed;       /* bytes per read, or 0: random */
     size_t small_until; /* large streams: fixed-size reads only in the first and last bytes */
     uint64_t seed;
-    bool rest;          /* every read's end is a point of rest */
-    size_t first;       /* non-zero: the first read ends here */
+    bool rest;    /* every read's end is a point of rest */
+    size_t first; /* non-zero: the first read ends here */
 };
 
 static size_t next_chunk(struct split *sp, size_t fed, size_t len)
@@ -52,7 +52,8 @@ static size_t next_chunk(struct split *sp, size_t fed, size_t len)
 }
 
 /* Run the parser over in; output into out. Returns the parser's final result. */
-static int run(const struct v12_convert_opts *o, const uint8_t *in, size_t len, uint8_t *out, size_t *olen, struct split *sp)
+static int run(const struct v12_convert_opts *o, const uint8_t *in, size_t len, uint8_t *out, size_t *olen,
+               struct split *sp)
 {
     v12_qs_init(&qs, o);
     size_t s = 0, e = 0, fed = 0;
@@ -125,7 +126,8 @@ int main(int argc, char **argv)
     uint8_t *out = malloc(len + 1);
     win_cap = len + V12_QS_LOOKAHEAD;
     win = malloc(win_cap);
-    static const size_t sizes[] = {1, 2, 3, 5, 7, 8, 13, 21, 64, 100, 255, 1000, 4095, 4096, 4097, 8191, 8192, 8193, 8351, 16384, 65536};
+    static const size_t sizes[] = {1,    2,    3,    5,    7,    8,    13,   21,   64,    100,  255,
+                                   1000, 4095, 4096, 4097, 8191, 8192, 8193, 8351, 16384, 65536};
     for (int rest = 0; rest < 2; rest++) {
         for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
             /* One byte at a time is slow on large streams: then only the first and the last
@@ -150,8 +152,8 @@ int main(int argc, char **argv)
         struct split as_file = {1, 0, 0, false, forged_end};
         check_run(&o, in, len, exp, elen, out, &as_file, false);
     }
-    printf("test_stream %s: %zu bytes, %u devices, %u nested states, %u regions; identical output in %u splits%s\n", argv[3],
-           len, qs.stats.devices, qs.stats.nested_states, qs.stats.regions, ok_runs,
+    printf("test_stream %s: %zu bytes, %u devices, %u nested states, %u regions; identical output in %u splits%s\n",
+           argv[3], len, qs.stats.devices, qs.stats.nested_states, qs.stats.regions, ok_runs,
            refused_forgeries ? ", a forgery at a read's end refused in the others" : "");
     CHECK(ok_runs > 0);
     free(in);

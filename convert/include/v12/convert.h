@@ -49,8 +49,8 @@ struct v12_diag {
     uint32_t offset;   /* byte offset in the input (blob offset for blobs) */
     uint64_t value;    /* the value found there */
     uint64_t expected;
-    uint32_t base;     /* with V12_DIAG_RANGE: where the region starts in the input */
-    uint32_t start;    /* with V12_DIAG_RANGE, input offsets */
+    uint32_t base;  /* with V12_DIAG_RANGE: where the region starts in the input */
+    uint32_t start; /* with V12_DIAG_RANGE, input offsets */
     uint32_t end;
     uint32_t count;
     unsigned flags;
@@ -67,8 +67,8 @@ const char *v12_padding_name(enum v12_padding p);
 #define V12_REPORT_MAX_DROPS 160
 #define V12_REPORT_MAX_WARNINGS 8
 struct v12_drop {
-    uint8_t region;   /* 0 = vmcs12, 1 = shadow vmcs12 */
-    uint16_t start;   /* padding range [start, end) inside the region */
+    uint8_t region; /* 0 = vmcs12, 1 = shadow vmcs12 */
+    uint16_t start; /* padding range [start, end) inside the region */
     uint16_t end;
     uint16_t nonzero; /* non-zero bytes dropped from it */
 };
@@ -101,18 +101,16 @@ enum v12_region_kind { V12_REGION_PRIMARY = 0, V12_REGION_SHADOW = 1 };
  * Convert a bare 4096-byte vmcs12 region. in and out must not overlap. On error out is
  * untouched and *ret_diag says why.
  */
-int v12_region_convert(const uint8_t *in, uint8_t *out, const struct v12_convert_opts *opts,
-                       enum v12_region_kind kind, struct v12_report *rep,
-                       struct v12_diag *ret_diag) V12_MUST_USE;
+int v12_region_convert(const uint8_t *in, uint8_t *out, const struct v12_convert_opts *opts, enum v12_region_kind kind,
+                       struct v12_report *rep, struct v12_diag *ret_diag) V12_MUST_USE;
 
 /*
  * Convert a whole kvm_nested_state blob of len bytes into out (out_size >= len; the result is
  * len bytes). The blob is validated first (v12_blob_check rules); SVM blobs are copied
  * unchanged. On error out is untouched and *ret_diag names the first problem.
  */
-int v12_blob_convert(const uint8_t *in, size_t len, uint8_t *out, size_t out_size,
-                     const struct v12_convert_opts *opts, struct v12_report *rep,
-                     struct v12_diag *ret_diag) V12_MUST_USE;
+int v12_blob_convert(const uint8_t *in, size_t len, uint8_t *out, size_t out_size, const struct v12_convert_opts *opts,
+                     struct v12_report *rep, struct v12_diag *ret_diag) V12_MUST_USE;
 
 /* The decoded 128-byte header. */
 struct v12_blob_header {
@@ -132,9 +130,9 @@ void v12_blob_header_decode(const uint8_t *in, struct v12_blob_header *ret);
 /* What a blob holds, once its structure has been checked. */
 struct v12_blob_info {
     struct v12_blob_header hdr;
-    unsigned nregions;            /* VMX: vmcs12 regions present (0..2); SVM: vmcb12 present (0..1) */
-    enum v12_layout layout;       /* of the VMX regions (profile = opts' for legacy), if nregions */
-    bool shadow_required;         /* KVM would read the shadow region (rule 18) */
+    unsigned nregions;      /* VMX: vmcs12 regions present (0..2); SVM: vmcb12 present (0..1) */
+    enum v12_layout layout; /* of the VMX regions (profile = opts' for legacy), if nregions */
+    bool shadow_required;   /* KVM would read the shadow region (rule 18) */
 };
 
 struct v12_check_opts {
@@ -150,16 +148,13 @@ void v12_check_opts_init(struct v12_check_opts *opts);
  * max; *ret_count is the total found, which may exceed max). Returns 0 if valid, else the
  * first problem's code. ret_info (optional) is filled when the structure could be read.
  */
-int v12_blob_check(const uint8_t *in, size_t len, const struct v12_check_opts *opts,
-                   struct v12_diag *diags, size_t max, size_t *ret_count,
-                   struct v12_blob_info *ret_info) V12_MUST_USE;
+int v12_blob_check(const uint8_t *in, size_t len, const struct v12_check_opts *opts, struct v12_diag *diags, size_t max,
+                   size_t *ret_count, struct v12_blob_info *ret_info) V12_MUST_USE;
 
 /* The layout a region's revision names (legacy regions get legacy_profile). */
-int v12_region_layout(const uint8_t *region, enum v12_layout legacy_profile,
-                      enum v12_layout *ret) V12_MUST_USE;
+int v12_region_layout(const uint8_t *region, enum v12_layout legacy_profile, enum v12_layout *ret) V12_MUST_USE;
 
 /* Read a field of a region in a given layout; FIELD_NO_HOME if the layout lacks it. */
-int v12_region_get(const uint8_t *region, enum v12_layout layout, enum v12_field_id field,
-                   uint64_t *ret) V12_MUST_USE;
+int v12_region_get(const uint8_t *region, enum v12_layout layout, enum v12_field_id field, uint64_t *ret) V12_MUST_USE;
 
 #endif

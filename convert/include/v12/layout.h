@@ -77,8 +77,8 @@ struct v12_run {
 struct v12_plan {
     const struct v12_run *runs; /* fields present in both layouts, merged where contiguous */
     uint16_t nruns;
-    uint16_t nfields;           /* how many fields the runs carry */
-    const uint16_t *lost;       /* fields the source has and the target lacks: must be zero */
+    uint16_t nfields;     /* how many fields the runs carry */
+    const uint16_t *lost; /* fields the source has and the target lacks: must be zero */
     uint16_t nlost;
     /* Generated straight-line code for the hot path: does any byte that must be zero (source
      * padding or a lost field) hold a value? And: write the target's fields and zeros. */

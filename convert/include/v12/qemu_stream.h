@@ -50,64 +50,64 @@
 #define V12_QS_REST 2u
 
 struct v12_qs_stats {
-    uint64_t bytes;          /* forwarded so far */
-    uint64_t ram_pages;      /* full pages */
+    uint64_t bytes;     /* forwarded so far */
+    uint64_t ram_pages; /* full pages */
     uint64_t zero_pages;
-    uint64_t held;           /* bytes of the device phase and its description */
+    uint64_t held; /* bytes of the device phase and its description */
     uint32_t sections;
-    uint32_t devices;        /* FULL sections walked by the description */
-    uint32_t cpus;           /* cpu sections */
-    uint32_t nested_states;  /* cpu/nested_state subsections converted */
-    uint32_t regions;        /* vmcs12 regions converted */
+    uint32_t devices;       /* FULL sections walked by the description */
+    uint32_t cpus;          /* cpu sections */
+    uint32_t nested_states; /* cpu/nested_state subsections converted */
+    uint32_t regions;       /* vmcs12 regions converted */
 };
 
 /* What stream-inspect shows: every record as the parser attributes it. Called from inside
  * v12_qs_step(); the pointers are valid only during the call. */
 enum v12_qs_event_kind {
-    V12_QS_EV_RECORD,  /* a record before the device phase: header, configuration, command, ... */
-    V12_QS_EV_DEVICE,  /* a FULL section of the device phase begins (walked by the description) */
-    V12_QS_EV_FIELD,   /* a field or subsection of that device */
+    V12_QS_EV_RECORD,     /* a record before the device phase: header, configuration, command, ... */
+    V12_QS_EV_DEVICE,     /* a FULL section of the device phase begins (walked by the description) */
+    V12_QS_EV_FIELD,      /* a field or subsection of that device */
     V12_QS_EV_DEVICE_END, /* ... and ends (its footer included): offset, length */
-    V12_QS_EV_NESTED,  /* a cpu/nested_state subsection */
-    V12_QS_EV_DESC,    /* EOF and the VM description, accepted */
+    V12_QS_EV_NESTED,     /* a cpu/nested_state subsection */
+    V12_QS_EV_DESC,       /* EOF and the VM description, accepted */
 };
 
 struct v12_qs_event {
     enum v12_qs_event_kind kind;
-    uint64_t offset;         /* stream offset */
-    uint64_t length;         /* bytes, header included */
-    const char *what;        /* record kind, or the field's name */
-    const char *name;        /* section idstr / subsection name (may be NULL) */
+    uint64_t offset;  /* stream offset */
+    uint64_t length;  /* bytes, header included */
+    const char *what; /* record kind, or the field's name */
+    const char *name; /* section idstr / subsection name (may be NULL) */
     size_t name_len;
     uint32_t section_id, instance_id, version;
-    uint32_t count;          /* RECORD ram: pages in it; DEVICE: fields; DESC: devices */
+    uint32_t count; /* RECORD ram: pages in it; DEVICE: fields; DESC: devices */
     /* NESTED */
     uint32_t nested_flags, nested_format, nested_size, nregions;
-    uint32_t revisions[2];   /* the regions' revision ids as received */
+    uint32_t revisions[2]; /* the regions' revision ids as received */
 };
 
 typedef void v12_qs_observer(void *ctx, const struct v12_qs_event *ev);
 
 struct v12_qs {
     struct v12_convert_opts opts;
-    size_t hold_limit;       /* the largest device phase + description held (set after init) */
+    size_t hold_limit;        /* the largest device phase + description held (set after init) */
     v12_qs_observer *observe; /* optional (stream-inspect) */
     void *observe_ctx;
     int state;
-    uint64_t pos;            /* stream offset of the window's first byte */
-    uint64_t skip;           /* bytes to forward unparsed (page data of known length) */
-    uint64_t memsize_left;   /* MEM_SIZE: block bytes still to be listed */
+    uint64_t pos;          /* stream offset of the window's first byte */
+    uint64_t skip;         /* bytes to forward unparsed (page data of known length) */
+    uint64_t memsize_left; /* MEM_SIZE: block bytes still to be listed */
     uint64_t ram_pages_in_section;
-    uint32_t section_id;     /* of the ram section being read */
+    uint32_t section_id; /* of the ram section being read */
     uint32_t ram_section_id;
     bool have_ram;
     bool cap_ignore_shared;
-    bool footers;            /* the stream carries section footers (seen after a ram section) */
+    bool footers; /* the stream carries section footers (seen after a ram section) */
     bool footers_known;
     /* the held device phase: the window starts at its first byte */
-    size_t scanned;          /* window bytes looked at for the description's start */
-    size_t tail_start;       /* start of the run of bytes >= 0x20 that ends the window */
-    size_t checked_end;      /* the window end last tried as the description's end */
+    size_t scanned;     /* window bytes looked at for the description's start */
+    size_t tail_start;  /* start of the run of bytes >= 0x20 that ends the window */
+    size_t checked_end; /* the window end last tried as the description's end */
     struct v12_qs_stats stats;
     char msg[512];
     uint8_t blob_in[V12_BLOB_MAX];

@@ -76,8 +76,8 @@ int v12_save_header_parse(const uint8_t *p, size_t len, struct v12_save_header *
  * cookie), the cookie NUL-terminated after it, nothing but zeros after them, and a <domain>
  * element with a <name>. Fills *s. 0, or SAVE_IMAGE with msg naming what and where.
  */
-int v12_save_data_check(const uint8_t *data, size_t len, const struct v12_save_header *h,
-                        struct v12_save_summary *s, char *msg, size_t msglen) V12_MUST_USE;
+int v12_save_data_check(const uint8_t *data, size_t len, const struct v12_save_header *h, struct v12_save_summary *s,
+                        char *msg, size_t msglen) V12_MUST_USE;
 
 /* "raw", "gzip", "bzip2", "xz", "lzop"; NULL for another value. */
 const char *v12_save_format_name(uint32_t format);

@@ -237,7 +237,8 @@ int v12_spool_find(const char *dir, const char *migration, const char *vm, uint3
             if (!best_in(vmdir, vcpu, &s)) continue;
             struct stat st;
             char f[PATH_MAX];
-            if ((size_t)snprintf(f, sizeof(f), "%s/vcpu-%u.seq-%llu.bin", vmdir, vcpu, (unsigned long long)s) >= sizeof(f))
+            if ((size_t)snprintf(f, sizeof(f), "%s/vcpu-%u.seq-%llu.bin", vmdir, vcpu, (unsigned long long)s) >=
+                sizeof(f))
                 continue;
             if (stat(f, &st) != 0) continue;
             if (!found || st.st_mtim.tv_sec > newest.tv_sec ||

@@ -44,7 +44,7 @@ struct v12_spool_item {
     uint64_t seq;
     const uint8_t *data;
     size_t len;
-    int result;    /* out: 0, -EEXIST (a different blob under the key), -errno */
+    int result;     /* out: 0, -EEXIST (a different blob under the key), -errno */
     bool duplicate; /* out: the same bytes were already stored */
     char rel[256];  /* out: path relative to the spool */
     /* private */
