@@ -135,9 +135,9 @@ static int listen_all(struct v12_daemon *d)
     rt.peer_listener.on_accept = on_peer_accept;
     rt.peer_listener.arg = d;
     if (peers_fd >= 0 ? v12_listen_adopt(&rt.peer_listener, d->uv, peers_fd, err, sizeof(err))
-                      : v12_listen_tcp(&rt.peer_listener, d->uv, d->cfg.listen_host, d->cfg.listen_port, SOMAXCONN, err,
+                      : v12_listen_tcp(&rt.peer_listener, d->uv, d->cfg.listen.host, d->cfg.listen.port, SOMAXCONN, err,
                                        sizeof(err))) {
-        log_err("listen %s:%s: %s", d->cfg.listen_host, d->cfg.listen_port, err);
+        log_err("listen %s:%s: %s", d->cfg.listen.host, d->cfg.listen.port, err);
         return -1;
     }
     rt.control_listener.on_accept = on_control_accept;
@@ -285,54 +285,20 @@ static int check_config(const char *path, struct v12_config *cfg, bool to_log)
     return 1;
 }
 
-int main(int argc, char **argv)
+/* The process's own set-up: SIGPIPE off, and one descriptor per connection (the soft limit raised to the hard one). */
+static void process_setup(void)
 {
-    static const struct option options[] = {{"config", required_argument, NULL, 'c'},
-                                            {"check-config", no_argument, NULL, 'k'},
-                                            {"foreground", no_argument, NULL, 'f'},
-                                            {"version", no_argument, NULL, 'v'},
-                                            {"list-config-keys", no_argument, NULL, 'K'},
-                                            {"help", no_argument, NULL, 'h'},
-                                            {0}};
-    const char *config = NULL;
-    bool check = false;
-    int opt;
-    while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
-        switch (opt) {
-        case 'c': config = optarg; break;
-        case 'k': check = true; break;
-        case 'f': break; /* always in the foreground: systemd supervises */
-        case 'v': printf("vmcs12d %s\n", V12_VERSION); return 0;
-        case 'K': {
-            size_t n;
-            const struct v12_config_key *k = v12_config_keys(&n);
-            for (size_t i = 0; i < n; i++) printf("%s %s\n", k[i].section, k[i].key);
-            return 0;
-        }
-        case 'h': fputs(usage, stdout); return 0;
-        default: fputs(usage, stderr); return 2;
-        }
-    }
-    if (!config || optind != argc) {
-        fputs(usage, stderr);
-        return 2;
-    }
     signal(SIGPIPE, SIG_IGN);
-    struct v12_daemon *d = &daemon_state;
-    if (check_config(config, &d->cfg, !check)) return 1;
-    if (check) {
-        printf("%s: configuration valid: node %s, layout %s, %u peer%s, listen %s:%s\n", config, d->cfg.node,
-               v12_layout_name(d->cfg.layout), d->cfg.npeers, d->cfg.npeers == 1 ? "" : "s", d->cfg.listen_host,
-               d->cfg.listen_port);
-        return 0;
-    }
-    v12_log_level = d->cfg.log_level;
-    /* One descriptor per connection: raise the soft limit to the hard one. */
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
         (void)setrlimit(RLIMIT_NOFILE, &rl);
     }
+}
+
+/* TLS contexts, limits, every room's state, the loop and the wiring: 0, or 1 with the reason logged. */
+static int daemon_setup(struct v12_daemon *d)
+{
     char err[512];
     d->tls_ctx = v12_tls_ctx_new(&d->cfg, false, NULL, err, sizeof(err));
     d->tls_client_ctx = d->tls_ctx ? v12_tls_ctx_new(&d->cfg, true, NULL, err, sizeof(err)) : NULL;
@@ -356,9 +322,12 @@ int main(int argc, char **argv)
         .stream_incoming = v12_stream_incoming,
         .stream_status = v12_stream_status,
     };
-    if (listen_all(d) || v12_relay_start_writers(d)) return 1;
-    if (v12_workers_start(&d->workers, d->cfg.workers, &d->limits, d)) return 1;
+    return 0;
+}
 
+/* Signals, the tick and systemd's watchdog on the main loop. */
+static void loop_services_start(struct v12_daemon *d)
+{
     uv_signal_init(d->uv, &rt.sig_term);
     uv_signal_init(d->uv, &rt.sig_int);
     uv_signal_init(d->uv, &rt.sig_hup);
@@ -370,18 +339,78 @@ int main(int argc, char **argv)
     rt.tick.data = d;
     uv_timer_start(&rt.tick, on_tick, 100, 100);
     if (sd_watchdog_enabled(0, &rt.watchdog_usec) <= 0) rt.watchdog_usec = 0;
+}
 
-    if (v12_stream_listen(d)) return 1;
-    v12_relay_start_links(d);
+static void log_started(const struct v12_daemon *d)
+{
     const char *passed = "the socket systemd passed";
     if (d->cfg.profile_why[0]) log_notice("legacy profile %s (%s)", v12_layout_name(d->cfg.layout), d->cfg.profile_why);
     log_notice("vmcs12d %s: node %s, layout %s, padding %s, listening on %s%s%s, control %s, spool %s, %u peer%s, "
                "%u worker%s",
                V12_VERSION, d->cfg.node, v12_layout_name(d->cfg.layout), v12_padding_name(d->cfg.padding),
-               rt.peers_passed ? passed : d->cfg.listen_host, rt.peers_passed ? "" : ":",
-               rt.peers_passed ? "" : d->cfg.listen_port, rt.control_passed ? passed : d->cfg.control_socket,
+               rt.peers_passed ? passed : d->cfg.listen.host, rt.peers_passed ? "" : ":",
+               rt.peers_passed ? "" : d->cfg.listen.port, rt.control_passed ? passed : d->cfg.control_socket,
                d->cfg.spool_dir, d->cfg.npeers, d->cfg.npeers == 1 ? "" : "s", d->workers.n,
                d->workers.n == 1 ? "" : "s");
+}
+
+/* The command line: -1 to go on with *config and *check set, or the exit status. */
+static int parse_options(int argc, char **argv, const char **config, bool *check)
+{
+    static const struct option options[] = {{"config", required_argument, NULL, 'c'},
+                                            {"check-config", no_argument, NULL, 'k'},
+                                            {"foreground", no_argument, NULL, 'f'},
+                                            {"version", no_argument, NULL, 'v'},
+                                            {"list-config-keys", no_argument, NULL, 'K'},
+                                            {"help", no_argument, NULL, 'h'},
+                                            {0}};
+    int opt;
+    while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
+        switch (opt) {
+        case 'c': *config = optarg; break;
+        case 'k': *check = true; break;
+        case 'f': break; /* always in the foreground: systemd supervises */
+        case 'v': printf("vmcs12d %s\n", V12_VERSION); return 0;
+        case 'K': {
+            size_t n;
+            const struct v12_config_key *k = v12_config_keys(&n);
+            for (size_t i = 0; i < n; i++) printf("%s %s\n", v12_key_section_name(k[i].section), k[i].key);
+            return 0;
+        }
+        case 'h': fputs(usage, stdout); return 0;
+        default: fputs(usage, stderr); return 2;
+        }
+    }
+    if (!*config || optind != argc) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    const char *config = NULL;
+    bool check = false;
+    int status = parse_options(argc, argv, &config, &check);
+    if (status >= 0) return status;
+    struct v12_daemon *d = &daemon_state;
+    if (check_config(config, &d->cfg, !check)) return 1;
+    if (check) {
+        printf("%s: configuration valid: node %s, layout %s, %u peer%s, listen %s:%s\n", config, d->cfg.node,
+               v12_layout_name(d->cfg.layout), d->cfg.npeers, d->cfg.npeers == 1 ? "" : "s", d->cfg.listen.host,
+               d->cfg.listen.port);
+        return 0;
+    }
+    v12_log_level = d->cfg.log_level;
+    process_setup();
+    if (daemon_setup(d)) return 1;
+    if (listen_all(d) || v12_relay_start_writers(d)) return 1;
+    if (v12_workers_start(&d->workers, d->cfg.workers, &d->limits, d)) return 1;
+    loop_services_start(d);
+    if (v12_stream_listen(d)) return 1;
+    v12_relay_start_links(d);
+    log_started(d);
     sd_notify(0, "READY=1");
     notify_status(d);
 

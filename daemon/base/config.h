@@ -25,8 +25,8 @@ struct v12_endpoint {
     char text[300]; /* as configured */
 };
 #define V12_MAX_STREAM_PORTS 256 /* ports in one stream_listen range */
+/* One endpoint, "tcp:HOST:PORT" or "unix:/PATH": 0 or V12_E_INVALID_ARGUMENT. */
 int v12_endpoint_parse(const char *s, struct v12_endpoint *ret);
-int v12_endpoint_parse_range(const char *s, struct v12_endpoint *ret);
 /* The single endpoint at offset i of a range (i = 0 for a single endpoint). */
 void v12_endpoint_at(const struct v12_endpoint *range, unsigned i, struct v12_endpoint *ret);
 static inline unsigned v12_endpoint_ports(const struct v12_endpoint *e)
@@ -34,22 +34,21 @@ static inline unsigned v12_endpoint_ports(const struct v12_endpoint *e)
     return e->unix_socket ? 1 : e->port_hi - e->port_lo + 1;
 }
 
-/* One stream_allow rule: a tcp host with a port range, or a unix path. */
-struct v12_allow {
-    bool unix_socket;
-    char host[256];
-    unsigned port_lo, port_hi;
-    char path[108];
-};
 #define V12_MAX_ALLOW 16
-bool v12_stream_allowed(const struct v12_allow *rules, unsigned n, const struct v12_endpoint *target);
+/* Is target (one tcp host:port or unix path) inside one of the rules (endpoint ranges)? */
+bool v12_stream_allowed(const struct v12_endpoint *rules, unsigned n, const struct v12_endpoint *target);
+
+/* "host:port" or "[v6]:port", as configured and split. */
+struct v12_hostport {
+    char text[256];
+    char host[256];
+    char port[8];
+};
 
 struct v12_peer_config {
     char name[V12_NAME_MAX];
-    unsigned line;     /* of its [peer NAME] header */
-    char address[256]; /* host:port or [v6]:port */
-    char host[256];
-    char port[8];
+    unsigned line; /* of its [peer NAME] header */
+    struct v12_hostport address;
     bool has_stream; /* stream_listen set: QEMU migrates to this peer through us */
     struct v12_endpoint stream_listen;
     struct v12_endpoint stream_target;
@@ -67,8 +66,7 @@ struct v12_config {
     char control_socket[108];
     unsigned control_mode; /* octal, default 0660 */
     char spool_dir[PATH_MAX - 64];
-    char listen_host[256];
-    char listen_port[8];
+    struct v12_hostport listen;
     unsigned max_connections;
     unsigned max_peer_connections; /* inbound frame connections from one peer */
     unsigned max_frame;
@@ -88,7 +86,7 @@ struct v12_config {
     int log_level;
     bool has_metrics;
     struct v12_endpoint metrics_listen; /* Prometheus text endpoint: loopback tcp or unix */
-    struct v12_allow stream_allow[V12_MAX_ALLOW];
+    struct v12_endpoint stream_allow[V12_MAX_ALLOW];
     unsigned nallow;
     /* [tls] */
     char cert[PATH_MAX];
@@ -133,28 +131,53 @@ unsigned v12_config_line(const struct v12_config *cfg, int peer, const char *key
  */
 int v12_config_load(const char *path, struct v12_config *cfg, struct v12_config_errors *errs);
 
-/*
- * What the configuration names on this host, as the daemon will use it at start: the listen
- * address resolves; spool_dir and control_socket's directory are directories or can be made;
- * control_socket and unix stream_listen paths are sockets or absent (nothing else is ever
- * removed); tcp stream_listen addresses are loopback. Errors are appended to errs.
- */
-int v12_config_check_host(const struct v12_config *cfg, struct v12_config_errors *errs);
-
-/* The keys the parser takes ("daemon", "tls" or "peer" and the key), for vmcs12d --list-config-keys. */
+/* The keys, from config_keys.def: for the parser, vmcs12d --list-config-keys and vmcs12d.conf(5). */
+enum v12_key_section { V12_SECTION_DAEMON, V12_SECTION_TLS, V12_SECTION_PEER };
+enum v12_key_kind {
+    V12_KIND_STR,
+    V12_KIND_PATH,
+    V12_KIND_NAME,
+    V12_KIND_UINT,
+    V12_KIND_OCTAL,
+    V12_KIND_CHOICE,
+    V12_KIND_BOOL,
+    V12_KIND_HOSTPORT,
+    V12_KIND_ENDPOINT,
+    V12_KIND_ALLOW,
+    V12_KIND_LAYOUT,
+    V12_KIND_PROFILE,
+};
+#define V12_KEY_REQUIRED 1u
 struct v12_config_key {
-    const char *section, *key;
+    enum v12_key_section section;
+    const char *key;
+    enum v12_key_kind kind;
+    size_t offset, size; /* of the field, in v12_config or (PEER) v12_peer_config */
+    unsigned long long min, max;
+    const char *def; /* as written in the file, or NULL */
+    unsigned flags;
+    const char *arg, *help; /* scdoc markup */
 };
 const struct v12_config_key *v12_config_keys(size_t *n);
+const char *v12_key_section_name(enum v12_key_section s); /* "daemon", "tls", "peer" */
+
+/*
+ * What the configuration names on this host (host.c), as the daemon will use it at start: the
+ * listen address resolves; spool_dir and control_socket's directory are directories or can be
+ * made; control_socket and unix stream_listen paths are sockets or absent (nothing else is ever
+ * removed); tcp stream_listen and metrics_listen addresses are loopback. Errors are appended to
+ * errs: 0 or V12_E_CONFIG.
+ */
+int v12_config_check_host(const struct v12_config *cfg, struct v12_config_errors *errs);
 
 /* Remove path if it is a unix socket (left by an earlier run); anything else is left alone. */
 void v12_unlink_stale_socket(const char *path);
 
-/* Resolve a listening host:port (numeric port): 0 and *ret to freeaddrinfo, or -EINVAL and msg. */
+/* Resolve a listening host:port (numeric port): 0 and *ret to freeaddrinfo, or V12_E_INVALID_ARGUMENT and msg. */
 struct addrinfo;
 int v12_resolve_listen(const char *host, const char *port, struct addrinfo **ret, char *msg, size_t msglen);
 
-/* Split "host:port" / "[v6]:port"; 0 or -EINVAL. */
+/* Split "host:port" / "[v6]:port"; 0 or V12_E_INVALID_ARGUMENT. */
 int v12_split_hostport(const char *s, char *host, size_t hostlen, char *port, size_t portlen);
 
 const struct v12_peer_config *v12_config_peer(const struct v12_config *cfg, const char *name);

@@ -260,7 +260,7 @@ static void on_status(struct client *cl)
         struct v12_link *k = &d->relay->links[i];
         vmcs12d__v1__peer_status__init(&ps[i]);
         ps[i].name = v12_pb_str(k->cfg->name);
-        ps[i].address = v12_pb_str(k->cfg->address);
+        ps[i].address = v12_pb_str(k->cfg->address.text);
         ps[i].state = v12_pb_str(v12_link_state_name(k->state));
         ps[i].layout = k->has_layout ? wire_layout(k->layout) : VMCS12D__V1__LAYOUT__LAYOUT_UNSPECIFIED;
         ps[i].profile = v12_pb_str(k->has_layout && k->layout != V12_LAYOUT_ENCODED ? v12_layout_name(k->layout) : "");

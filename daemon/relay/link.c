@@ -190,7 +190,7 @@ static void backoff(struct v12_link *k, const char *what)
         return;
     }
     if (!k->backoff_ms) k->backoff_ms = d->cfg.reconnect_min_ms;
-    log_info("peer %s (%s): %s; retrying in %u ms", k->cfg->name, k->cfg->address, k->last_error, k->backoff_ms);
+    log_info("peer %s (%s): %s; retrying in %u ms", k->cfg->name, k->cfg->address.text, k->last_error, k->backoff_ms);
     k->state = V12_LINK_BACKOFF;
     k->retry_ms = v12_clock_ms() + k->backoff_ms;
     k->backoff_ms = k->backoff_ms * 2 > d->cfg.reconnect_max_ms ? d->cfg.reconnect_max_ms : k->backoff_ms * 2;
@@ -202,7 +202,8 @@ static void connect_now(struct v12_link *k)
     if (atomic_load(&d->stopping)) return;
     SSL_CTX *ctx = v12_tls_ctx_get(d, true);
     k->state = V12_LINK_CONNECTING;
-    k->conn = v12_conn_connect_tcp(&d->main, k->cfg->host, k->cfg->port, ctx, k->cfg->host, &link_ops, k);
+    k->conn = v12_conn_connect_tcp(&d->main, k->cfg->address.host, k->cfg->address.port, ctx, k->cfg->address.host,
+                                   &link_ops, k);
     SSL_CTX_free(ctx);
     if (!k->conn) {
         backoff(k, "cannot connect: out of memory");
@@ -269,7 +270,7 @@ static void on_frame(void *owner, struct v12_conn *c, const V12Envelope *env)
         k->has_layout = true;
         k->state = V12_LINK_READY;
         if (k->down_warned)
-            log_notice("peer %s (%s): reachable again after %llu s down", k->cfg->name, k->cfg->address,
+            log_notice("peer %s (%s): reachable again after %llu s down", k->cfg->name, k->cfg->address.text,
                        (unsigned long long)((v12_clock_ms() - k->down_since_ms) / 1000));
         k->down_since_ms = 0;
         k->down_since_unix = 0;
@@ -277,8 +278,8 @@ static void on_frame(void *owner, struct v12_conn *c, const V12Envelope *env)
         k->backoff_ms = 0;
         k->last_error[0] = 0;
         v12_conn_set_ready(c);
-        log_notice("peer %s (%s): connected, node %.64s, layout %s", k->cfg->name, k->cfg->address, env->hello->node,
-                   v12_layout_name(l));
+        log_notice("peer %s (%s): connected, node %.64s, layout %s", k->cfg->name, k->cfg->address.text,
+                   env->hello->node, v12_layout_name(l));
         v12_status_changed(k->d);
         for (struct v12_transfer *t = k->transfers, *next; t && k->state == V12_LINK_READY; t = next) {
             next = t->next; /* send_one may finish t, and only t */
@@ -322,7 +323,7 @@ static void closed(void *owner, struct v12_conn *c, int code, const char *why)
         (code == V12_E_TLS || code == V12_E_PEER_UNKNOWN || (code == V12_E_TIMEOUT && k->state == V12_LINK_HANDSHAKE)))
         v12_count_tls_failure(&k->d->stats, code, why);
     if (was_ready) {
-        log_notice("peer %s (%s): disconnected: %s", k->cfg->name, k->cfg->address, why);
+        log_notice("peer %s (%s): disconnected: %s", k->cfg->name, k->cfg->address.text, why);
         mark_down(k);
     }
     link_lost(k, why);
@@ -342,7 +343,7 @@ void v12_link_tick(struct v12_link *k, uint64_t now)
     if (k->state == V12_LINK_BACKOFF && now >= k->retry_ms) connect_now(k);
     if (k->down_since_ms && !k->down_warned && k->state != V12_LINK_READY &&
         now - k->down_since_ms >= (uint64_t)k->d->cfg.peer_down_warn_s * 1000u) {
-        log_warn("peer %s (%s): unreachable for %llu s (peer_down_warn_s = %u)%s%s", k->cfg->name, k->cfg->address,
+        log_warn("peer %s (%s): unreachable for %llu s (peer_down_warn_s = %u)%s%s", k->cfg->name, k->cfg->address.text,
                  (unsigned long long)((now - k->down_since_ms) / 1000), k->d->cfg.peer_down_warn_s,
                  k->last_error[0] ? ": " : "", k->last_error);
         k->down_warned = true;
@@ -361,7 +362,7 @@ void v12_link_tick(struct v12_link *k, uint64_t now)
         }
         if (!t->sent) {
             snprintf(msg, sizeof(msg), "peer %s (%s) did not connect in time (%s)%s%s; nothing was sent", k->cfg->name,
-                     k->cfg->address, v12_link_state_name(k->state), k->last_error[0] ? ": " : "", k->last_error);
+                     k->cfg->address.text, v12_link_state_name(k->state), k->last_error[0] ? ": " : "", k->last_error);
             finish(l, V12_E_PEER_DOWN, msg, NULL);
             continue;
         }

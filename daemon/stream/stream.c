@@ -401,7 +401,8 @@ static void on_stream_accept(struct v12_listener *ll, int fd)
     struct v12_sockbufs qb = {0, QEMU_LEG_BUF, 0};
     v12_conn_set_bufs(ch->local, &qb);
     SSL_CTX *ctx = v12_tls_ctx_get(d, true);
-    ch->remote = v12_conn_connect_tcp(&d->main, pc->host, pc->port, ctx, pc->host, &remote_ops, ch);
+    ch->remote =
+        v12_conn_connect_tcp(&d->main, pc->address.host, pc->address.port, ctx, pc->address.host, &remote_ops, ch);
     SSL_CTX_free(ctx);
     if (!ch->remote) {
         channel_end(ch, "out of memory", true);
@@ -411,7 +412,7 @@ static void on_stream_accept(struct v12_listener *ll, int fd)
     struct v12_sockbufs tb = {0, 0, LINK_NOTSENT};
     v12_conn_set_bufs(ch->remote, &tb);
     log_info("stream to peer %s channel %u: QEMU connected on %s; connecting to %s", pc->name, ch->channel,
-             l->listen.text, pc->address);
+             l->listen.text, pc->address.text);
 }
 
 /* StreamOpen naming this channel: the source's request, and the destination's acknowledgement. */

@@ -96,8 +96,8 @@ static bool names_peer(X509 *cert, const struct v12_peer_config *p)
 {
     const unsigned flags = X509_CHECK_FLAG_NO_WILDCARDS;
     if (X509_check_host(cert, p->name, 0, flags, NULL) == 1) return true;
-    if (X509_check_ip_asc(cert, p->host, 0) == 1) return true;
-    return X509_check_host(cert, p->host, 0, flags, NULL) == 1;
+    if (X509_check_ip_asc(cert, p->address.host, 0) == 1) return true;
+    return X509_check_host(cert, p->address.host, 0, flags, NULL) == 1;
 }
 
 static void describe_sans(X509 *cert, char *buf, size_t len)
@@ -133,7 +133,7 @@ int v12_tls_match_peer(X509 *cert, const struct v12_config *cfg, int only, char 
     describe_sans(cert, sans, sizeof(sans));
     if (only >= 0)
         snprintf(err, errlen, "certificate (%s) does not name peer %s (%s)", sans, cfg->peers[only].name,
-                 cfg->peers[only].address);
+                 cfg->peers[only].address.text);
     else snprintf(err, errlen, "certificate (%s) names no configured peer", sans);
     return -1;
 }

@@ -35,23 +35,32 @@ if grep -v '\[tls\] cert /etc/vmcs12d/tls/cert.pem' "$T/check.err" | grep -q .; 
 
 # Every key the parser takes is documented, and nothing more.
 "$T/usr/sbin/vmcs12d" --list-config-keys | sort >"$T/keys.code"
-python3 - "$S/docs/man/vmcs12d.conf.5.scd" <<'PY' | sort >"$T/keys.man"
+# The keys a document names, by section: keys_in FILE HEADING ENTRY KEY, where a line matching
+# HEADING opens a section ([daemon], [tls] or [peer ...]), another heading closes it, and in a
+# section a line starting with ENTRY names the keys KEY finds in its first part.
+keys_in() {
+    python3 - "$@" <<'PY' | sort
 import re, sys
+path, heading, entry, key = sys.argv[1:]
 section = None
-for line in open(sys.argv[1]):
-    m = re.match(r"# \[(daemon|tls|peer)", line)
+for line in open(path):
+    m = re.match(heading + r" \[(daemon|tls|peer)", line)
     if m:
         section = m.group(1)
-        continue
-    if line.startswith("# "):
+    elif line.startswith(heading + " "):
         section = None
-    if section and line.startswith("*"):
-        head = line.split("=")[0]
-        for key in re.findall(r"\*([a-z_]+)\*", head):
-            print(section, key)
+    elif section and line.startswith(entry):
+        head = line.split("=")[0] if entry == "*" else line.split("|")[1]
+        for k in re.findall(key, head):
+            print(section, k)
 PY
+}
+keys_in "$B/man/vmcs12d.conf.5.scd" "#" "*" '\*([a-z_]+)\*' >"$T/keys.man"
 diff "$T/keys.code" "$T/keys.man" >"$T/keys.diff" && ok || bad "configuration keys: code (<) and vmcs12d.conf(5) (>) differ: $(cat "$T/keys.diff")"
 [ "$(wc -l <"$T/keys.code")" -ge 30 ] && ok || bad "too few keys listed"
+# docs/configuration.md's key tables, written by hand, list the same keys.
+keys_in "$S/docs/configuration.md" "##" "| \`" '`([a-z_]+)`' >"$T/keys.md"
+diff "$T/keys.code" "$T/keys.md" >"$T/keys.diff" && ok || bad "configuration keys: code (<) and docs/configuration.md (>) differ: $(cat "$T/keys.diff")"
 # Every vmcs12ctl command and every vmcs12d option is in its page.
 "$T/usr/bin/vmcs12ctl" --help | awk '/^commands:/ {on = 1; next} on && /^  [a-z]/ {print $1}' >"$T/cmds"
 [ "$(wc -l <"$T/cmds")" -ge 10 ] && ok || bad "vmcs12ctl --help lists $(wc -l <"$T/cmds") commands"

@@ -172,6 +172,21 @@ def cases():
     yield "not-key-value", {8: "just words"}, [":8: 'just words' is not key = value"]
     yield "bad-header", {13: "[peer hostb"}, [":13: section header '[peer hostb' is not [NAME]"]
     yield "many-errors", {3: "layout = x", 4: "profile = y", 8: "padding = z"}, [":3: layout", ":4: profile", ":8: padding"]
+    # Each kind of key in daemon/base/config_keys.def, valid and refused.
+    yield "valid-kinds", {8: "metrics_listen = 127.0.0.1:%d" % free_port(), "append": [
+        "stream_listen = tcp:127.0.0.1:%d-%d" % (p1, p1 + 3), "stream_passthrough = yes"]} | {
+        4: "profile = auto"}, []
+    yield "profile-unknown", {4: "profile = linux-9.9"}, [
+        ":4: profile: unknown profile 'linux-9.9' (auto, linux-4.19, linux-5.13, linux-5.14, linux-6.18)"]
+    yield "log-level-unknown", {8: "log_level = loud"}, [":8: log_level: 'loud' is not err, warning, notice, info or debug"]
+    yield "tls-version-old", {"append": []} | {12: "min_version = 1.1"}, [":12: min_version: '1.1' is neither 1.2 nor 1.3"]
+    yield "bool-unknown", {"append": ["stream_passthrough = maybe"]}, [":15: stream_passthrough: 'maybe' is neither yes nor no"]
+    yield "range-too-long", {"append": ["stream_listen = tcp:127.0.0.1:2000-2300"]}, [
+        ":15: stream_listen: 'tcp:127.0.0.1:2000-2300' is not tcp:HOST:PORT, tcp:HOST:PORT-PORT (at most 256 ports)"]
+    yield "allow-bad", {8: "stream_allow = tcp:127.0.0.1:5000, udp:1.2.3.4:5"}, [
+        ":8: stream_allow: 'udp:1.2.3.4:5' is not tcp:HOST:PORT[-PORT] or unix:/PATH"]
+    yield "number-too-large", {8: "max_inflight = 4097"}, [":8: max_inflight: '4097' is not a whole decimal number in 1..4096"]
+    yield "peer-without-address", {14: "stream_passthrough = no"}, [":13: [peer hostb] has no address"]
 
 
 NOBODY = 65534

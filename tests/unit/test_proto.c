@@ -206,7 +206,7 @@ static void make_config(struct v12_config *cfg, const char *node, const char *pe
     cfg->min_version = 13;
     cfg->npeers = 1;
     snprintf(cfg->peers[0].name, sizeof(cfg->peers[0].name), "%s", peer);
-    snprintf(cfg->peers[0].host, sizeof(cfg->peers[0].host), "127.0.0.1");
+    snprintf(cfg->peers[0].address.host, sizeof(cfg->peers[0].address.host), "127.0.0.1");
 }
 
 /* Two TLS sessions on the two ends of a non-blocking socketpair, driven by hand. */
