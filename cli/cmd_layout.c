@@ -202,6 +202,39 @@ static int print_c_header(enum v12_layout l, const int *by_offset, int nfields)
     return V12_EXIT_OK;
 }
 
+/* The layout l's fields (by_offset: the field at each offset, or -1) and padding, as a table or JSON. */
+static void print_layout(enum v12_layout l, const int *by_offset, bool json)
+{
+    bool encoded = l == V12_LAYOUT_ENCODED;
+    if (json) printf("{\"layout\":\"%s\",\"revision_id\":%u,\"fields\":[", v12_layout_name(l), v12_layout_revision(l));
+    else
+        printf("# %s layout%s%s, revision 0x%08x\n# %-30s %-8s %-8s %-10s %-7s %s\n", encoded ? "encoded" : "legacy",
+               encoded ? "" : " ", encoded ? "" : v12_layout_name(l), v12_layout_revision(l), "field", "encoding",
+               "width", "type", "offset", "size");
+    int n = 0;
+    for (unsigned o = 0; o < V12_REGION_SIZE; o++) {
+        if (by_offset[o] < 0) continue;
+        const struct v12_field *fd = &v12_fields[by_offset[o]];
+        const char *w = v12_width_name((enum v12_width)fd->width);
+        const char *t = v12_type_name(v12_encoding_type(fd->encoding));
+        if (json)
+            printf("%s{\"name\":\"%s\",\"encoding\":%u,\"width\":\"%s\",\"type\":\"%s\",\"offset\":%u,\"size\":%u}",
+                   n ? "," : "", fd->name, fd->encoding, w, t, o, fd->size);
+        else printf("  %-30s 0x%04x   %-8s %-10s 0x%03x   %u\n", fd->name, fd->encoding, w, t, o, fd->size);
+        n++;
+    }
+    const struct v12_padding_map *map = &v12_padding[l];
+    if (json) printf("],\"padding\":[");
+    else printf("# padding (%d fields above; header 0..11)\n", n);
+    for (unsigned k = 0; k < map->count; k++) {
+        if (json) printf("%s{\"start\":%u,\"end\":%u}", k ? "," : "", map->ranges[k].start, map->ranges[k].end);
+        else
+            printf("  bytes %u..%u (%u)\n", map->ranges[k].start, map->ranges[k].end - 1,
+                   map->ranges[k].end - map->ranges[k].start);
+    }
+    if (json) printf("]}\n");
+}
+
 int layout_main(int argc, char **argv)
 {
     static const struct option options[] = {
@@ -257,32 +290,6 @@ int layout_main(int argc, char **argv)
         return print_c_header(l, by_offset, count);
     }
 
-    if (json) printf("{\"layout\":\"%s\",\"revision_id\":%u,\"fields\":[", v12_layout_name(l), v12_layout_revision(l));
-    else
-        printf("# %s layout%s%s, revision 0x%08x\n# %-30s %-8s %-8s %-10s %-7s %s\n", encoded ? "encoded" : "legacy",
-               encoded ? "" : " ", encoded ? "" : v12_layout_name(l), v12_layout_revision(l), "field", "encoding",
-               "width", "type", "offset", "size");
-    int n = 0;
-    for (unsigned o = 0; o < V12_REGION_SIZE; o++) {
-        if (by_offset[o] < 0) continue;
-        const struct v12_field *fd = &v12_fields[by_offset[o]];
-        const char *w = v12_width_name((enum v12_width)fd->width);
-        const char *t = v12_type_name(v12_encoding_type(fd->encoding));
-        if (json)
-            printf("%s{\"name\":\"%s\",\"encoding\":%u,\"width\":\"%s\",\"type\":\"%s\",\"offset\":%u,\"size\":%u}",
-                   n ? "," : "", fd->name, fd->encoding, w, t, o, fd->size);
-        else printf("  %-30s 0x%04x   %-8s %-10s 0x%03x   %u\n", fd->name, fd->encoding, w, t, o, fd->size);
-        n++;
-    }
-    const struct v12_padding_map *map = &v12_padding[l];
-    if (json) printf("],\"padding\":[");
-    else printf("# padding (%d fields above; header 0..11)\n", n);
-    for (unsigned k = 0; k < map->count; k++) {
-        if (json) printf("%s{\"start\":%u,\"end\":%u}", k ? "," : "", map->ranges[k].start, map->ranges[k].end);
-        else
-            printf("  bytes %u..%u (%u)\n", map->ranges[k].start, map->ranges[k].end - 1,
-                   map->ranges[k].end - map->ranges[k].start);
-    }
-    if (json) printf("]}\n");
+    print_layout(l, by_offset, json);
     return V12_EXIT_OK;
 }

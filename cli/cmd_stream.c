@@ -356,6 +356,55 @@ static void backup_drop(const char *backup)
     }
 }
 
+/*
+ * The conversion proper: in's stream through the parser into o (a save image's header and XML
+ * area first, byte for byte, and its compressor after them): 0, or an error with msg.
+ */
+static int convert_stream(struct v12_qs *qs, struct input *in, struct out *o, bool quiet,
+                          const struct v12_convert_opts *opts, char *msg, size_t msglen)
+{
+    int r = 0;
+    struct v12_filter comp = {.pid = -1, .fd = -1, .err_fd = -1};
+    if (in->image) {
+        out_put(o, in->area, in->area_len);
+        out_flush(o);
+        if (!o->err && in->hdr.format != V12_SAVE_RAW) {
+            r = v12_filter_start(&comp, v12_filter_argv(in->hdr.format, 0), -1, o->dst.fd, msg, msglen);
+            if (!r) o->pipe_fd = comp.fd;
+        }
+    }
+    struct progress pg;
+    progress_init(&pg, in, quiet);
+    v12_qs_init(qs, opts);
+    if (!r) r = run(qs, in->stream_fd, in->pre, in->npre, o, &pg, msg, msglen);
+    if (pg.on) progress_show(&pg, true); /* while the input's offset can still be asked */
+    if (r) image_context(in, msg, msglen);
+    if (!r) out_flush(o);
+    if (!r) r = o->err;
+    if (comp.pid > 0) {
+        char cmsg[600];
+        int cr = r ? (v12_filter_kill(&comp), 0) : v12_filter_finish(&comp, cmsg, sizeof(cmsg));
+        if (cr && !r) {
+            snprintf(msg, msglen, "compressing the converted stream: %s", cmsg);
+            r = cr;
+        }
+    }
+    return r;
+}
+
+static void print_report(const struct input *in, const struct v12_qs *qs, enum v12_layout to)
+{
+    if (in->image)
+        fprintf(stderr, "save image: version %u, %s, domain '%s', XML %u bytes, kept\n", in->hdr.version,
+                v12_save_format_name(in->hdr.format), in->sum.name, in->sum.xml_len);
+    fprintf(stderr,
+            "stream: %llu bytes, %u sections, %llu RAM pages + %llu zero pages, %u cpu sections, %u nested states, "
+            "%u vmcs12 regions converted to %s; %u device sections walked by the VM description (%llu bytes held)\n",
+            (unsigned long long)qs->stats.bytes, qs->stats.sections, (unsigned long long)qs->stats.ram_pages,
+            (unsigned long long)qs->stats.zero_pages, qs->stats.cpus, qs->stats.nested_states, qs->stats.regions,
+            v12_layout_name(to), qs->stats.devices, (unsigned long long)qs->stats.held);
+}
+
 int stream_main(int argc, char **argv)
 {
     enum { OPT_QUIET = V12_OPT_FIRST_FREE, OPT_IN_PLACE };
@@ -420,32 +469,8 @@ int stream_main(int argc, char **argv)
         backup_drop(backup);
         return V12_EXIT_INVALID;
     }
-    struct v12_filter comp = {.pid = -1, .fd = -1, .err_fd = -1};
-    if (in.image) {
-        out_put(&o, in.area, in.area_len); /* header and XML area, byte for byte */
-        out_flush(&o);
-        if (!o.err && in.hdr.format != V12_SAVE_RAW) {
-            r = v12_filter_start(&comp, v12_filter_argv(in.hdr.format, 0), -1, o.dst.fd, msg, sizeof(msg));
-            if (!r) o.pipe_fd = comp.fd;
-        }
-    }
-    struct progress pg;
-    progress_init(&pg, &in, quiet);
     static struct v12_qs qs;
-    v12_qs_init(&qs, &opts);
-    if (!r) r = run(&qs, in.stream_fd, in.pre, in.npre, &o, &pg, msg, sizeof(msg));
-    if (pg.on) progress_show(&pg, true); /* while the input's offset can still be asked */
-    if (r) image_context(&in, msg, sizeof(msg));
-    if (!r) out_flush(&o);
-    if (!r) r = o.err;
-    if (comp.pid > 0) {
-        char cmsg[600];
-        int cr = r ? (v12_filter_kill(&comp), 0) : v12_filter_finish(&comp, cmsg, sizeof(cmsg));
-        if (cr && !r) {
-            snprintf(msg, sizeof(msg), "compressing the converted stream: %s", cmsg);
-            r = cr;
-        }
-    }
+    r = convert_stream(&qs, &in, &o, quiet, &opts, msg, sizeof(msg));
     r = input_close(&in, r, msg, sizeof(msg));
     if (!r) r = v12_out_commit(&o.dst);
     else v12_out_abort(&o.dst);
@@ -455,18 +480,7 @@ int stream_main(int argc, char **argv)
         v12_errorf("%s: %s [%s]", v12_in_name(in_path), msg, v12_err_name(r));
         return V12_EXIT_INVALID;
     }
-    if (report) {
-        if (in.image)
-            fprintf(stderr, "save image: version %u, %s, domain '%s', XML %u bytes, kept\n", in.hdr.version,
-                    v12_save_format_name(in.hdr.format), in.sum.name, in.sum.xml_len);
-        fprintf(
-            stderr,
-            "stream: %llu bytes, %u sections, %llu RAM pages + %llu zero pages, %u cpu sections, %u nested states, "
-            "%u vmcs12 regions converted to %s; %u device sections walked by the VM description (%llu bytes held)\n",
-            (unsigned long long)qs.stats.bytes, qs.stats.sections, (unsigned long long)qs.stats.ram_pages,
-            (unsigned long long)qs.stats.zero_pages, qs.stats.cpus, qs.stats.nested_states, qs.stats.regions,
-            v12_layout_name(opts.to), qs.stats.devices, (unsigned long long)qs.stats.held);
-    }
+    if (report) print_report(&in, &qs, opts.to);
     return V12_EXIT_OK;
 }
 

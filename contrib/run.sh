@@ -13,7 +13,7 @@ PACKAGES=(build-essential cmake pkg-config python3 openssl
           libssl-dev libuv1-dev libprotobuf-c-dev protobuf-c-compiler libinih-dev libsystemd-dev
           qemu-system-x86 stunnel4 socat
           libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients iproute2 util-linux scdoc dpkg-dev clang valgrind
-          binutils debootstrap systemd-container lintian
+          binutils debootstrap systemd-container lintian clang-format clang-tidy
           gzip bzip2 xz-utils lzop)
 # Newer QEMUs for the stream tests, each in a chroot made from Debian's registry (tests/stream/qemu-suite.sh).
 QEMU_SUITES=(trixie sid)

@@ -183,6 +183,27 @@ static size_t sub_header(const uint8_t *p, size_t n, const char *name)
  * says are there), which must fill the body exactly. With convert, the regions are converted
  * in place.
  */
+/* For an observer (stream-inspect): the nested state at offset at, as found, before its conversion. */
+static void nested_event(struct walk *w, uint64_t at, size_t n, uint32_t flags, uint32_t format, uint32_t size,
+                         unsigned nregions, const size_t region_at[2])
+{
+    struct v12_qs_event ev;
+    memset(&ev, 0, sizeof(ev));
+    w->nested_pending = true;
+    ev.kind = V12_QS_EV_NESTED;
+    ev.offset = at;
+    ev.length = n;
+    ev.what = "nested state";
+    ev.instance_id = w->instance_id;
+    ev.section_id = w->section_id;
+    ev.nested_flags = flags;
+    ev.nested_format = format;
+    ev.nested_size = size;
+    ev.nregions = nregions;
+    for (unsigned i = 0; i < nregions; i++) ev.revisions[i] = (uint32_t)v12_load_le(w->win + region_at[i], 4);
+    w->nested_ev = ev;
+}
+
 static int nested_state(struct walk *w, size_t b0, size_t b1)
 {
     struct v12_qs *qs = w->qs;
@@ -236,23 +257,7 @@ static int nested_state(struct walk *w, size_t b0, size_t b1)
     v12_store_le(blob + 4, 4, len);
     for (unsigned i = 0; i < nregions; i++)
         memcpy(blob + V12_VMCS12_OFFSET + i * V12_REGION_SIZE, w->win + region_at[i], V12_REGION_SIZE);
-    if (qs->observe) {
-        struct v12_qs_event ev;
-        memset(&ev, 0, sizeof(ev));
-        w->nested_pending = true;
-        ev.kind = V12_QS_EV_NESTED;
-        ev.offset = at;
-        ev.length = n;
-        ev.what = "nested state";
-        ev.instance_id = w->instance_id;
-        ev.section_id = w->section_id;
-        ev.nested_flags = flags;
-        ev.nested_format = format;
-        ev.nested_size = size;
-        ev.nregions = nregions;
-        for (unsigned i = 0; i < nregions; i++) ev.revisions[i] = (uint32_t)v12_load_le(w->win + region_at[i], 4);
-        w->nested_ev = ev;
-    }
+    if (qs->observe) nested_event(w, at, n, flags, format, size, nregions, region_at);
     struct v12_diag d;
     struct v12_report rep;
     int r = v12_blob_convert(blob, len, qs->blob_out, sizeof(qs->blob_out), &qs->opts, &rep, &d);

@@ -9,7 +9,7 @@
 #
 # Usage: rooms.sh SOURCE_DIR. Exit 0, or 1 with every violation named FILE:LINE.
 set -euo pipefail
-src=${1:?usage: rooms.sh SOURCE_DIR}
+src=$(cd "${1:?usage: rooms.sh SOURCE_DIR}" && pwd)
 cd "$src/daemon"
 
 # Which room a file (or a header it includes) belongs to, from where it lives.
