@@ -230,7 +230,7 @@ static void established(void *owner, struct v12_conn *c, X509 *cert)
 {
     struct v12_link *k = owner;
     char err[320];
-    if (v12_tls_match_peer(cert, &k->d->cfg, k->idx, err, sizeof(err)) < 0) {
+    if (v12_tls_match_peer(cert, &k->d->cfg, k->idx, NULL, err, sizeof(err)) != 0) {
         v12_count_reject(&k->d->stats, V12_E_PEER_UNKNOWN);
         log_warn("%s: refusing TLS peer: %s", v12_conn_name(c), err);
         v12_conn_close(c, V12_E_PEER_UNKNOWN, err);

@@ -200,8 +200,8 @@ static void established(void *owner, struct v12_conn *c, X509 *cert)
     struct peer_in *p = owner;
     identified(p);
     char err[320];
-    int idx = v12_tls_match_peer(cert, &p->d->cfg, -1, err, sizeof(err));
-    if (idx < 0) {
+    int idx = -1;
+    if (v12_tls_match_peer(cert, &p->d->cfg, -1, &idx, err, sizeof(err)) != 0) {
         v12_count_reject(&p->d->stats, V12_E_PEER_UNKNOWN);
         log_warn("%s: refusing TLS peer: %s", p->name, err);
         v12_conn_close(c, V12_E_PEER_UNKNOWN, err);

@@ -77,7 +77,8 @@ struct v12_channel {
     struct v12_channel *next; /* d->streams->channels */
 };
 
-static const struct v12_conn_ops local_ops, remote_ops;
+/* The four ends' callback tables: {source, destination} x {QEMU's side, the peer's}. */
+static const struct v12_conn_ops source_local_ops, source_remote_ops, dest_local_ops, dest_remote_ops;
 
 /*
  * Queues in front of the switchover. QEMU decides to stop the guest from the rate its socket
@@ -213,16 +214,17 @@ static void maybe_free(struct v12_channel *ch)
     free(ch);
 }
 
-/* Every entry from the transport or a message holds the channel until it returns. */
-static struct v12_channel *hold(void *owner)
+/* Every entry from the transport (its hold/release, around each callback) or from a worker's
+ * message holds the channel until it returns: a channel ended inside is freed after it. */
+static void hold(void *owner)
 {
     struct v12_channel *ch = owner;
     ch->holds++;
-    return ch;
 }
 
-static void release(struct v12_channel *ch)
+static void release(void *owner)
 {
+    struct v12_channel *ch = owner;
     ch->holds--;
     maybe_free(ch);
 }
@@ -303,22 +305,17 @@ static void set_flowing(struct v12_channel *ch)
 
 /* ---- moving the data path to a worker loop --------------------------------------------------------------- */
 
-/* Both connections are detached from the main loop: attach them on the worker's. */
-static void attach_on_worker_body(void *arg)
+/* Both connections are detached from the main loop: attach them on the worker's (its message). */
+static void attach_on_worker(void *arg)
 {
     struct v12_channel *ch = arg;
     struct v12_loop *l = ch->loop;
+    hold(ch);
     ch->moving = false;
     if (ch->local && v12_conn_attach(ch->local, l) != 0) channel_end(ch, "cannot move to a worker loop", true);
     if (ch->remote && !ch->ended && v12_conn_attach(ch->remote, l) != 0)
         channel_end(ch, "cannot move to a worker loop", true);
     if (!ch->ended) update_both(ch);
-}
-
-static void attach_on_worker(void *arg)
-{
-    struct v12_channel *ch = hold(arg);
-    attach_on_worker_body(ch);
     release(ch);
 }
 
@@ -391,7 +388,7 @@ static void on_stream_accept(struct v12_listener *ll, int fd)
                  (unsigned long long)(uv_hrtime() / 1000000) % 100000000000ull);
     snprintf(l->migration_id, sizeof(l->migration_id), "%s", ch->migration_id);
     migration_channel_start(ch);
-    ch->local = v12_conn_adopt(&d->main, fd, NULL, &local_ops, ch);
+    ch->local = v12_conn_adopt(&d->main, fd, NULL, &source_local_ops, ch);
     if (!ch->local) {
         channel_end(ch, "out of memory", true);
         return;
@@ -401,8 +398,8 @@ static void on_stream_accept(struct v12_listener *ll, int fd)
     struct v12_sockbufs qb = {0, QEMU_LEG_BUF, 0};
     v12_conn_set_bufs(ch->local, &qb);
     SSL_CTX *ctx = v12_tls_ctx_get(d, true);
-    ch->remote =
-        v12_conn_connect_tcp(&d->main, pc->address.host, pc->address.port, ctx, pc->address.host, &remote_ops, ch);
+    ch->remote = v12_conn_connect_tcp(&d->main, pc->address.host, pc->address.port, ctx, pc->address.host,
+                                      &source_remote_ops, ch);
     SSL_CTX_free(ctx);
     if (!ch->remote) {
         channel_end(ch, "out of memory", true);
@@ -453,8 +450,9 @@ static void send_opens(struct v12_stream_listener *l)
     }
 }
 
-static void source_remote_frame(struct v12_channel *ch, struct v12_conn *c, const V12Envelope *env)
+static void source_remote_frame(void *owner, struct v12_conn *c, const V12Envelope *env)
 {
+    struct v12_channel *ch = owner;
     if (!ch->hello_done) {
         enum v12_layout l;
         char err[256];
@@ -528,14 +526,14 @@ void v12_stream_incoming(struct v12_daemon *d, struct v12_conn *c, int peer, enu
              v12_name_ok(so->migration_id) ? so->migration_id : "?");
     migration_channel_start(ch);
     ch->remote = c;
-    v12_conn_set_owner(c, &remote_ops, ch);
+    v12_conn_set_owner(c, &dest_remote_ops, ch);
     v12_conn_set_raw(c);
     v12_conn_update_reading(c); /* no more from the peer than the window holds until QEMU's side is connected */
     log_info("stream from peer %s migration %s channel %u: delivering to %s%s", pc->name, ch->migration_id, ch->channel,
              target.text, ch->parse ? "" : " (pass-through: not checked)");
     ch->local = target.unix_socket
-                    ? v12_conn_connect_unix(&d->main, target.path, &local_ops, ch)
-                    : v12_conn_connect_tcp(&d->main, target.host, target.port, NULL, NULL, &local_ops, ch);
+                    ? v12_conn_connect_unix(&d->main, target.path, &dest_local_ops, ch)
+                    : v12_conn_connect_tcp(&d->main, target.host, target.port, NULL, NULL, &dest_local_ops, ch);
     if (!ch->local) {
         channel_end(ch, "out of memory", true);
         return;
@@ -668,8 +666,9 @@ static int hold_more(struct v12_channel *ch, size_t s)
 }
 
 /* A held device phase stopped growing and no description came. */
-static void remote_alarm_body(struct v12_channel *ch)
+static void dest_remote_alarm(void *owner, struct v12_conn *c)
 {
+    struct v12_channel *ch = owner;
     if (ch->ended || !ch->qs || !v12_qs_holding(ch->qs)) return;
     v12_count_reject(&ch->d->stats, V12_E_STREAM);
     log_err("stream from peer %s migration %s: migration stream offset %llu: no VM description arrived within %u ms "
@@ -689,13 +688,163 @@ static void finish_destination(struct v12_channel *ch)
     channel_end(ch, ch->remote_clean ? "ended" : "peer connection lost (no close_notify)", !ch->remote_clean);
 }
 
-/* ---- the two connections' callbacks ------------------------------------------------------------------------ */
+/* ---- the four ends' callbacks -------------------------------------------------------------------------- */
 
-static void local_established_body(void *owner, struct v12_conn *c, X509 *cert)
+/* Bytes from one side to the other, counted in *count: 0, or the channel ends naming what failed. */
+static int relay(struct v12_channel *ch, struct v12_conn *to, const uint8_t *data, size_t n,
+                 atomic_uint_fast64_t *count, const char *what)
+{
+    if (!to) return 0;
+    v12_conn_touch(to);
+    int r = v12_conn_write(to, data, n);
+    if (r) {
+        channel_end(ch, what, true);
+        return r;
+    }
+    atomic_fetch_add(count, n);
+    return 0;
+}
+
+/* Backpressure: may the side opposite `other` be read, with other's queue and the daemon's as they are? */
+static bool room_in(const struct v12_channel *ch, const struct v12_conn *other)
+{
+    const struct v12_daemon *d = ch->d;
+    size_t ql = d->cfg.conn_buffer_limit < STREAM_QUEUE_MAX ? d->cfg.conn_buffer_limit : STREAM_QUEUE_MAX;
+    if (ch->ended || ch->moving || !ch->flowing) return false;
+    if (other && v12_conn_queued(other) >= ql) return false;
+    return atomic_load(&d->limits.global_bytes) < d->cfg.global_buffer_limit;
+}
+
+/* The queue towards one side emptied: the other side may be read again. */
+static void drained_toward(struct v12_conn *other)
+{
+    if (other) v12_conn_update_reading(other);
+}
+
+/* Either end's TLS connection to the peer: the certificate must name the configured peer; our Hello. */
+static void remote_established(void *owner, struct v12_conn *c, X509 *cert)
+{
+    struct v12_channel *ch = owner;
+    char err[320];
+    if (v12_tls_match_peer(cert, &ch->d->cfg, ch->peer, NULL, err, sizeof(err)) != 0) {
+        v12_count_reject(&ch->d->stats, V12_E_PEER_UNKNOWN);
+        v12_count_tls_failure(&ch->d->stats, V12_E_PEER_UNKNOWN, err);
+        log_warn("%s: refusing TLS peer: %s", v12_conn_name(c), err);
+        channel_end(ch, err, true);
+        return;
+    }
+    if (v12_send_hello(c, &ch->d->cfg) != 0) channel_end(ch, "cannot send hello", true);
+}
+
+/* Either end's QEMU side is gone. */
+static void local_closed(void *owner, struct v12_conn *c, int code, const char *why)
+{
+    struct v12_channel *ch = owner;
+    ch->local = NULL;
+    if (!ch->ended) channel_end(ch, code ? why : "ended", false);
+}
+
+/* -- source: QEMU migrates to us (local); we carry its stream to the destination daemon (remote) -- */
+
+static void source_local_established(void *owner, struct v12_conn *c, X509 *cert)
+{
+    v12_conn_set_ready(c); /* QEMU connected; it is read once the peer has opened the stream */
+}
+
+static void source_local_buf(void *owner, struct v12_conn *c, uint8_t **buf, size_t *len)
+{
+    struct v12_channel *ch = owner;
+    *buf = ch->buf;
+    *len = SRC_BUF;
+}
+
+static void source_local_read(void *owner, struct v12_conn *c, size_t n)
+{
+    struct v12_channel *ch = owner;
+    if (ch->ended || n == 0) return;
+    (void)relay(ch, ch->remote, ch->buf, n, &ch->bytes, "cannot write to the peer");
+}
+
+static bool source_local_may_read(void *owner, const struct v12_conn *c)
+{
+    const struct v12_channel *ch = owner;
+    return room_in(ch, ch->remote);
+}
+
+static void source_local_drained(void *owner, struct v12_conn *c)
+{
+    struct v12_channel *ch = owner;
+    drained_toward(ch->remote);
+}
+
+static void source_remote_buf(void *owner, struct v12_conn *c, uint8_t **buf, size_t *len)
+{
+    struct v12_channel *ch = owner;
+    *buf = ch->back;
+    *len = BACK_BUF;
+}
+
+static void source_remote_read(void *owner, struct v12_conn *c, size_t n) /* the return path */
+{
+    struct v12_channel *ch = owner;
+    if (ch->ended || n == 0) return;
+    (void)relay(ch, ch->local, ch->back, n, &ch->bytes_back, "cannot write to QEMU");
+}
+
+static bool source_remote_may_read(void *owner, const struct v12_conn *c)
+{
+    const struct v12_channel *ch = owner;
+    if (!ch->ended && !ch->moving && !ch->acked) return true; /* TLS, Hello, the acknowledgement */
+    return room_in(ch, ch->local);
+}
+
+static void source_remote_drained(void *owner, struct v12_conn *c)
+{
+    struct v12_channel *ch = owner;
+    drained_toward(ch->local);
+}
+
+static void source_remote_closed(void *owner, struct v12_conn *c, int code, const char *why)
+{
+    struct v12_channel *ch = owner;
+    ch->remote = NULL;
+    if (code == V12_E_TLS) {
+        v12_count_reject(&ch->d->stats, V12_E_TLS);
+        if (!ch->hello_done) v12_count_tls_failure(&ch->d->stats, code, why);
+        log_warn("%s: TLS: %s", v12_conn_name(c), why);
+    }
+    if (!ch->ended) channel_end(ch, code ? why : "ended", false);
+}
+
+static const struct v12_conn_ops source_local_ops = {
+    .established = source_local_established,
+    .raw_buf = source_local_buf,
+    .raw_read = source_local_read,
+    .may_read = source_local_may_read,
+    .drained = source_local_drained,
+    .closed = local_closed,
+    .hold = hold,
+    .release = release,
+};
+
+static const struct v12_conn_ops source_remote_ops = {
+    .established = remote_established,
+    .frame = source_remote_frame,
+    .raw_buf = source_remote_buf,
+    .raw_read = source_remote_read,
+    .may_read = source_remote_may_read,
+    .drained = source_remote_drained,
+    .closed = source_remote_closed,
+    .hold = hold,
+    .release = release,
+};
+
+/* -- destination: the source daemon's stream arrives (remote); we deliver it to QEMU (local) -- */
+
+static void dest_local_established(void *owner, struct v12_conn *c, X509 *cert)
 {
     struct v12_channel *ch = owner;
     v12_conn_set_ready(c);
-    if (ch->source) return; /* QEMU connected to us; it is read once the peer has opened the stream */
     /* Acknowledge to the source: its next channel may now open. Before any return-path byte. */
     if (ch->remote) {
         int r = send_stream_open(ch->remote, ch);
@@ -708,150 +857,77 @@ static void local_established_body(void *owner, struct v12_conn *c, X509 *cert)
     if (!ch->ended && ch->remote) move_to_worker(ch);
 }
 
-static void local_established(void *owner, struct v12_conn *c, X509 *cert)
-{
-    struct v12_channel *ch = hold(owner);
-    local_established_body(ch, c, cert);
-    release(ch);
-}
-
-static void remote_established_body(void *owner, struct v12_conn *c, X509 *cert)
+static void dest_local_buf(void *owner, struct v12_conn *c, uint8_t **buf, size_t *len)
 {
     struct v12_channel *ch = owner;
-    char err[320];
-    if (v12_tls_match_peer(cert, &ch->d->cfg, ch->peer, err, sizeof(err)) < 0) {
-        v12_count_reject(&ch->d->stats, V12_E_PEER_UNKNOWN);
-        v12_count_tls_failure(&ch->d->stats, V12_E_PEER_UNKNOWN, err);
-        log_warn("%s: refusing TLS peer: %s", v12_conn_name(c), err);
-        channel_end(ch, err, true);
-        return;
-    }
-    if (v12_send_hello(c, &ch->d->cfg) != 0) channel_end(ch, "cannot send hello", true);
+    *buf = ch->back;
+    *len = BACK_BUF;
 }
 
-static void remote_established(void *owner, struct v12_conn *c, X509 *cert)
-{
-    struct v12_channel *ch = hold(owner);
-    remote_established_body(ch, c, cert);
-    release(ch);
-}
-
-static void remote_frame_body(void *owner, struct v12_conn *c, const V12Envelope *env)
+static void dest_local_read(void *owner, struct v12_conn *c, size_t n) /* QEMU's return path */
 {
     struct v12_channel *ch = owner;
-    if (ch->source) source_remote_frame(ch, c, env);
-    else channel_end(ch, "frame on a stream", true);
+    if (ch->ended || n == 0) return;
+    if (ch->switch_end_ns && !ch->answer_ns) ch->answer_ns = uv_hrtime();
+    (void)relay(ch, ch->remote, ch->back, n, &ch->bytes_back, "cannot write to the peer");
 }
 
-static void remote_frame(void *owner, struct v12_conn *c, const V12Envelope *env)
+static bool dest_local_may_read(void *owner, const struct v12_conn *c)
 {
-    struct v12_channel *ch = hold(owner);
-    remote_frame_body(ch, c, env);
-    release(ch);
+    const struct v12_channel *ch = owner;
+    return room_in(ch, ch->remote);
 }
 
-/* Where the next bytes from c go. */
-static void raw_buf(void *owner, struct v12_conn *c, uint8_t **buf, size_t *len)
+static void dest_local_drained(void *owner, struct v12_conn *c)
 {
     struct v12_channel *ch = owner;
-    if (c == ch->local) {
-        if (ch->source) {
-            *buf = ch->buf;
-            *len = SRC_BUF;
-        } else {
-            *buf = ch->back;
-            *len = BACK_BUF;
-        }
-    } else if (ch->source) {
-        *buf = ch->back;
-        *len = BACK_BUF;
-    } else {
-        *buf = ch->buf + ch->wlen;
-        *len = ch->wcap - ch->wlen;
-    }
+    if (ch->awaiting_drain) switchover_sent(ch);
+    drained_toward(ch->remote);
 }
 
-static void raw_read_body(void *owner, struct v12_conn *c, size_t n)
+static void dest_remote_frame(void *owner, struct v12_conn *c, const V12Envelope *env)
+{
+    channel_end(owner, "frame on a stream", true);
+}
+
+/* Into the window; parsed at the end of the batch or when full. */
+static void dest_remote_buf(void *owner, struct v12_conn *c, uint8_t **buf, size_t *len)
+{
+    struct v12_channel *ch = owner;
+    *buf = ch->buf + ch->wlen;
+    *len = ch->wcap - ch->wlen;
+}
+
+static void dest_remote_read(void *owner, struct v12_conn *c, size_t n)
 {
     struct v12_channel *ch = owner;
     if (ch->ended) return;
-    if (!ch->source && c == ch->remote) { /* into the window; parsed at the end of the batch or when full */
-        ch->wlen += n;
-        if (n == 0 || ch->wcap - ch->wlen < V12_QS_LOOKAHEAD) process_window(ch, false);
-        return;
-    }
-    if (n == 0) return;
-    if (!ch->source && c == ch->local && ch->switch_end_ns && !ch->answer_ns) ch->answer_ns = uv_hrtime();
-    struct v12_conn *other = c == ch->local ? ch->remote : ch->local;
-    const uint8_t *data = c == ch->local && ch->source ? ch->buf : ch->back;
-    if (!other) return;
-    v12_conn_touch(other);
-    if (v12_conn_write(other, data, n) != 0) {
-        channel_end(ch, c == ch->local ? "cannot write to the peer" : "cannot write to QEMU", true);
-        return;
-    }
-    if (c == ch->local && ch->source) atomic_fetch_add(&ch->bytes, n);
-    else atomic_fetch_add(&ch->bytes_back, n);
+    ch->wlen += n;
+    if (n == 0 || ch->wcap - ch->wlen < V12_QS_LOOKAHEAD) process_window(ch, false);
 }
 
-static void raw_read(void *owner, struct v12_conn *c, size_t n)
-{
-    struct v12_channel *ch = hold(owner);
-    raw_read_body(ch, c, n);
-    release(ch);
-}
-
-/* Backpressure: never read faster than the other side drains. */
-static bool may_read(void *owner, const struct v12_conn *c)
+static bool dest_remote_may_read(void *owner, const struct v12_conn *c)
 {
     const struct v12_channel *ch = owner;
-    const struct v12_daemon *d = ch->d;
-    if (ch->ended || ch->moving) return false;
-    if (c == ch->remote && ch->source && !ch->acked) return true; /* TLS, Hello, the acknowledgement */
-    if (!ch->flowing) {
-        /* destination: the window takes what arrives before QEMU is connected */
-        return !ch->source && c == ch->remote && ch->wcap - ch->wlen >= V12_QS_LOOKAHEAD;
-    }
-    const struct v12_conn *other = c == ch->local ? ch->remote : ch->local;
-    size_t ql = d->cfg.conn_buffer_limit < STREAM_QUEUE_MAX ? d->cfg.conn_buffer_limit : STREAM_QUEUE_MAX;
-    if (other && v12_conn_queued(other) >= ql) return false;
-    if (atomic_load(&d->limits.global_bytes) >= d->cfg.global_buffer_limit) return false;
-    if (!ch->source && c == ch->remote && ch->wcap - ch->wlen < V12_QS_LOOKAHEAD) return false;
-    return true;
+    if (ch->ended || ch->moving || ch->wcap - ch->wlen < V12_QS_LOOKAHEAD) return false;
+    return !ch->flowing || room_in(ch, ch->local); /* before QEMU is connected the window takes what arrives */
 }
 
-static void drained(void *owner, struct v12_conn *c)
+static void dest_remote_drained(void *owner, struct v12_conn *c)
 {
     struct v12_channel *ch = owner;
-    if (c == ch->local && ch->awaiting_drain) switchover_sent(ch);
-    struct v12_conn *other = c == ch->local ? ch->remote : ch->local;
-    if (other) v12_conn_update_reading(other);
+    drained_toward(ch->local);
 }
 
-static void local_closed_body(void *owner, struct v12_conn *c, int code, const char *why)
-{
-    struct v12_channel *ch = owner;
-    ch->local = NULL;
-    if (!ch->ended) channel_end(ch, code ? why : "ended", false);
-}
-
-static void local_closed(void *owner, struct v12_conn *c, int code, const char *why)
-{
-    struct v12_channel *ch = hold(owner);
-    local_closed_body(ch, c, code, why);
-    release(ch);
-}
-
-static void remote_closed_body(void *owner, struct v12_conn *c, int code, const char *why)
+static void dest_remote_closed(void *owner, struct v12_conn *c, int code, const char *why)
 {
     struct v12_channel *ch = owner;
     ch->remote = NULL;
     if (code == V12_E_TLS) {
         v12_count_reject(&ch->d->stats, V12_E_TLS);
-        if (ch->source && !ch->hello_done) v12_count_tls_failure(&ch->d->stats, code, why);
         log_warn("%s: TLS: %s", v12_conn_name(c), why);
     }
-    if (!ch->ended && !ch->source && ch->local) {
+    if (!ch->ended && ch->local) {
         /* The stream's end: what is in the window still goes to QEMU once checked. */
         ch->remote_eof = true;
         ch->remote_clean = code == 0;
@@ -861,38 +937,28 @@ static void remote_closed_body(void *owner, struct v12_conn *c, int code, const 
     if (!ch->ended) channel_end(ch, code ? why : "ended", false);
 }
 
-static void remote_closed(void *owner, struct v12_conn *c, int code, const char *why)
-{
-    struct v12_channel *ch = hold(owner);
-    remote_closed_body(ch, c, code, why);
-    release(ch);
-}
-
-static const struct v12_conn_ops local_ops = {
-    .established = local_established,
-    .raw_buf = raw_buf,
-    .raw_read = raw_read,
-    .may_read = may_read,
-    .drained = drained,
+static const struct v12_conn_ops dest_local_ops = {
+    .established = dest_local_established,
+    .raw_buf = dest_local_buf,
+    .raw_read = dest_local_read,
+    .may_read = dest_local_may_read,
+    .drained = dest_local_drained,
     .closed = local_closed,
+    .hold = hold,
+    .release = release,
 };
 
-static void remote_alarm(void *owner, struct v12_conn *c)
-{
-    struct v12_channel *ch = hold(owner);
-    remote_alarm_body(ch);
-    release(ch);
-}
-
-static const struct v12_conn_ops remote_ops = {
+static const struct v12_conn_ops dest_remote_ops = {
     .established = remote_established,
-    .alarm = remote_alarm,
-    .frame = remote_frame,
-    .raw_buf = raw_buf,
-    .raw_read = raw_read,
-    .may_read = may_read,
-    .drained = drained,
-    .closed = remote_closed,
+    .alarm = dest_remote_alarm,
+    .frame = dest_remote_frame,
+    .raw_buf = dest_remote_buf,
+    .raw_read = dest_remote_read,
+    .may_read = dest_remote_may_read,
+    .drained = dest_remote_drained,
+    .closed = dest_remote_closed,
+    .hold = hold,
+    .release = release,
 };
 
 /* ---- the room: listeners, status, shutdown ----------------------------------------------------------------- */

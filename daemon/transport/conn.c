@@ -22,15 +22,33 @@
 
 #include "tls.h"
 
+/*
+ * A connection's life, one state at a time. Up to ST_DETACHING the owner holds the connection
+ * (closed() is still to come); from ST_CLOSING on it does not. The order matters: "< ST_CLOSING"
+ * reads "the owner's", and ST_HELLO and ST_OPEN are the two in which bytes flow.
+ */
 enum state {
-    ST_RESOLVING,  /* getaddrinfo in flight */
+    ST_RESOLVING,  /* getaddrinfo in flight: the resolver holds the connection */
     ST_CONNECTING, /* non-blocking connect() in flight */
     ST_HANDSHAKE,  /* TLS handshake */
-    ST_OPEN,
-    ST_CLOSING, /* the owner is gone: flushing the queue, then close_notify */
-    ST_LINGER,  /* our side shut: reading and dropping until the other side's EOF */
-    ST_DEAD,    /* the poll handle is closing; freed in its callback */
+    ST_UP,         /* connected (plain, adopted): established() is still to be called, from the loop */
+    ST_HELLO,      /* established: bytes flow; the owner's own handshake (Hello) is in progress, under
+                    * the handshake deadline, until v12_conn_set_ready() */
+    ST_OPEN,       /* ready: idle checks, ticks and alarms */
+    ST_FAILING,    /* an error found inside a call the owner made (fail_code, fail_why): closed()
+                    * comes from the loop, then the connection ends without flushing */
+    ST_DETACHING,  /* moving to another loop (v12_conn_detach): resumes in resume_state on attach */
+    ST_CLOSING,    /* the owner is gone: flushing the queue, then close_notify */
+    ST_LINGER,     /* our side shut: reading and dropping until the other side's EOF */
+    ST_ABANDONED,  /* ended while resolving: freed when the resolver gives the connection back */
+    ST_DEAD,       /* the poll handle is closing; freed in its callback */
 };
+
+/* Bytes flow (reading, writing, frames) in these two states only. */
+static bool flowing(enum state s)
+{
+    return s == ST_HELLO || s == ST_OPEN;
+}
 
 struct v12_conn {
     struct v12_loop *l;
@@ -42,14 +60,13 @@ struct v12_conn {
     int events;     /* what poll waits for now */
     SSL *ssl;
     enum state state;
-    bool raw, ready, unix_sock;
+    enum state resume_state; /* ST_DETACHING: the state to resume in on the new loop */
+    bool raw;                /* frame mode (false) or raw bytes (true): a mode, not a state */
+    bool unix_sock;
     bool tls_wants_write; /* SSL_read or the handshake needs the socket writable */
     bool tls_wants_read;  /* SSL_write needs the socket readable (never in TLS 1.3 in practice) */
-    bool shutdown_sent;
-    bool listed;      /* on l->ready */
-    bool announce;    /* established() is still to be called (from the loop) */
-    bool gai_pending; /* the resolver still holds c */
-    int fail_code;    /* a write failed: closed() is reported from the loop, not the writer's stack */
+    bool listed;          /* on l->ready */
+    int fail_code;        /* ST_FAILING: what closed() will say */
     char fail_why[400];
     struct v12_frame_reader rd;
     size_t rd_accounted;
@@ -71,7 +88,7 @@ struct v12_conn {
     uv_getaddrinfo_t gai;
     char host[256], port[8], sni[256];
     SSL_CTX *connect_ctx;
-    void (*detach_done)(struct v12_conn *c, void *arg);
+    void (*detach_done)(struct v12_conn *c, void *arg); /* ST_DETACHING */
     void *detach_arg;
     char name[128];
     struct v12_conn *next, *prev, *next_ready;
@@ -158,6 +175,9 @@ static void on_pending(uv_idle_t *i)
     }
 }
 
+/* c's owner's callback cb, held across it (V12_CONN_CALL in conn.h). */
+#define CALL(c, cb, ...) V12_CONN_CALL((c)->ops, (c)->owner, cb, __VA_ARGS__)
+
 /* ---- accounting ------------------------------------------------------------------------------- */
 
 static void account(struct v12_conn *c, size_t add, size_t sub)
@@ -178,11 +198,12 @@ static void account_reader(struct v12_conn *c)
  * reported from the loop instead. */
 static int fail_later(struct v12_conn *c, int code, const char *why)
 {
-    if (!c->fail_code) {
-        c->fail_code = code ? code : -EIO;
-        snprintf(c->fail_why, sizeof(c->fail_why), "%s", why);
-        list_ready(c);
-    }
+    if (c->state == ST_FAILING) return c->fail_code;
+    if (c->state >= ST_DETACHING) return V12_E_PEER_DOWN; /* moving, or no longer the owner's */
+    c->fail_code = code ? code : -EIO;
+    snprintf(c->fail_why, sizeof(c->fail_why), "%s", why);
+    c->state = ST_FAILING;
+    list_ready(c);
     return c->fail_code;
 }
 
@@ -196,6 +217,7 @@ static struct v12_conn *conn_new(struct v12_loop *l, const struct v12_conn_ops *
     c->ops = ops;
     c->owner = owner;
     c->fd = -1;
+    c->state = ST_CONNECTING; /* until the caller says more; never ST_RESOLVING by accident */
     c->last_progress_ms = v12_clock_ms();
     c->deadline_ms = c->last_progress_ms + l->limits->handshake_timeout_ms;
     v12_frame_reader_init(&c->rd, l->limits->max_frame);
@@ -223,8 +245,8 @@ static void notify_closed(struct v12_conn *c, int code, const char *why)
     const struct v12_conn_ops *ops = c->ops;
     void *owner = c->owner;
     c->ops = NULL;
-    c->state = ST_CLOSING;
-    if (ops && ops->closed) ops->closed(owner, c, code, why);
+    c->state = c->state == ST_RESOLVING ? ST_ABANDONED : ST_CLOSING; /* the resolver still holds it */
+    V12_CONN_CALL(ops, owner, closed, c, code, why);
 }
 
 /* Ends a connection that never reached the owner's hands or failed: closed() first, no flushing. */
@@ -249,10 +271,10 @@ static int start_tls(struct v12_conn *c, SSL_CTX *ctx, bool server, const char *
 
 static void established(struct v12_conn *c)
 {
-    c->state = ST_OPEN;
+    c->state = ST_HELLO;
     c->last_progress_ms = v12_clock_ms();
     X509 *cert = c->ssl ? SSL_get1_peer_certificate(c->ssl) : NULL;
-    if (c->ops && c->ops->established) c->ops->established(c->owner, c, cert);
+    CALL(c, established, c, cert);
     X509_free(cert);
 }
 
@@ -265,8 +287,11 @@ struct v12_conn *v12_conn_adopt(struct v12_loop *l, int fd, SSL_CTX *ctx, const 
     }
     c->fd = fd;
     int fl = fcntl(fd, F_GETFL);
-    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || open_poll(c) != 0) {
-        fail_later(c, errno ? -errno : -EINVAL, "cannot set up the socket");
+    int r = fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ? -errno : open_poll(c); /* -errno, or libuv's */
+    if (r) {
+        char why[160];
+        snprintf(why, sizeof(why), "cannot set up the socket: %s", v12_strerror(r));
+        fail_later(c, r, why);
         return c;
     }
     struct sockaddr_storage ss;
@@ -277,11 +302,10 @@ struct v12_conn *v12_conn_adopt(struct v12_loop *l, int fd, SSL_CTX *ctx, const 
     if (ctx) {
         if (start_tls(c, ctx, true, NULL, err, sizeof(err)) != 0) fail_later(c, V12_E_TLS, err);
     } else {
-        c->state = ST_OPEN;
-        c->announce = true; /* from the loop: no callback runs inside this call */
+        c->state = ST_UP; /* established() from the loop: no callback runs inside this call */
         list_ready(c);
     }
-    if (c->state < ST_CLOSING) update_poll(c);
+    update_poll(c);
     return c;
 }
 
@@ -313,8 +337,11 @@ void v12_conn_set_bufs(struct v12_conn *c, const struct v12_sockbufs *b)
 static void begin_connect(struct v12_conn *c, const struct sockaddr *sa, socklen_t len)
 {
     c->fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (c->fd < 0 || open_poll(c) != 0) {
-        fail_later(c, errno ? -errno : -EINVAL, "cannot create a socket");
+    int r = c->fd < 0 ? -errno : open_poll(c); /* -errno, or libuv's */
+    if (r) {
+        char why[160];
+        snprintf(why, sizeof(why), "cannot create a socket: %s", v12_strerror(r));
+        fail_later(c, r, why);
         return;
     }
     if (!c->unix_sock) (void)setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
@@ -330,9 +357,9 @@ static void begin_connect(struct v12_conn *c, const struct sockaddr *sa, socklen
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
     struct v12_conn *c = req->data;
-    c->gai_pending = false;
-    if (c->state != ST_RESOLVING) { /* closed while resolving */
+    if (c->state == ST_ABANDONED) { /* ended while resolving */
         if (res) uv_freeaddrinfo(res);
+        c->state = ST_CLOSING;
         finish(c);
         return;
     }
@@ -362,10 +389,9 @@ struct v12_conn *v12_conn_connect_tcp(struct v12_loop *l, const char *host, cons
     int r = uv_getaddrinfo(l->uv, &c->gai, on_resolved, host, port, &hints);
     if (r) {
         char why[400];
+        c->state = ST_CONNECTING; /* the resolver does not hold it */
         snprintf(why, sizeof(why), "cannot resolve %s: %s", host, uv_strerror(r));
         fail_later(c, r, why);
-    } else {
-        c->gai_pending = true;
     }
     return c;
 }
@@ -415,7 +441,7 @@ void v12_conn_set_raw(struct v12_conn *c)
 
 void v12_conn_set_ready(struct v12_conn *c)
 {
-    c->ready = true;
+    if (c->state == ST_HELLO) c->state = ST_OPEN;
     c->last_progress_ms = v12_clock_ms();
     c->next_tick_ms = c->last_progress_ms + c->l->limits->idle_timeout_ms / 3;
 }
@@ -527,8 +553,8 @@ static int flush(struct v12_conn *c)
 
 int v12_conn_writev(struct v12_conn *c, const struct iovec *iov, int n)
 {
-    if (c->fail_code) return c->fail_code;
-    if (c->state != ST_OPEN) return V12_E_PEER_DOWN;
+    if (c->state == ST_FAILING) return c->fail_code;
+    if (!flowing(c->state)) return V12_E_PEER_DOWN;
     int i = 0;
     size_t skip = 0; /* of iov[i], already sent */
     if (c->wq_off == c->wq_len) {
@@ -578,55 +604,60 @@ int v12_conn_send(struct v12_conn *c, const V12Envelope *env)
 
 static bool may_read(const struct v12_conn *c)
 {
-    if (c->state != ST_OPEN || c->fail_code) return false;
+    if (!flowing(c->state)) return false;
     if (c->ops && c->ops->may_read) return c->ops->may_read(c->owner, c);
     const struct v12_conn_limits *lim = c->l->limits;
     return v12_conn_queued(c) < lim->conn_buffer_limit && atomic_load(&lim->global_bytes) < lim->global_buffer_limit;
 }
 
-#define READ_AGAIN (-1000000)
-
-/* Read into buf: bytes, READ_AGAIN, or 0 after the connection was ended (EOF or error). */
-static ssize_t read_some(struct v12_conn *c, uint8_t *buf, size_t cap)
+/* The connection ended while reading (EOF, close_notify or an error): closed() now, from the loop. */
+static int read_ended(struct v12_conn *c, int code, const char *why)
 {
+    fail(c, code, why);
+    return V12_E_PEER_DOWN;
+}
+
+/*
+ * Read into buf: 0 with *got bytes (*got 0: nothing more now, the socket would block), or an
+ * error once the connection has ended (EOF or a failure, reported to the owner through closed()).
+ */
+static int read_some(struct v12_conn *c, uint8_t *buf, size_t cap, size_t *got)
+{
+    *got = 0;
     if (!c->ssl) {
         for (;;) {
             ssize_t n = read(c->fd, buf, cap);
-            if (n > 0) return n;
-            if (n < 0 && errno == EINTR) continue;
-            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return READ_AGAIN;
-            if (n == 0) {
-                fail(c, 0, "closed by the other side");
-            } else {
-                int e = errno;
-                fail(c, -e, strerror(e));
+            if (n > 0) {
+                *got = (size_t)n;
+                return 0;
             }
-            return 0;
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+            if (n == 0) return read_ended(c, 0, "closed by the other side");
+            int e = errno;
+            return read_ended(c, -e, strerror(e));
         }
     }
     ERR_clear_error();
     int n = SSL_read(c->ssl, buf, cap > INT32_MAX ? INT32_MAX : (int)cap);
-    if (n > 0) return n;
+    if (n > 0) {
+        *got = (size_t)n;
+        return 0;
+    }
     int e = SSL_get_error(c->ssl, n);
-    if (e == SSL_ERROR_WANT_READ) return READ_AGAIN;
+    if (e == SSL_ERROR_WANT_READ) return 0;
     if (e == SSL_ERROR_WANT_WRITE) {
         c->tls_wants_write = true;
-        return READ_AGAIN;
-    }
-    if (e == SSL_ERROR_ZERO_RETURN) {
-        fail(c, 0, "closed by the other side (close_notify)");
         return 0;
     }
+    if (e == SSL_ERROR_ZERO_RETURN) return read_ended(c, 0, "closed by the other side (close_notify)");
     unsigned long err = ERR_peek_error();
     if ((e == SSL_ERROR_SYSCALL && errno == 0) ||
-        (e == SSL_ERROR_SSL && ERR_GET_REASON(err) == SSL_R_UNEXPECTED_EOF_WHILE_READING)) {
-        fail(c, V12_E_TLS, "connection closed without TLS close_notify (truncated)");
-        return 0;
-    }
+        (e == SSL_ERROR_SSL && ERR_GET_REASON(err) == SSL_R_UNEXPECTED_EOF_WHILE_READING))
+        return read_ended(c, V12_E_TLS, "connection closed without TLS close_notify (truncated)");
     char why[256];
     v12_tls_describe(c->ssl, n, "record", why, sizeof(why));
-    fail(c, e == SSL_ERROR_SYSCALL && errno ? -errno : V12_E_TLS, why);
-    return 0;
+    return read_ended(c, e == SSL_ERROR_SYSCALL && errno ? -errno : V12_E_TLS, why);
 }
 
 /* Keep what the owner cannot take yet: one read's worth at most, replayed before the next read. */
@@ -645,7 +676,7 @@ static void hold(struct v12_conn *c, const uint8_t *data, size_t len)
 
 static void feed_frames(struct v12_conn *c, const uint8_t *data, size_t len)
 {
-    while (len && c->state == ST_OPEN && !c->raw) {
+    while (len && flowing(c->state) && !c->raw) {
         /* One frame's answer may fill the write queue (a RecvReply per 10-byte request): ask
          * before each frame, not once per read, so a read of many requests stays bounded. */
         if (!may_read(c)) {
@@ -663,20 +694,20 @@ static void feed_frames(struct v12_conn *c, const uint8_t *data, size_t len)
             if (r == V12_E_FRAME_TOO_LARGE)
                 snprintf(why, sizeof(why), "%s (limit %u bytes)", v12_strerror(r), c->rd.max);
             else snprintf(why, sizeof(why), "%s", v12_strerror(r));
-            if (c->ops && c->ops->frame_error) c->ops->frame_error(c->owner, c, r, why);
+            CALL(c, frame_error, c, r, why);
             v12_conn_close(c, r, why);
             return;
         }
         if (r == 0) break;
-        if (c->ops && c->ops->frame) c->ops->frame(c->owner, c, env);
+        CALL(c, frame, c, env);
         v12_envelope_free(env);
     }
     /* A frame switched the connection to raw bytes: what followed it in this read is raw. */
-    if (len && c->state == ST_OPEN && c->raw && c->ops && c->ops->raw_buf) {
-        while (len && c->state == ST_OPEN && c->ops) {
+    if (len && flowing(c->state) && c->raw && c->ops && c->ops->raw_buf) {
+        while (len && flowing(c->state) && c->ops) {
             uint8_t *buf = NULL;
             size_t cap = 0;
-            c->ops->raw_buf(c->owner, c, &buf, &cap);
+            CALL(c, raw_buf, c, &buf, &cap);
             if (!cap) {
                 v12_conn_close(c, V12_E_BUSY, "no room for bytes that arrived with the switch to raw mode");
                 return;
@@ -685,7 +716,7 @@ static void feed_frames(struct v12_conn *c, const uint8_t *data, size_t len)
             memcpy(buf, data, take);
             data += take;
             len -= take;
-            c->ops->raw_read(c->owner, c, take);
+            CALL(c, raw_read, c, take);
         }
     }
 }
@@ -696,7 +727,7 @@ static void do_read(struct v12_conn *c)
 {
     size_t budget = READ_BUDGET;
     bool got_raw = false;
-    while (c->state == ST_OPEN && may_read(c)) {
+    while (flowing(c->state) && may_read(c)) {
         if (!budget) {
             list_ready(c); /* more may be waiting: come back after the others */
             break;
@@ -719,32 +750,33 @@ static void do_read(struct v12_conn *c)
             buf = NULL;
             cap = 0;
             if (!c->ops || !c->ops->raw_buf) break;
-            c->ops->raw_buf(c->owner, c, &buf, &cap);
+            CALL(c, raw_buf, c, &buf, &cap);
             if (!cap) break;
         } else {
             buf = c->l->scratch;
             cap = sizeof(c->l->scratch);
         }
-        ssize_t n = read_some(c, buf, cap);
-        c->rx_idle = n == READ_AGAIN;
+        size_t n;
+        int r = read_some(c, buf, cap, &n);
+        c->rx_idle = r == 0 && n == 0;
         if (n > 0) c->rx_idle_told = false;
-        if (n == READ_AGAIN || n == 0) break;
+        if (r || n == 0) break;
         c->last_progress_ms = v12_clock_ms();
-        budget = (size_t)n >= budget ? 0 : budget - (size_t)n;
+        budget = n >= budget ? 0 : budget - n;
         if (raw) {
             got_raw = true;
-            if (c->ops) c->ops->raw_read(c->owner, c, (size_t)n);
+            CALL(c, raw_read, c, n);
         } else {
-            feed_frames(c, buf, (size_t)n);
+            feed_frames(c, buf, n);
         }
     }
     /* The end of a batch of raw bytes, or the first time the socket is found drained after bytes
      * (a batch cut short by the budget or by the owner may end with nothing new): the owner may
      * now process what it has, and v12_conn_rx_idle() says whether more is on its way. */
     bool tell_idle = c->raw && c->rx_idle && !c->rx_idle_told;
-    if ((got_raw || tell_idle) && c->state == ST_OPEN && c->ops && c->ops->raw_read) {
+    if ((got_raw || tell_idle) && flowing(c->state) && c->ops && c->ops->raw_read) {
         if (c->rx_idle) c->rx_idle_told = true;
-        c->ops->raw_read(c->owner, c, 0);
+        CALL(c, raw_read, c, 0);
     }
 }
 
@@ -787,14 +819,14 @@ static void linger_read(struct v12_conn *c)
 
 void v12_conn_on_events(struct v12_conn *c, int events)
 {
-    if (c->state == ST_DEAD) return;
-    if (c->fail_code && c->state < ST_CLOSING) {
-        fail(c, c->fail_code, c->fail_why);
-        return;
-    }
-    if (c->announce) {
-        c->announce = false;
-        established(c);
+    switch (c->state) {
+    case ST_FAILING: fail(c, c->fail_code, c->fail_why); return;
+    case ST_UP: established(c); break;
+    case ST_RESOLVING:
+    case ST_DETACHING:
+    case ST_ABANDONED:
+    case ST_DEAD: return; /* nothing a socket event can move */
+    default: break;
     }
     if (c->state == ST_CONNECTING) {
         if (!(events & UV_WRITABLE)) return;
@@ -819,7 +851,7 @@ void v12_conn_on_events(struct v12_conn *c, int events)
     } else if (c->state == ST_HANDSHAKE) {
         do_handshake(c);
     }
-    if (c->state == ST_OPEN) {
+    if (flowing(c->state)) {
         bool had_queue = c->wq_off < c->wq_len;
         c->tls_wants_write = false;
         if (had_queue && flush(c) < 0) {
@@ -827,10 +859,10 @@ void v12_conn_on_events(struct v12_conn *c, int events)
             return;
         }
         /* The queue emptied: the owner may feed it again (its other side may read). */
-        if (had_queue && c->wq_off == c->wq_len && c->ops && c->ops->drained) c->ops->drained(c->owner, c);
+        if (had_queue && c->wq_off == c->wq_len) CALL(c, drained, c);
         c->tls_wants_read = false;
-        if (c->state == ST_OPEN) do_read(c);
-        if (c->fail_code && c->state < ST_CLOSING) {
+        if (flowing(c->state)) do_read(c);
+        if (c->state == ST_FAILING) {
             fail(c, c->fail_code, c->fail_why);
             return;
         }
@@ -851,11 +883,12 @@ static void on_poll(uv_poll_t *p, int status, int events)
 
 static void update_poll(struct v12_conn *c)
 {
-    if (!c->poll_open || c->state == ST_DEAD || c->detach_done) return;
+    if (!c->poll_open) return;
     int ev = 0;
     switch (c->state) {
     case ST_CONNECTING: ev = UV_WRITABLE; break;
     case ST_HANDSHAKE: ev = UV_READABLE | (c->tls_wants_write ? UV_WRITABLE : 0); break;
+    case ST_HELLO:
     case ST_OPEN:
         if (may_read(c) || c->tls_wants_read) ev |= UV_READABLE;
         /* Frames held back arrive from no socket event: replay them when the owner may take them. */
@@ -866,7 +899,12 @@ static void update_poll(struct v12_conn *c)
         break;
     case ST_CLOSING: ev = UV_WRITABLE; break;
     case ST_LINGER: ev = UV_READABLE; break;
-    default: break;
+    case ST_RESOLVING:
+    case ST_UP:      /* the pending list brings it to established() */
+    case ST_FAILING: /* ... and to closed() */
+    case ST_DETACHING:
+    case ST_ABANDONED:
+    case ST_DEAD: return;
     }
     if (ev == c->events) return;
     c->events = ev;
@@ -876,11 +914,11 @@ static void update_poll(struct v12_conn *c)
 
 void v12_conn_update_reading(struct v12_conn *c)
 {
-    if (c->state != ST_OPEN) return;
+    if (!flowing(c->state)) return;
     update_poll(c);
     /* Raw bytes stopped by the owner: whether the socket is drained is not known until the next
      * read, and a drained socket makes no event; so read (from the loop, never under the owner). */
-    if (c->raw && !c->rx_idle && c->poll_open && !c->detach_done && may_read(c)) list_ready(c);
+    if (c->raw && !c->rx_idle && c->poll_open && may_read(c)) list_ready(c);
 }
 
 /* ---- closing --------------------------------------------------------------------------------------------- */
@@ -908,7 +946,7 @@ static void on_poll_closed(uv_handle_t *h)
 {
     struct v12_conn *c = h->data;
     c->poll_open = false;
-    if (c->detach_done) { /* moving to another loop: not freed */
+    if (c->state == ST_DETACHING) { /* moving to another loop: not freed */
         void (*done)(struct v12_conn *, void *) = c->detach_done;
         c->detach_done = NULL;
         done(c, c->detach_arg);
@@ -921,11 +959,7 @@ static void on_poll_closed(uv_handle_t *h)
  * the loop's idle callback when there is no handle), never on a caller's stack. */
 static void finish(struct v12_conn *c)
 {
-    if (c->state == ST_DEAD) return;
-    if (c->gai_pending) { /* the resolver's callback comes back here */
-        c->state = ST_CLOSING;
-        return;
-    }
+    if (c->state == ST_DEAD || c->state == ST_ABANDONED) return; /* ABANDONED: on_resolved finishes it */
     c->state = ST_DEAD;
     unlist_ready(c);
     if (c->poll_open) {
@@ -941,17 +975,16 @@ static void finish(struct v12_conn *c)
 static void continue_close(struct v12_conn *c)
 {
     if (c->wq_off < c->wq_len) {
-        if (flush(c) < 0 || c->fail_code) {
+        if (flush(c) < 0) {
             finish(c);
             return;
         }
         if (c->wq_off < c->wq_len) return; /* wait for writable (bounded by the close deadline) */
     }
-    if (c->ssl && !c->shutdown_sent) {
+    if (c->ssl) {
         ERR_clear_error();
         int r = SSL_shutdown(c->ssl); /* close_notify, always */
         if (r < 0 && SSL_get_error(c->ssl, r) == SSL_ERROR_WANT_WRITE) return;
-        c->shutdown_sent = true;
     }
     /* Our side is done; read and drop until the other side closes too, so that a reset never
      * destroys the last bytes we sent. */
@@ -970,7 +1003,7 @@ void v12_conn_close(struct v12_conn *c, int code, const char *why)
     enum state was = c->state;
     c->deadline_ms = v12_clock_ms() + c->l->limits->close_timeout_ms;
     notify_closed(c, code, why);
-    if (was != ST_OPEN || c->fail_code) {
+    if (!flowing(was)) { /* nothing to flush: never open, failing, or moving */
         finish(c);
         return;
     }
@@ -990,6 +1023,8 @@ void v12_conn_detach(struct v12_conn *c, void (*done)(struct v12_conn *c, void *
     if (c->next) c->next->prev = c->prev;
     l->nconns--;
     c->next = c->prev = NULL;
+    c->resume_state = c->state;
+    c->state = ST_DETACHING;
     c->detach_done = done;
     c->detach_arg = arg;
     uv_poll_stop(&c->poll);
@@ -1003,6 +1038,7 @@ int v12_conn_attach(struct v12_conn *c, struct v12_loop *l)
     if (l->conns) l->conns->prev = c;
     l->conns = c;
     l->nconns++;
+    c->state = c->resume_state;
     int r = open_poll(c);
     if (r) return r;
     list_ready(c); /* look at it once on its new loop: bytes may be buffered */
@@ -1022,6 +1058,23 @@ bool v12_conn_rx_idle(const struct v12_conn *c)
 
 /* ---- deadlines ---------------------------------------------------------------------------------------------- */
 
+/* A ready connection on the loop's tick: the idle timeout, the owner's tick, its alarm. */
+static void open_tick(struct v12_conn *c, uint64_t now, const struct v12_conn_limits *lim)
+{
+    if (now - c->last_progress_ms >= lim->idle_timeout_ms && !(c->ops && c->ops->busy && c->ops->busy(c->owner, c))) {
+        v12_conn_close(c, V12_E_TIMEOUT, "idle timeout");
+        return;
+    }
+    if (now >= c->next_tick_ms) {
+        c->next_tick_ms = now + lim->idle_timeout_ms / 3;
+        CALL(c, tick, c);
+    }
+    if (c->alarm_ms && now >= c->alarm_ms && c->state == ST_OPEN) {
+        c->alarm_ms = 0;
+        CALL(c, alarm, c);
+    }
+}
+
 static void on_tick(uv_timer_t *t)
 {
     struct v12_loop *l = t->data;
@@ -1038,31 +1091,19 @@ static void on_tick(uv_timer_t *t)
                      c->state == ST_HANDSHAKE ? "TLS handshake or hello not completed in time"
                                               : "cannot connect: timed out");
             break;
-        case ST_OPEN:
-            if (!c->ready) {
-                if (now >= c->deadline_ms)
-                    v12_conn_close(c, V12_E_TIMEOUT, "TLS handshake or hello not completed in time");
-                break;
-            }
-            if (now - c->last_progress_ms >= lim->idle_timeout_ms &&
-                !(c->ops && c->ops->busy && c->ops->busy(c->owner, c))) {
-                v12_conn_close(c, V12_E_TIMEOUT, "idle timeout");
-                break;
-            }
-            if (now >= c->next_tick_ms) {
-                c->next_tick_ms = now + lim->idle_timeout_ms / 3;
-                if (c->ops && c->ops->tick) c->ops->tick(c->owner, c);
-            }
-            if (c->alarm_ms && now >= c->alarm_ms && c->state == ST_OPEN) {
-                c->alarm_ms = 0;
-                if (c->ops && c->ops->alarm) c->ops->alarm(c->owner, c);
-            }
+        case ST_HELLO:
+            if (now >= c->deadline_ms) v12_conn_close(c, V12_E_TIMEOUT, "TLS handshake or hello not completed in time");
             break;
+        case ST_OPEN: open_tick(c, now, lim); break;
         case ST_CLOSING:
         case ST_LINGER:
             if (now >= c->deadline_ms) finish(c); /* the other side never read, or never closed */
             break;
-        default: break;
+        case ST_UP:
+        case ST_FAILING: /* the pending list is on its way */
+        case ST_DETACHING:
+        case ST_ABANDONED:
+        case ST_DEAD: break;
         }
     }
 }

@@ -61,7 +61,30 @@ struct v12_conn_ops {
      * After this the owner must not use c; queued bytes are still written out.
      */
     void (*closed)(void *owner, struct v12_conn *c, int code, const char *why);
+    /* Optional, together: the transport holds the owner across every callback above but the two
+     * questions (may_read, busy): hold before it, release after it returns, with the owner and
+     * table the callback was made with. An owner that ends itself inside a callback is freed in
+     * release, after the callback has returned, so a callback never needs a wrapper to stay alive. */
+    void (*hold)(void *owner);
+    void (*release)(void *owner);
 };
+
+/*
+ * Call the owner's callback cb (if the table has it) with the owner held across it. The table and
+ * owner are read once, before the call: a callback that hands the connection to another owner
+ * (v12_conn_set_owner) is still released as the owner it was called as. For the transport and
+ * for test doubles of it.
+ */
+#define V12_CONN_CALL(ops, owner, cb, ...)            \
+    do {                                              \
+        const struct v12_conn_ops *ops_ = (ops);      \
+        void *owner_ = (owner);                       \
+        if (ops_ && ops_->cb) {                       \
+            if (ops_->hold) ops_->hold(owner_);       \
+            ops_->cb(owner_, __VA_ARGS__);            \
+            if (ops_->release) ops_->release(owner_); \
+        }                                             \
+    } while (0)
 
 /* What every connection of a daemon shares; set before the first connection, then read-only. */
 struct v12_conn_limits {

@@ -119,15 +119,18 @@ static void describe_sans(X509 *cert, char *buf, size_t len)
     if (!buf[0]) snprintf(buf, len, "no subjectAltName");
 }
 
-int v12_tls_match_peer(X509 *cert, const struct v12_config *cfg, int only, char *err, size_t errlen)
+int v12_tls_match_peer(X509 *cert, const struct v12_config *cfg, int only, int *peer, char *err, size_t errlen)
 {
     if (!cert) {
         snprintf(err, errlen, "peer presented no certificate");
-        return -1;
+        return V12_E_PEER_UNKNOWN;
     }
     for (unsigned i = 0; i < cfg->npeers; i++) {
         if (only >= 0 && (int)i != only) continue;
-        if (names_peer(cert, &cfg->peers[i])) return (int)i;
+        if (names_peer(cert, &cfg->peers[i])) {
+            if (peer) *peer = (int)i;
+            return 0;
+        }
     }
     char sans[256];
     describe_sans(cert, sans, sizeof(sans));
@@ -135,7 +138,7 @@ int v12_tls_match_peer(X509 *cert, const struct v12_config *cfg, int only, char 
         snprintf(err, errlen, "certificate (%s) does not name peer %s (%s)", sans, cfg->peers[only].name,
                  cfg->peers[only].address.text);
     else snprintf(err, errlen, "certificate (%s) names no configured peer", sans);
-    return -1;
+    return V12_E_PEER_UNKNOWN;
 }
 
 SSL *v12_tls_new(SSL_CTX *ctx, bool server, const char *sni_host, int fd, char *err, size_t errlen)

@@ -21,8 +21,9 @@
  * naming the [tls] key whose file failed. */
 SSL_CTX *v12_tls_ctx_new(const struct v12_config *cfg, bool client, const char **ret_key, char *err, size_t errlen);
 
-/* Which configured peer a verified certificate names: index, or -1 (err says what it names). */
-int v12_tls_match_peer(X509 *cert, const struct v12_config *cfg, int only, char *err, size_t errlen);
+/* Which configured peer a verified certificate names (only >= 0: must be that one): 0 with *peer
+ * (if not NULL) its index, or V12_E_PEER_UNKNOWN with err saying what the certificate names. */
+int v12_tls_match_peer(X509 *cert, const struct v12_config *cfg, int only, int *peer, char *err, size_t errlen);
 
 /* The last OpenSSL error as text (and the queue cleared). */
 const char *v12_tls_error(char *buf, size_t len);

@@ -194,7 +194,7 @@ void v12_conn_close(struct v12_conn *vc, int code, const char *why)
     const struct v12_conn_ops *ops = c->ops;
     c->ops = NULL;
     c->l->nconns--;
-    if (ops && ops->closed) ops->closed(c->owner, vc, code, why);
+    V12_CONN_CALL(ops, c->owner, closed, vc, code, why);
 }
 
 void v12_conn_detach(struct v12_conn *vc, void (*done)(struct v12_conn *c, void *arg), void *arg)
@@ -220,7 +220,7 @@ void v12_conn_on_events(struct v12_conn *c, int events) {}
 
 void fake_establish(struct fake_conn *c, X509 *cert)
 {
-    if (c->ops && c->ops->established) c->ops->established(c->owner, (struct v12_conn *)c, cert);
+    V12_CONN_CALL(c->ops, c->owner, established, (struct v12_conn *)c, cert);
 }
 
 void fake_frame(struct fake_conn *c, const V12Envelope *env)
@@ -231,7 +231,7 @@ void fake_frame(struct fake_conn *c, const V12Envelope *env)
     V12Envelope *copy;
     CHECK_OK(v12_frame_decode(frame, len, V12_FRAME_MAX, &copy));
     free(frame);
-    if (c->ops && c->ops->frame) c->ops->frame(c->owner, (struct v12_conn *)c, copy);
+    V12_CONN_CALL(c->ops, c->owner, frame, (struct v12_conn *)c, copy);
     v12_envelope_free(copy);
 }
 
@@ -240,24 +240,24 @@ void fake_raw(struct fake_conn *c, const uint8_t *data, size_t len)
     while (len && c->ops && !c->closed) {
         uint8_t *buf = NULL;
         size_t cap = 0;
-        c->ops->raw_buf(c->owner, (struct v12_conn *)c, &buf, &cap);
+        V12_CONN_CALL(c->ops, c->owner, raw_buf, (struct v12_conn *)c, &buf, &cap);
         CHECK(cap > 0);
         size_t take = cap < len ? cap : len;
         memcpy(buf, data, take);
         c->rx_idle = false;
-        c->ops->raw_read(c->owner, (struct v12_conn *)c, take);
+        V12_CONN_CALL(c->ops, c->owner, raw_read, (struct v12_conn *)c, take);
         data += take;
         len -= take;
     }
     c->rx_idle = true; /* the batch's end: nothing more to read now */
-    if (c->ops && !c->closed) c->ops->raw_read(c->owner, (struct v12_conn *)c, 0);
+    if (!c->closed) V12_CONN_CALL(c->ops, c->owner, raw_read, (struct v12_conn *)c, 0);
 }
 
 void fake_alarm(struct fake_conn *c)
 {
     CHECK(c->alarm_ms != 0);
     c->alarm_ms = 0;
-    if (c->ops && c->ops->alarm && !c->closed) c->ops->alarm(c->owner, (struct v12_conn *)c);
+    if (!c->closed) V12_CONN_CALL(c->ops, c->owner, alarm, (struct v12_conn *)c);
 }
 
 void fake_peer_closes(struct fake_conn *c, int code, const char *why)

@@ -360,6 +360,105 @@ static void write_error_from_the_loop(void)
     CHECK(strstr(a.close_why, "Broken pipe") != NULL);
 }
 
+/*
+ * An owner with hold/release, like a stream channel: it closes its connection from inside a
+ * frame callback (which calls closed() at once) and frees itself when the last hold goes. The
+ * transport's hold keeps it alive until the frame callback has returned: freed == false there.
+ */
+struct held {
+    int holds, frames, closed;
+    bool freed, closed_while_held;
+    struct v12_conn *c;
+};
+static void held_hold(void *o)
+{
+    ((struct held *)o)->holds++;
+}
+static void held_release(void *o)
+{
+    struct held *h = o;
+    CHECK(h->holds > 0);
+    if (--h->holds == 0 && h->closed) h->freed = true; /* where a channel would free itself */
+}
+static void held_frame(void *o, struct v12_conn *c, const V12Envelope *env)
+{
+    struct held *h = o;
+    CHECK(h->holds == 1); /* held by the transport for this call */
+    h->frames++;
+    v12_conn_close(c, 0, "the owner ends itself");
+    CHECK(!h->freed); /* closed() ran (nested hold), but the frame callback still holds it */
+    CHECK(h->closed == 1);
+}
+static void held_closed(void *o, struct v12_conn *c, int code, const char *why)
+{
+    struct held *h = o;
+    h->closed++;
+    h->closed_while_held = h->holds == 2; /* the frame's hold and closed()'s own */
+    h->c = NULL;
+}
+static void held_established(void *o, struct v12_conn *c, X509 *cert)
+{
+    CHECK(((struct held *)o)->holds == 1);
+    v12_conn_set_ready(c);
+}
+static const struct v12_conn_ops held_ops = {
+    .established = held_established,
+    .frame = held_frame,
+    .closed = held_closed,
+    .hold = held_hold,
+    .release = held_release,
+};
+
+static void owner_held_across_callbacks(void)
+{
+    int fd[2];
+    CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, fd));
+    struct held h = {0};
+    struct side a = {.name = "a", .may_read = true};
+    h.c = v12_conn_adopt(&loop, fd[0], NULL, &held_ops, &h);
+    a.c = v12_conn_adopt(&loop, fd[1], NULL, &ops, &a);
+    v12_conn_on_events(h.c, 0);
+    v12_conn_on_events(a.c, 0);
+    CHECK_EQ(h.holds, 0);
+    send_ping(a.c);
+    v12_conn_on_events(h.c, UV_READABLE);
+    CHECK_EQ(h.frames, 1);
+    CHECK(h.closed == 1 && h.closed_while_held);
+    CHECK(h.freed);       /* once the frame callback returned, not before */
+    CHECK_EQ(h.holds, 0); /* every hold released */
+    v12_conn_close(a.c, 0, "done");
+}
+
+/* Until the owner says it is ready (its Hello done), a connection is under the handshake deadline;
+ * once ready, under the idle timeout only. */
+static uv_loop_t *test_uv;
+static void hello_deadline(void)
+{
+    int fd[2], fd2[2]; /* a and b each with a silent other end, kept open */
+    CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, fd));
+    CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, fd2));
+    struct side a = {.name = "a", .may_read = true}, b = {.name = "b", .may_read = true};
+    static const struct v12_conn_ops no_ready = {.raw_buf = raw_buf, .raw_read = raw_read, .closed = closed};
+    unsigned saved = limits.handshake_timeout_ms;
+    limits.handshake_timeout_ms = 50;                        /* the deadline is set when a connection is made */
+    a.c = v12_conn_adopt(&loop, fd[0], NULL, &no_ready, &a); /* never calls v12_conn_set_ready */
+    b.c = v12_conn_adopt(&loop, fd2[0], NULL, &ops, &b);     /* sets ready in established() */
+    limits.handshake_timeout_ms = saved;
+    v12_conn_on_events(a.c, 0);
+    v12_conn_on_events(b.c, 0);
+    for (int i = 0; i < 100 && !a.closed; i++) {
+        uv_run(test_uv, UV_RUN_NOWAIT);
+        usleep(10000);
+    }
+    CHECK_EQ(a.closed, 1);
+    CHECK_EQ(a.close_code, V12_E_TIMEOUT);
+    CHECK(strstr(a.close_why, "hello not completed in time") != NULL);
+    CHECK_EQ(b.closed, 0); /* ready: the handshake deadline no longer applies */
+    v12_conn_close(b.c, 0, "done");
+    close(fd[1]);
+    close(fd2[1]);
+}
+
 int main(void)
 {
     /* Before OpenSSL allocates anything. */
@@ -367,6 +466,7 @@ int main(void)
     uv_loop_t uv;
     CHECK_OK(uv_loop_init(&uv));
     CHECK_OK(v12_loop_init(&loop, &uv, 0, &limits));
+    test_uv = &uv;
     RUN(frames_and_close);
     RUN(stop_between_frames);
     RUN(bad_frame);
@@ -374,6 +474,8 @@ int main(void)
     RUN(drained_input_is_told);
     RUN(write_error_from_the_loop);
     RUN(tls_failure_from_the_loop);
+    RUN(owner_held_across_callbacks);
+    RUN(hello_deadline);
     /* Let every closed connection finish and be freed (close timeouts are 2 s at most). */
     for (int i = 0; i < 400 && loop.nconns; i++) {
         uv_run(&uv, UV_RUN_NOWAIT);

@@ -298,10 +298,12 @@ static void tls_in_memory(void)
     /* AES-128-GCM is what two vmcs12d agree on. */
     CHECK(strcmp(SSL_get_cipher_name(p.a), "TLS_AES_128_GCM_SHA256") == 0);
     X509 *pb = SSL_get1_peer_certificate(p.a);
-    CHECK_EQ(v12_tls_match_peer(pb, &ca_cfg, 0, err, sizeof(err)), 0);
+    CHECK_OK(v12_tls_match_peer(pb, &ca_cfg, 0, NULL, err, sizeof(err)));
     X509_free(pb);
     X509 *pa = SSL_get1_peer_certificate(p.b);
-    CHECK_EQ(v12_tls_match_peer(pa, &cb_cfg, -1, err, sizeof(err)), 0);
+    int who = -1;
+    CHECK_OK(v12_tls_match_peer(pa, &cb_cfg, -1, &who, err, sizeof(err)));
+    CHECK_EQ(who, 0);
     X509_free(pa);
     CHECK_EQ(SSL_write(p.a, "hello", 5), 5);
     char got[16];
@@ -315,10 +317,10 @@ static void tls_in_memory(void)
     /* A certificate with only a subject CN (an existing libvirt/QEMU PKI's) names its peer; with a
      * DNS subjectAltName the CN no longer counts. */
     X509 *cn_only = new_cert(rk, "hostb", ca, cak, NULL, 2);
-    CHECK_EQ(v12_tls_match_peer(cn_only, &ca_cfg, 0, err, sizeof(err)), 0);
+    CHECK_OK(v12_tls_match_peer(cn_only, &ca_cfg, 0, NULL, err, sizeof(err)));
     X509_free(cn_only);
     X509 *cn_and_san = new_cert(rk, "hostb", ca, cak, "DNS:hostz", 2);
-    CHECK_EQ(v12_tls_match_peer(cn_and_san, &ca_cfg, 0, err, sizeof(err)), -1);
+    CHECK_EQ(v12_tls_match_peer(cn_and_san, &ca_cfg, 0, NULL, err, sizeof(err)), V12_E_PEER_UNKNOWN);
     X509_free(cn_and_san);
 
     /* Refusals: an untrusted CA, an expired certificate, a name no peer has. */
@@ -337,7 +339,7 @@ static void tls_in_memory(void)
         } else {
             CHECK_OK(r); /* verifies, but names no configured peer */
             X509 *c = SSL_get1_peer_certificate(p.b);
-            CHECK_EQ(v12_tls_match_peer(c, &cb_cfg, -1, err, sizeof(err)), -1);
+            CHECK_EQ(v12_tls_match_peer(c, &cb_cfg, -1, NULL, err, sizeof(err)), V12_E_PEER_UNKNOWN);
             CHECK(strstr(err, "names no configured peer") != NULL);
             X509_free(c);
         }
