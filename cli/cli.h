@@ -64,8 +64,8 @@ struct v12_conv_args {
     bool in_place; /* stream-convert --in-place: the output may be the input */
 };
 void v12_conv_args_init(struct v12_conv_args *a);
-/* 1: the option was one of these and is taken; 0: not one of these; -1: bad value (said). */
-int v12_conv_args_opt(struct v12_conv_args *a, int opt, const char *arg);
+/* One of these options? *taken says; 0, or an error code for a bad value (said on stderr). */
+int v12_conv_args_opt(struct v12_conv_args *a, int opt, const char *arg, bool *taken);
 /* --to given, at most one input, output not the input (unless in_place, when it must be); the
  * resolved options. 0 or exit 2. */
 int v12_conv_args_finish(const struct v12_conv_args *a, int argc, char **argv, int optind_, const char *out_path,

@@ -80,7 +80,7 @@ static int opt_uint(const char *name, const char *arg, unsigned long long max, u
 {
     if (v12_parse_uint(arg, 0, max, ret) == 0) return 0;
     v12_errorf("%s: '%s' is not a whole number in 0..%llu", name, arg, max);
-    return -1;
+    return V12_E_INVALID_ARGUMENT;
 }
 
 int send_main(int argc, char **argv)

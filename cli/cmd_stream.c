@@ -421,8 +421,8 @@ int stream_main(int argc, char **argv)
     const char *out_path = "-";
     int c;
     while ((c = getopt_long(argc, argv, "o:h", options, NULL)) != -1) {
-        int taken = v12_conv_args_opt(&args, c, optarg);
-        if (taken < 0) return V12_EXIT_USAGE;
+        bool taken;
+        if (v12_conv_args_opt(&args, c, optarg, &taken)) return V12_EXIT_USAGE;
         if (taken) continue;
         switch (c) {
         case 'r': report = true; break;

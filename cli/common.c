@@ -43,16 +43,21 @@ void v12_diag_json(FILE *f, const struct v12_diag *d)
 
 int v12_opt_profile(const char *arg, enum v12_layout *ret)
 {
-    if (v12_profile_from_name(arg, ret) == 0) return 0;
-    v12_errorf("unknown profile '%s' (known: legacy, linux-4.19, linux-5.13, linux-5.14, linux-6.18)", arg);
-    return -1;
+    int r = v12_profile_from_name(arg, ret);
+    if (r == 0) return 0;
+    char known[160] = "legacy"; /* and the profiles of profiles.def */
+    for (int l = 0; l < V12_LAYOUT_ENCODED; l++)
+        snprintf(known + strlen(known), sizeof(known) - strlen(known), ", %s", v12_layout_name((enum v12_layout)l));
+    v12_errorf("unknown profile '%s' (known: %s)", arg, known);
+    return r;
 }
 
 int v12_opt_padding(const char *arg, enum v12_padding *ret)
 {
-    if (v12_padding_from_name(arg, ret) == 0) return 0;
+    int r = v12_padding_from_name(arg, ret);
+    if (r == 0) return 0;
     v12_errorf("unknown padding policy '%s' (strict or ignore)", arg);
-    return -1;
+    return r;
 }
 
 int v12_usage(const char *text, bool misuse)
@@ -187,21 +192,22 @@ static int side_from_name(const char *s, bool allow_auto, enum v12_layout *ret)
     else if (strcmp(s, "encoded") == 0) *ret = V12_LAYOUT_ENCODED;
     else {
         v12_errorf("unknown layout '%s' (%s)", s, allow_auto ? "auto, legacy or encoded" : "legacy or encoded");
-        return -1;
+        return V12_E_INVALID_ARGUMENT;
     }
     return 0;
 }
 
-int v12_conv_args_opt(struct v12_conv_args *a, int opt, const char *arg)
+int v12_conv_args_opt(struct v12_conv_args *a, int opt, const char *arg, bool *taken)
 {
+    *taken = true;
     switch (opt) {
-    case V12_OPT_TO: return side_from_name(arg, false, &a->to) ? -1 : 1;
-    case V12_OPT_FROM: return side_from_name(arg, true, &a->from) ? -1 : 1;
-    case V12_OPT_PROFILE: return v12_opt_profile(arg, &a->profile) ? -1 : 1;
-    case V12_OPT_FROM_PROFILE: return v12_opt_profile(arg, &a->from_profile) ? -1 : 1;
-    case V12_OPT_TO_PROFILE: return v12_opt_profile(arg, &a->to_profile) ? -1 : 1;
-    case V12_OPT_PADDING: return v12_opt_padding(arg, &a->padding) ? -1 : 1;
-    default: return 0;
+    case V12_OPT_TO: return side_from_name(arg, false, &a->to);
+    case V12_OPT_FROM: return side_from_name(arg, true, &a->from);
+    case V12_OPT_PROFILE: return v12_opt_profile(arg, &a->profile);
+    case V12_OPT_FROM_PROFILE: return v12_opt_profile(arg, &a->from_profile);
+    case V12_OPT_TO_PROFILE: return v12_opt_profile(arg, &a->to_profile);
+    case V12_OPT_PADDING: return v12_opt_padding(arg, &a->padding);
+    default: *taken = false; return 0;
     }
 }
 

@@ -76,7 +76,7 @@ static int take_activated(struct v12_daemon *d, int *control_fd, int *peers_fd)
     int n = sd_listen_fds_with_names(1, &names);
     if (n < 0) {
         log_err("socket activation: %s", strerror(-n));
-        return -1;
+        return n;
     }
     for (int i = 0; i < n; i++) {
         int fd = SD_LISTEN_FDS_START + i;
@@ -121,7 +121,7 @@ static int listen_metrics(struct v12_daemon *d)
                            : v12_listen_tcp(&rt.metrics_listener, d->uv, e->host, e->port, 16, err, sizeof(err));
     if (r) {
         log_err("metrics_listen %s: %s", e->text, err);
-        return -1;
+        return r;
     }
     log_notice("metrics: Prometheus text format at %s/metrics", e->text);
     return 0;
@@ -131,38 +131,37 @@ static int listen_all(struct v12_daemon *d)
 {
     char err[300];
     int control_fd = -1, peers_fd = -1;
-    if (take_activated(d, &control_fd, &peers_fd) || listen_metrics(d)) return -1;
+    int r = take_activated(d, &control_fd, &peers_fd);
+    if (!r) r = listen_metrics(d);
+    if (r) return r;
     rt.peer_listener.on_accept = on_peer_accept;
     rt.peer_listener.arg = d;
-    if (peers_fd >= 0 ? v12_listen_adopt(&rt.peer_listener, d->uv, peers_fd, err, sizeof(err))
+    r = peers_fd >= 0 ? v12_listen_adopt(&rt.peer_listener, d->uv, peers_fd, err, sizeof(err))
                       : v12_listen_tcp(&rt.peer_listener, d->uv, d->cfg.listen.host, d->cfg.listen.port, SOMAXCONN, err,
-                                       sizeof(err))) {
+                                       sizeof(err));
+    if (r) {
         log_err("listen %s:%s: %s", d->cfg.listen.host, d->cfg.listen.port, err);
-        return -1;
+        return r;
     }
     rt.control_listener.on_accept = on_control_accept;
     rt.control_listener.arg = d;
     if (control_fd >= 0) {
-        if (v12_listen_adopt(&rt.control_listener, d->uv, control_fd, err, sizeof(err))) {
-            log_err("control socket (socket activation): %s", err);
-            return -1;
-        }
-        return 0;
+        r = v12_listen_adopt(&rt.control_listener, d->uv, control_fd, err, sizeof(err));
+        if (r) log_err("control socket (socket activation): %s", err);
+        return r;
     }
     char dir[sizeof(d->cfg.control_socket)];
     snprintf(dir, sizeof(dir), "%s", d->cfg.control_socket);
     char *slash = strrchr(dir, '/');
     if (slash && slash != dir) {
         *slash = 0;
-        int r = v12_mkdirs(dir, 0755);
-        if (r) log_warn("control socket directory %s: %s", dir, v12_strerror(r));
+        int mr = v12_mkdirs(dir, 0755);
+        if (mr) log_warn("control socket directory %s: %s", dir, v12_strerror(mr));
     }
-    if (v12_listen_unix(&rt.control_listener, d->uv, d->cfg.control_socket, d->cfg.control_mode, SOMAXCONN, err,
-                        sizeof(err))) {
-        log_err("control socket %s: %s", d->cfg.control_socket, err);
-        return -1;
-    }
-    return 0;
+    r = v12_listen_unix(&rt.control_listener, d->uv, d->cfg.control_socket, d->cfg.control_mode, SOMAXCONN, err,
+                        sizeof(err));
+    if (r) log_err("control socket %s: %s", d->cfg.control_socket, err);
+    return r;
 }
 
 /* In-flight work: blobs on their way (relay) or migration channels (stream). */

@@ -253,14 +253,17 @@ static void choices_text(const char *arg, char *out, size_t size)
     }
 }
 
-/* The index of v among arg's '|' separated words, or -1. */
-static int choice_index(const char *arg, const char *v)
+/* Which of arg's '|' separated words v is: 0 and *index, or V12_E_NOT_FOUND. */
+static int choice_index(const char *arg, const char *v, int *index)
 {
     int i = 0;
     for (const char *p = arg;; i++) {
         size_t w = strcspn(p, "|");
-        if (strlen(v) == w && strncmp(p, v, w) == 0) return i;
-        if (!p[w]) return -1;
+        if (strlen(v) == w && strncmp(p, v, w) == 0) {
+            *index = i;
+            return 0;
+        }
+        if (!p[w]) return V12_E_NOT_FOUND;
         p += w + 1;
     }
 }
@@ -384,8 +387,8 @@ static int set_value(struct parse_ctx *c, const struct v12_config_key *k, const 
     case V12_KIND_UINT:
     case V12_KIND_OCTAL: return set_number(c, k, dst, v);
     case V12_KIND_CHOICE: {
-        int i = choice_index(k->arg, v);
-        if (i < 0) {
+        int i;
+        if (choice_index(k->arg, v, &i) != 0) {
             char words[96];
             choices_text(k->arg, words, sizeof(words));
             ERR(c, "%s: '%s' is %s%s", k->key, v, strncmp(words, "neither", 7) ? "not " : "", words);

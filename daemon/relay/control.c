@@ -153,8 +153,8 @@ static void send_recv_reply(struct client *cl, int code, const char *message, co
     send_env(cl, &env);
 }
 
-/* 1 if answered (found, or an error), 0 if not there yet. */
-static int try_recv(struct client *cl, const char *mig, const char *vm, uint32_t vcpu, bool final)
+/* Answered (found, or an error)? false: not there yet. */
+static bool try_recv(struct client *cl, const char *mig, const char *vm, uint32_t vcpu, bool final)
 {
     uint8_t *data;
     size_t len;
@@ -162,7 +162,7 @@ static int try_recv(struct client *cl, const char *mig, const char *vm, uint32_t
     char found_mig[V12_NAME_MAX], rel[256];
     int r = v12_spool_find(cl->d->cfg.spool_dir, mig, vm, vcpu, &data, &len, &seq, found_mig, sizeof(found_mig), rel,
                            sizeof(rel));
-    if (r == V12_E_NOT_FOUND && !final) return 0;
+    if (r == V12_E_NOT_FOUND && !final) return false;
     if (r) {
         char msg[256];
         if (r == V12_E_NOT_FOUND)
@@ -170,11 +170,11 @@ static int try_recv(struct client *cl, const char *mig, const char *vm, uint32_t
                      mig);
         else snprintf(msg, sizeof(msg), "cannot read the spool: %s", v12_strerror(r));
         send_recv_reply(cl, r, msg, NULL, NULL, 0, 0, NULL, 0, NULL);
-        return 1;
+        return true;
     }
     send_recv_reply(cl, 0, "found", found_mig, vm, vcpu, seq, data, len, rel);
     free(data);
-    return 1;
+    return true;
 }
 
 static void on_recv(struct client *cl, const Vmcs12d__V1__RecvRequest *q)
