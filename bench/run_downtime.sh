@@ -10,6 +10,8 @@
 #                 until its description has been walked)
 #   passthrough   through two vmcs12d with stream_passthrough = yes: the same relay without the
 #                 parser and its hold
+#   socat         through two plain TCP relays (socat, no TLS, no parsing): the least any pair of
+#                 relays on the path costs, on this machine, beside the two QEMUs
 # The true downtime is the destination's RESUME event minus the source's STOP event (QMP
 # timestamps, one clock); QEMU's own figure is printed beside it. Medians, every value, ratios.
 # DELAY_MS=5 puts a delay line (bench/delayline.py: every byte held that long, each way, no rate
@@ -28,11 +30,11 @@ mkca ca
 mkcert hosta ca DNS:hosta
 mkcert hostb ca DNS:hostb
 PA=$(free_port) PB=$(free_port) QL=$(free_port) QT=$(free_port) PS1=$(free_port) PS2=$(free_port)
-PP=$(free_port) PQ=$(free_port) QP=$(free_port)
-LB=$PB LP=$PP LS=$PS2 QD=$QT # where the source side connects: straight, or through a delay line
+PP=$(free_port) PQ=$(free_port) QP=$(free_port) PR1=$(free_port) PR2=$(free_port)
+LB=$PB LP=$PP LS=$PS2 QD=$QT LR=$PR2 # where the source side connects: straight, or through a delay line
 if [ -n "${DELAY_MS:-}" ]; then
-    LB=$(free_port) LP=$(free_port) LS=$(free_port) QD=$(free_port)
-    for pair in "$LB $PB" "$LP $PP" "$LS $PS2" "$QD $QT"; do
+    LB=$(free_port) LP=$(free_port) LS=$(free_port) QD=$(free_port) LR=$(free_port)
+    for pair in "$LB $PB" "$LP $PP" "$LS $PS2" "$QD $QT" "$LR $PR2"; do
         # shellcheck disable=SC2086
         set -- $pair
         python3 "$ROOT/bench/delayline.py" "$1" "$2" "$DELAY_MS" & PIDS+=($!)
@@ -46,6 +48,9 @@ for h in hosta hostb hostp hostq; do start $h; done
 wait_peer hosta hostb connected
 wait_peer hostq hostb connected
 stunnel_pair "$PS1" "$PS2" "$QT" "$LS"
+# The plain relay pair: source QEMU -> socat -> socat -> destination QEMU, one connection at a time.
+socat TCP-LISTEN:"$PR2",bind=127.0.0.1,reuseaddr,fork TCP:127.0.0.1:"$QT" 2>"$W/socat2.log" & PIDS+=($!)
+socat TCP-LISTEN:"$PR1",bind=127.0.0.1,reuseaddr,fork TCP:127.0.0.1:"$LR" 2>"$W/socat1.log" & PIDS+=($!)
 sleep 1
 echo "# $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $("${QEMU:-qemu-system-x86_64}" --version | head -1), $MEM MiB, $N migrations per path${CAPS:+, capabilities: $CAPS}${DELAY_MS:+, a $DELAY_MS ms delay line each way between the hosts}"
 : >"$W/results"
@@ -58,6 +63,7 @@ for v in $VCPUS; do
                 stunnel) port=$PS1 ;;
                 vmcs12d) port=$QL ;;
                 passthrough) port=$QP ;;
+                socat) port=$PR1 ;;
                 esac
                 read -r t q total < <(python3 "$ROOT/bench/downtime.py" "$W" "$MEM" "$v" "$l" "$port" "$QT" ${QEMU:+"$QEMU"})
                 echo "$v $l $path $t $q $total" >>"$W/results"
@@ -92,6 +98,8 @@ for v, l in conf:
         line.append("vmcs12d/direct %.2f" % (med["vmcs12d"] / med["direct"]))
     if "vmcs12d" in med and "stunnel" in med:
         line.append("vmcs12d/stunnel %.2f" % (med["vmcs12d"] / med["stunnel"]))
+    if "socat" in med and "direct" in med:
+        line.append("socat/direct %.2f" % (med["socat"] / med["direct"]))
     if "vmcs12d" in med and "passthrough" in med:
         line.append("vmcs12d - passthrough %+.1f ms" % (med["vmcs12d"] - med["passthrough"]))
     h = [(r[6], r[7]) for r in rows if (int(r[0]), int(r[1]), r[2]) == (v, l, "vmcs12d") and len(r) > 7]
