@@ -84,13 +84,18 @@ static const struct v12_conn_ops source_local_ops, source_remote_ops, dest_local
  * Queues in front of the switchover. QEMU decides to stop the guest from the rate its socket
  * accepts; every byte queued downstream of that socket is invisible to it and must still drain
  * after the guest has stopped (spec/qemu-stream-exactness.md §7). So the legs to the local QEMUs
- * (loopback or unix: no bandwidth-delay product to cover) get small fixed socket buffers, the
- * link between the daemons keeps the kernel's autotuned buffers (its bandwidth-delay product must
- * stay in flight) but holds little unsent (TCP_NOTSENT_LOWAT), and a channel reads one side only
- * while the daemon's own queue for the other is short.
+ * (loopback or unix: no bandwidth-delay product to cover) get small fixed socket buffers; the
+ * link between the daemons holds little unsent (TCP_NOTSENT_LOWAT), and the destination sizes its
+ * receive buffer to the link's bandwidth-delay product (measured minimum RTT × LINK_RATE_MAX,
+ * autotuning kept where that is more than the host lets a socket set): left to autotuning, a
+ * fast short link's buffer grew to 5 MiB, all of it standing queue while the destination QEMU
+ * was the slower end (bench/RESULTS.md). A channel reads one side only while the daemon's own
+ * queue for the other is short.
  */
 #define QEMU_LEG_BUF (128 * 1024)      /* SO_RCVBUF from the source QEMU, SO_SNDBUF to the destination's */
 #define LINK_NOTSENT (128 * 1024)      /* TCP_NOTSENT_LOWAT on the link between the daemons */
+#define LINK_RCVBUF_MIN (128 * 1024)   /* the destination's SO_RCVBUF on the link, at least */
+#define LINK_RATE_MAX (4ull << 30)     /* bytes/s: above what one TLS connection carries on hosts we know */
 #define STREAM_QUEUE_MAX (64u * 1024u) /* the daemon's own queue towards either side */
 
 static const char *kind_name(int k)
@@ -395,7 +400,7 @@ static void on_stream_accept(struct v12_listener *ll, int fd)
     }
     v12_conn_set_name(ch->local, "stream %s#%u qemu", pc->name, ch->channel);
     v12_conn_set_raw(ch->local);
-    struct v12_sockbufs qb = {0, QEMU_LEG_BUF, 0};
+    struct v12_sockbufs qb = {.rcvbuf = QEMU_LEG_BUF};
     v12_conn_set_bufs(ch->local, &qb);
     SSL_CTX *ctx = v12_tls_ctx_get(d, true);
     ch->remote = v12_conn_connect_tcp(&d->main, pc->address.host, pc->address.port, ctx, pc->address.host,
@@ -406,7 +411,7 @@ static void on_stream_accept(struct v12_listener *ll, int fd)
         return;
     }
     v12_conn_set_name(ch->remote, "stream %s#%u tls", pc->name, ch->channel);
-    struct v12_sockbufs tb = {0, 0, LINK_NOTSENT};
+    struct v12_sockbufs tb = {.notsent_lowat = LINK_NOTSENT};
     v12_conn_set_bufs(ch->remote, &tb);
     log_info("stream to peer %s channel %u: QEMU connected on %s; connecting to %s", pc->name, ch->channel,
              l->listen.text, pc->address.text);
@@ -540,9 +545,10 @@ void v12_stream_incoming(struct v12_daemon *d, struct v12_conn *c, int peer, enu
     }
     v12_conn_set_name(ch->local, "stream %s#%u qemu", pc->name, ch->channel);
     v12_conn_set_raw(ch->local);
-    struct v12_sockbufs qb = {QEMU_LEG_BUF, 0, 0};
+    struct v12_sockbufs qb = {.sndbuf = QEMU_LEG_BUF};
     v12_conn_set_bufs(ch->local, &qb);
-    struct v12_sockbufs rb = {0, 0, LINK_NOTSENT}; /* the return path's way back */
+    /* The stream's way in, sized to the link; the return path's way back holds little unsent. */
+    struct v12_sockbufs rb = {.rcvbuf = LINK_RCVBUF_MIN, .notsent_lowat = LINK_NOTSENT, .bdp_rate = LINK_RATE_MAX};
     v12_conn_set_bufs(ch->remote, &rb);
 }
 
@@ -618,7 +624,7 @@ static void process_window(struct v12_channel *ch, bool eof)
         atomic_store(&ch->pages, ch->qs->stats.ram_pages);
         atomic_store(&ch->regions, ch->qs->stats.regions);
         bool holding = v12_qs_holding(ch->qs);
-        if (!was_holding && (holding || ch->qs->stats.held)) ch->hold_start_ns = now_ns;
+        if (!was_holding && (holding || ch->qs->stats.held) && !ch->hold_start_ns) ch->hold_start_ns = now_ns;
         if (!holding && ch->qs->stats.held && !ch->hold_end_ns) ch->hold_end_ns = uv_hrtime();
         if (holding && hold_more(ch, s) != 0) return;
     }

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tcpinfo.h"
 #include "tls.h"
 
 /*
@@ -318,12 +319,24 @@ static void connect_error(struct v12_conn *c, int e)
     fail_later(c, -e, why);
 }
 
+/* SO_RCVBUF for struct v12_sockbufs.bdp_rate (conn.h): 0 leaves autotuning on. */
+static int bdp_rcvbuf(const struct v12_conn *c)
+{
+    uint32_t rtt_us;
+    uint64_t max;
+    if (v12_tcp_min_rtt_us(c->fd, &rtt_us) != 0 || v12_rmem_max(&max) != 0) return 0;
+    uint64_t want = c->bufs.bdp_rate / 1000000u * rtt_us;
+    if (want < (uint64_t)c->bufs.rcvbuf) want = (uint64_t)c->bufs.rcvbuf;
+    return want <= max && want <= INT32_MAX ? (int)want : 0;
+}
+
 /* Best effort: a setting the kernel refuses leaves its default (autotuning) in place. */
 static void apply_bufs(struct v12_conn *c)
 {
     if (c->fd < 0) return;
     if (c->bufs.sndbuf) (void)setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &c->bufs.sndbuf, sizeof(int));
-    if (c->bufs.rcvbuf) (void)setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &c->bufs.rcvbuf, sizeof(int));
+    int rcvbuf = c->bufs.bdp_rate && !c->unix_sock ? bdp_rcvbuf(c) : c->bufs.rcvbuf;
+    if (rcvbuf) (void)setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(int));
     if (c->bufs.notsent_lowat && !c->unix_sock)
         (void)setsockopt(c->fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &c->bufs.notsent_lowat, sizeof(int));
 }

@@ -157,12 +157,23 @@ static inline struct iovec v12_iov(const void *p, size_t len)
     return (struct iovec){u.out, len};
 }
 int v12_conn_write(struct v12_conn *c, const void *data, size_t len) V12_MUST_USE;
-/* Socket buffers: 0 leaves the kernel's default (and its autotuning). sndbuf/rcvbuf set
- * SO_SNDBUF/SO_RCVBUF (which end autotuning); notsent_lowat caps the bytes a TCP socket holds
- * unsent (TCP_NOTSENT_LOWAT) without capping those in flight. Applied now, or when a connecting
- * socket is made. */
+/*
+ * Socket buffers: 0 leaves the kernel's default (and its autotuning). sndbuf/rcvbuf set
+ * SO_SNDBUF/SO_RCVBUF (which end autotuning; the kernel doubles the value for its own
+ * bookkeeping); notsent_lowat caps the bytes a TCP socket holds unsent (TCP_NOTSENT_LOWAT)
+ * without capping those in flight. Applied now, or when a connecting socket is made.
+ *
+ * bdp_rate (bytes/s; TCP) sizes the receive buffer to the path instead of leaving it to
+ * autotuning, which on a fast short path grows it far past what the path keeps in flight (on
+ * loopback, by 16 of its 64 KiB segments and more): SO_RCVBUF becomes the larger of rcvbuf and
+ * bdp_rate × the connection's minimum RTT, which after the kernel's doubling holds the
+ * bandwidth-delay product at that rate twice over. Where that is more than SO_RCVBUF may set
+ * (net.core.rmem_max) or no RTT has been measured yet, autotuning stays on. Measured when applied:
+ * give it to a connection that has exchanged data (a TLS handshake suffices).
+ */
 struct v12_sockbufs {
     int sndbuf, rcvbuf, notsent_lowat;
+    uint64_t bdp_rate;
 };
 void v12_conn_set_bufs(struct v12_conn *c, const struct v12_sockbufs *b);
 

@@ -8,7 +8,9 @@
  * not inside v12_conn_adopt.
  */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -19,6 +21,7 @@
 
 #include "../check.h"
 #include "conn.h"
+#include "tcpinfo.h"
 
 /* OpenSSL's allocations, failing on demand: the only way SSL_new fails in real life. */
 static bool openssl_oom;
@@ -459,6 +462,103 @@ static void hello_deadline(void)
     close(fd2[1]);
 }
 
+/* A TCP connection on loopback: *srv the accepted end, *cli the connecting one. */
+static void tcp_pair(int *srv, int *cli)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(l >= 0);
+    CHECK_OK(bind(l, (struct sockaddr *)&sa, sizeof(sa)));
+    CHECK_OK(listen(l, 1));
+    CHECK_OK(getsockname(l, (struct sockaddr *)&sa, &len));
+    *cli = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(*cli >= 0);
+    CHECK_OK(connect(*cli, (struct sockaddr *)&sa, sizeof(sa)));
+    *srv = accept(l, NULL, NULL);
+    CHECK(*srv >= 0);
+    close(l);
+}
+
+/* ... with an RTT measured on the accepted end (a byte it sent, acknowledged): *rtt, in us. */
+static void measured_pair(int *srv, int *cli, uint32_t *rtt)
+{
+    char ch;
+    tcp_pair(srv, cli);
+    CHECK_EQ(write(*srv, "x", 1), 1);
+    CHECK_EQ(read(*cli, &ch, 1), 1);
+    CHECK_OK(v12_tcp_min_rtt_us(*srv, rtt));
+}
+
+static int rcvbuf_of(int fd)
+{
+    int v = 0;
+    socklen_t len = sizeof(v);
+    CHECK_OK(getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, &len));
+    return v;
+}
+
+/* bdp_rate: SO_RCVBUF from the measured minimum RTT, at least rcvbuf; autotuning kept where the
+ * host does not let SO_RCVBUF reach it; nothing of it on a unix socket. */
+static void rcvbuf_sized_to_the_path(void)
+{
+    uint64_t max;
+    CHECK_OK(v12_rmem_max(&max));
+    int srv, cli;
+    uint32_t rtt;
+    measured_pair(&srv, &cli, &rtt);
+    struct side a = {.name = "bdp", .may_read = true};
+    a.c = v12_conn_adopt(&loop, srv, NULL, &ops, &a);
+    CHECK(a.c != NULL);
+    v12_conn_on_events(a.c, 0);
+    /* 1 MB/s over a loopback RTT is a few bytes: the floor, which the kernel doubles. */
+    struct v12_sockbufs b = {.rcvbuf = 48 * 1024, .bdp_rate = 1000000};
+    v12_conn_set_bufs(a.c, &b);
+    CHECK_EQ(rcvbuf_of(srv), 2 * 48 * 1024);
+    v12_conn_close(a.c, 0, "done");
+    close(cli);
+
+    /* A rate whose bandwidth-delay product is what SO_RCVBUF may set at most, give or take: the
+     * product itself, never the floor. */
+    measured_pair(&srv, &cli, &rtt);
+    uint64_t rate = max / 2 / rtt * 1000000u; /* product = max / 2 (give or take the rounding) */
+    struct side c2 = {.name = "bdp2", .may_read = true};
+    c2.c = v12_conn_adopt(&loop, srv, NULL, &ops, &c2);
+    CHECK(c2.c != NULL);
+    struct v12_sockbufs b2 = {.rcvbuf = 4096, .bdp_rate = rate};
+    v12_conn_set_bufs(c2.c, &b2);
+    CHECK_OK(v12_tcp_min_rtt_us(srv, &rtt)); /* what the transport saw (a later sample is only lower) */
+    int want = (int)(rate / 1000000u * rtt);
+    CHECK(want > 4096);
+    CHECK_EQ(rcvbuf_of(srv), 2 * want);
+    v12_conn_close(c2.c, 0, "done");
+    close(cli);
+
+    /* Beyond rmem_max: left to autotuning, SO_RCVBUF untouched. */
+    measured_pair(&srv, &cli, &rtt);
+    int before = rcvbuf_of(srv);
+    struct side c3 = {.name = "bdp3", .may_read = true};
+    c3.c = v12_conn_adopt(&loop, srv, NULL, &ops, &c3);
+    CHECK(c3.c != NULL);
+    struct v12_sockbufs b3 = {.rcvbuf = 4096, .bdp_rate = (max + 1) * 1000000u / rtt + 1000000u};
+    v12_conn_set_bufs(c3.c, &b3);
+    CHECK_EQ(rcvbuf_of(srv), before);
+    v12_conn_close(c3.c, 0, "done");
+    close(cli);
+
+    /* A unix socket has no RTT to size from: rcvbuf as given. */
+    int fd[2];
+    CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, fd));
+    struct side u = {.name = "unix", .may_read = true};
+    u.c = v12_conn_adopt(&loop, fd[0], NULL, &ops, &u);
+    CHECK(u.c != NULL);
+    struct v12_sockbufs bu = {.rcvbuf = 40 * 1024, .bdp_rate = 1ull << 40};
+    v12_conn_set_bufs(u.c, &bu);
+    CHECK_EQ(rcvbuf_of(fd[0]), 2 * 40 * 1024);
+    v12_conn_close(u.c, 0, "done");
+    close(fd[1]);
+}
+
 int main(void)
 {
     /* Before OpenSSL allocates anything. */
@@ -476,6 +576,7 @@ int main(void)
     RUN(tls_failure_from_the_loop);
     RUN(owner_held_across_callbacks);
     RUN(hello_deadline);
+    RUN(rcvbuf_sized_to_the_path);
     /* Let every closed connection finish and be freed (close timeouts are 2 s at most). */
     for (int i = 0; i < 400 && loop.nconns; i++) {
         uv_run(&uv, UV_RUN_NOWAIT);

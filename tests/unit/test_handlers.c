@@ -426,9 +426,11 @@ static void stream_destination(void)
     for (size_t i = 4; i < sizeof(data); i++) data[i] = (uint8_t)(i * 7);
     fake_raw(remote, data, 5000);
     CHECK_EQ(local->out_len, 0);
-    /* Small fixed buffers towards the local QEMU; little unsent on the link (the switchover). */
-    CHECK(local->bufs.sndbuf == 128 * 1024 && local->bufs.rcvbuf == 0);
-    CHECK(remote->bufs.notsent_lowat == 128 * 1024 && remote->bufs.rcvbuf == 0 && remote->bufs.sndbuf == 0);
+    /* Small fixed buffers towards the local QEMU; on the link little unsent (the return path) and
+     * a receive buffer sized to the link's bandwidth-delay product, not left to autotuning. */
+    CHECK(local->bufs.sndbuf == 128 * 1024 && local->bufs.rcvbuf == 0 && local->bufs.bdp_rate == 0);
+    CHECK(remote->bufs.notsent_lowat == 128 * 1024 && remote->bufs.sndbuf == 0);
+    CHECK(remote->bufs.rcvbuf == 128 * 1024 && remote->bufs.bdp_rate == 4ull << 30);
     /* QEMU accepted: the source hears StreamOpen back, then the bytes flow, unchanged. */
     fake_establish(local, NULL);
     V12Envelope **f = frames(remote, 1);
@@ -547,11 +549,16 @@ static void stream_hold(void)
     for (size_t at = phase + 1000; at < n; at += 70000) fake_raw(remote, st + at, n - at < 70000 ? n - at : 70000);
     CHECK_EQ(local->out_len, n);
     CHECK_MEM(local->out, st, n);
-    /* The switchover ends when the last of it is in QEMU's socket: counted once, then. */
+    /* The switchover ends when the last of it is in QEMU's socket: counted once, then, and
+     * timed from the first held byte, also when batches that bring nothing come in between. */
     CHECK_EQ(atomic_load(&D.stats.switchover_count), switchovers);
+    uint64_t sum = atomic_load(&D.stats.switchover_sum_us);
+    usleep(30000);
+    fake_raw(remote, NULL, 0);
     local->queued = 0;
     local->ops->drained(local->owner, (struct v12_conn *)local);
     CHECK_EQ(atomic_load(&D.stats.switchover_count), switchovers + 1);
+    CHECK(atomic_load(&D.stats.switchover_sum_us) - sum >= 30000);
     local->ops->drained(local->owner, (struct v12_conn *)local);
     CHECK_EQ(atomic_load(&D.stats.switchover_count), switchovers + 1);
     CHECK(!local->closed);
