@@ -29,7 +29,8 @@ int v12_rmem_max(uint64_t *ret)
     if (fd < 0) return -errno;
     int v = INT32_MAX / 2, r = 0;
     socklen_t len = sizeof(v);
-    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v)) != 0 || getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, &len) != 0)
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v)) != 0 ||
+        getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, &len) != 0)
         r = -errno;
     close(fd);
     if (!r) *ret = (uint64_t)v / 2;
