@@ -82,7 +82,8 @@ class Qmp:
 def main():
     w, mem, vcpus, limit, cport, lport = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6]
     qemu = sys.argv[7] if len(sys.argv) > 7 else "qemu-system-x86_64"
-    src_ram, dst_ram = os.path.join(w, "dt-src.ram"), os.path.join(w, "dt-dst.ram")
+    ramdir = os.environ.get("RAM_DIR", w)
+    src_ram, dst_ram = os.path.join(ramdir, "dt-src-%d.ram" % os.getpid()), os.path.join(ramdir, "dt-dst-%d.ram" % os.getpid())
     with open(src_ram, "wb") as f:
         for _ in range(mem):
             f.write(os.urandom(1 << 20))
@@ -102,12 +103,12 @@ def main():
         for cap in os.environ.get("CAPS", "").split():
             for q in (d, s):
                 q.cmd("migrate-set-capabilities", capabilities=[{"capability": cap, "state": True}])
-        d.cmd("migrate-incoming", uri="tcp:127.0.0.1:" + lport)
+        d.cmd("migrate-incoming", uri=lport if ":" in lport else "tcp:127.0.0.1:" + lport)
         time.sleep(1.0)  # the guest runs (SeaBIOS, then idle)
         s.cmd("migrate-set-parameters", **{"max-bandwidth": 1 << 40, "downtime-limit": limit})
         s.events.clear()
         t0 = time.time()
-        s.cmd("migrate", uri="tcp:127.0.0.1:" + cport)
+        s.cmd("migrate", uri=cport if ":" in cport else "tcp:127.0.0.1:" + cport)
         while True:
             m = s.cmd("query-migrate")
             if m.get("status") == "completed":
