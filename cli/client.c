@@ -20,29 +20,31 @@ static long long now_ms(void)
 }
 
 int v12_client_call(const char *socket_path, const V12Envelope *req, unsigned timeout_ms, V12Envelope **ret_reply,
-                    char *err, size_t errlen)
+                    struct v12_errmsg *err)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     if (strlen(socket_path) >= sizeof(sa.sun_path)) {
-        snprintf(err, errlen, "socket path too long: %s", socket_path);
-        return -ENAMETOOLONG;
+        return v12_fail(err, -ENAMETOOLONG, "socket path too long: %s", socket_path);
     }
     memcpy(sa.sun_path, socket_path, strlen(socket_path) + 1);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -errno;
+    if (fd < 0) {
+        int e = -errno;
+        return v12_fail(err, e, "cannot create a socket: %s", strerror(-e));
+    }
     int r = 0;
     uint8_t *frame = NULL;
     struct v12_frame_reader rd;
     v12_frame_reader_init(&rd, V12_FRAME_MAX);
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
         r = -errno;
-        snprintf(err, errlen, "cannot connect to vmcs12d at %s: %s", socket_path, strerror(-r));
+        v12_errmsg_set(err, "cannot connect to vmcs12d at %s: %s", socket_path, strerror(-r));
         goto out;
     }
     size_t len;
     r = v12_frame_pack(req, V12_FRAME_MAX, &frame, &len);
     if (r) {
-        snprintf(err, errlen, "request: %s", v12_strerror(r));
+        v12_errmsg_set(err, "request: %s", v12_strerror(r));
         goto out;
     }
     for (size_t off = 0; off < len;) {
@@ -50,7 +52,7 @@ int v12_client_call(const char *socket_path, const V12Envelope *req, unsigned ti
         if (n < 0) {
             if (errno == EINTR) continue;
             r = -errno;
-            snprintf(err, errlen, "sending to vmcs12d: %s", strerror(-r));
+            v12_errmsg_set(err, "sending to vmcs12d: %s", strerror(-r));
             goto out;
         }
         off += (size_t)n;
@@ -61,7 +63,7 @@ int v12_client_call(const char *socket_path, const V12Envelope *req, unsigned ti
         long long left = deadline - now_ms();
         if (left <= 0) {
             r = V12_E_TIMEOUT;
-            snprintf(err, errlen, "no answer from vmcs12d within %u ms", timeout_ms);
+            v12_errmsg_set(err, "no answer from vmcs12d within %u ms", timeout_ms);
             goto out;
         }
         struct pollfd p = {.fd = fd, .events = POLLIN};
@@ -72,12 +74,12 @@ int v12_client_call(const char *socket_path, const V12Envelope *req, unsigned ti
         if (n < 0) {
             if (errno == EINTR) continue;
             r = -errno;
-            snprintf(err, errlen, "reading from vmcs12d: %s", strerror(-r));
+            v12_errmsg_set(err, "reading from vmcs12d: %s", strerror(-r));
             goto out;
         }
         if (n == 0) {
             r = V12_E_PROTOCOL;
-            snprintf(err, errlen, "vmcs12d closed the connection without answering");
+            v12_errmsg_set(err, "vmcs12d closed the connection without answering");
             goto out;
         }
         size_t used;
@@ -87,7 +89,7 @@ int v12_client_call(const char *socket_path, const V12Envelope *req, unsigned ti
             goto out;
         }
         if (r < 0) {
-            snprintf(err, errlen, "answer from vmcs12d: %s", v12_strerror(r));
+            v12_errmsg_set(err, "answer from vmcs12d: %s", v12_strerror(r));
             goto out;
         }
     }

@@ -10,6 +10,6 @@
 /* Connect, send req, wait until deadline for one reply. Errors: -errno, TIMEOUT, FRAME_*; the
  * message (connect failure etc.) goes into err. */
 int v12_client_call(const char *socket_path, const V12Envelope *req, unsigned timeout_ms, V12Envelope **ret_reply,
-                    char *err, size_t errlen) V12_MUST_USE;
+                    struct v12_errmsg *err) V12_MUST_USE;
 
 #endif

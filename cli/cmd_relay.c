@@ -147,12 +147,12 @@ int send_main(int argc, char **argv)
     b.timeout_ms = (uint32_t)(timeout * 1000 > 1000 ? timeout * 1000 - 500 : 500);
     env.msg_case = VMCS12D__V1__ENVELOPE__MSG_BLOB;
     env.blob = &b;
-    char err[512];
+    struct v12_errmsg err = {""};
     int ret = V12_EXIT_INVALID;
-    r = v12_client_call(sock, &env, (unsigned)(timeout * 1000), &reply, err, sizeof(err));
+    r = v12_client_call(sock, &env, (unsigned)(timeout * 1000), &reply, &err);
     free(data);
     if (r) {
-        v12_errorf("%s [%s]", err, v12_err_name(r));
+        v12_errorf("%s [%s]", err.text[0] ? err.text : v12_strerror(r), v12_err_name(r));
         return ret;
     }
     if (reply->msg_case != VMCS12D__V1__ENVELOPE__MSG_ACK) {
@@ -217,10 +217,10 @@ int recv_main(int argc, char **argv)
     q.wait_ms = (uint32_t)(wait * 1000);
     env.msg_case = VMCS12D__V1__ENVELOPE__MSG_RECV;
     env.recv = &q;
-    char err[512];
-    int r = v12_client_call(sock, &env, (unsigned)(wait * 1000 + 5000), &reply, err, sizeof(err));
+    struct v12_errmsg err = {""};
+    int r = v12_client_call(sock, &env, (unsigned)(wait * 1000 + 5000), &reply, &err);
     if (r) {
-        v12_errorf("%s [%s]", err, v12_err_name(r));
+        v12_errorf("%s [%s]", err.text[0] ? err.text : v12_strerror(r), v12_err_name(r));
         return V12_EXIT_INVALID;
     }
     int ret = V12_EXIT_INVALID;
@@ -259,10 +259,10 @@ static V12Envelope *fetch_status(const char *sock, unsigned timeout_ms, const ch
     vmcs12d__v1__envelope__init(&env);
     env.msg_case = VMCS12D__V1__ENVELOPE__MSG_STATUS;
     env.status = &q;
-    char err[512];
-    int r = v12_client_call(sock, &env, timeout_ms, &reply, err, sizeof(err));
+    struct v12_errmsg err = {""};
+    int r = v12_client_call(sock, &env, timeout_ms, &reply, &err);
     if (r) {
-        v12_errorf("%s%s [%s]", prefix, err, v12_err_name(r));
+        v12_errorf("%s%s [%s]", prefix, err.text[0] ? err.text : v12_strerror(r), v12_err_name(r));
         return NULL;
     }
     if (reply->msg_case != VMCS12D__V1__ENVELOPE__MSG_STATUS_REPLY) {

@@ -128,15 +128,14 @@ static void progress_show(struct progress *p, bool final)
  * an error with msg filled. The window grows while the parser holds the device phase, up to
  * its hold limit. */
 static int run(struct v12_qs *qs, int in_fd, const uint8_t *pre, size_t npre, struct out *o, struct progress *pg,
-               char *msg, size_t msglen)
+               struct v12_errmsg *msg)
 {
     size_t cap = V12_QS_LOOKAHEAD + CHUNK, s = 0, e = npre;
     uint8_t *buf = malloc(cap);
     bool eof = false;
     int ret = 0;
     if (!buf) {
-        snprintf(msg, msglen, "out of memory");
-        return -ENOMEM;
+        return v12_fail(msg, -ENOMEM, "out of memory");
     }
     memcpy(buf, pre, npre);
     qs->hold_limit = CLI_HOLD_LIMIT;
@@ -150,7 +149,7 @@ static int run(struct v12_qs *qs, int in_fd, const uint8_t *pre, size_t npre, st
         }
         if (r == V12_QS_END) break;
         if (r < 0) {
-            snprintf(msg, msglen, "%s", qs->msg);
+            *msg = qs->msg;
             ret = r;
             break;
         }
@@ -164,7 +163,7 @@ static int run(struct v12_qs *qs, int in_fd, const uint8_t *pre, size_t npre, st
             size_t want = cap * 2 > n + CHUNK ? cap * 2 : n + CHUNK;
             uint8_t *nb = realloc(buf, want);
             if (!nb) {
-                snprintf(msg, msglen, "out of memory holding %zu bytes of device state", e);
+                v12_errmsg_set(msg, "out of memory holding %zu bytes of device state", e);
                 ret = -ENOMEM;
                 break;
             }
@@ -174,7 +173,7 @@ static int run(struct v12_qs *qs, int in_fd, const uint8_t *pre, size_t npre, st
         ssize_t k = read(in_fd, buf + e, cap - e);
         if (k < 0) {
             if (errno == EINTR) continue;
-            snprintf(msg, msglen, "cannot read input: %s", strerror(errno));
+            v12_errmsg_set(msg, "cannot read input: %s", strerror(errno));
             ret = -errno;
             break;
         }
@@ -222,23 +221,21 @@ static ssize_t read_full(int fd, uint8_t *p, size_t n)
 
 /* Open IN and tell what it is; for a save image, read and check its header and XML area and
  * start its decompressor. 0, or an error with msg filled (nothing started then). */
-static int input_open(struct input *in, const char *path, char *msg, size_t msglen)
+static int input_open(struct input *in, const char *path, struct v12_errmsg *msg)
 {
     memset(in, 0, sizeof(*in));
     in->path = path;
     in->dec.pid = -1;
     in->fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
     if (in->fd < 0) {
-        snprintf(msg, msglen, "cannot read input: %s", strerror(errno));
-        return -errno;
+        return v12_fail(msg, -errno, "cannot read input: %s", strerror(errno));
     }
     struct stat st;
     if (fstat(in->fd, &st) == 0 && S_ISREG(st.st_mode)) in->size = (uint64_t)st.st_size;
     in->stream_fd = in->fd;
     ssize_t k = read_full(in->fd, in->pre, sizeof(in->pre));
     if (k < 0) {
-        snprintf(msg, msglen, "cannot read input: %s", strerror((int)-k));
-        return (int)k;
+        return v12_fail(msg, (int)k, "cannot read input: %s", strerror((int)-k));
     }
     in->npre = (size_t)k;
     if (!v12_save_is_image(in->pre, in->npre)) return 0; /* a stream (or not): the parser decides */
@@ -247,28 +244,25 @@ static int input_open(struct input *in, const char *path, char *msg, size_t msgl
     memcpy(hdr, in->pre, in->npre);
     k = read_full(in->fd, hdr + in->npre, sizeof(hdr) - in->npre);
     if (k < 0) {
-        snprintf(msg, msglen, "cannot read input: %s", strerror((int)-k));
-        return (int)k;
+        return v12_fail(msg, (int)k, "cannot read input: %s", strerror((int)-k));
     }
-    int r = v12_save_header_parse(hdr, in->npre + (size_t)k, &in->hdr, msg, msglen);
+    int r = v12_save_header_parse(hdr, in->npre + (size_t)k, &in->hdr, msg);
     if (r) return r;
     in->npre = 0;
     in->area_len = V12_SAVE_HEADER_SIZE + in->hdr.data_len;
     in->area = malloc(in->area_len);
     if (!in->area) {
-        snprintf(msg, msglen, "out of memory for a %u-byte XML area", in->hdr.data_len);
-        return -ENOMEM;
+        return v12_fail(msg, -ENOMEM, "out of memory for a %u-byte XML area", in->hdr.data_len);
     }
     memcpy(in->area, hdr, sizeof(hdr));
     k = read_full(in->fd, in->area + V12_SAVE_HEADER_SIZE, in->hdr.data_len);
     if (k < 0) {
-        snprintf(msg, msglen, "cannot read input: %s", strerror((int)-k));
-        return (int)k;
+        return v12_fail(msg, (int)k, "cannot read input: %s", strerror((int)-k));
     }
-    r = v12_save_data_check(in->area + V12_SAVE_HEADER_SIZE, (size_t)k, &in->hdr, &in->sum, msg, msglen);
+    r = v12_save_data_check(in->area + V12_SAVE_HEADER_SIZE, (size_t)k, &in->hdr, &in->sum, msg);
     if (r) return r;
     if (in->hdr.format != V12_SAVE_RAW) {
-        r = v12_filter_start(&in->dec, v12_filter_argv(in->hdr.format, 1), in->fd, -1, msg, msglen);
+        r = v12_filter_start(&in->dec, v12_filter_argv(in->hdr.format, 1), in->fd, -1, msg);
         if (r) return r;
         in->dec_on = true;
         in->stream_fd = in->dec.fd;
@@ -280,16 +274,16 @@ static int input_open(struct input *in, const char *path, char *msg, size_t msgl
  * After the parser: the decompressor must have ended well. On a parser error (r != 0) the
  * decompressor's own failure, if it failed, is the cause and replaces msg.
  */
-static int input_close(struct input *in, int r, char *msg, size_t msglen)
+static int input_close(struct input *in, int r, struct v12_errmsg *msg)
 {
     if (in->dec_on) {
-        char dmsg[600];
-        int d = v12_filter_finish(&in->dec, dmsg, sizeof(dmsg));
+        struct v12_errmsg dmsg = {""};
+        int d = v12_filter_finish(&in->dec, &dmsg);
         in->dec_on = false;
         /* A decompressor cut short by our error dies of SIGPIPE: that is not its failure. */
-        if (d && strstr(dmsg, "killed by signal") == NULL && (r == 0 || r == V12_E_STREAM)) {
-            snprintf(msg, msglen, "the %s stream of the save image cannot be decompressed: %s",
-                     v12_save_format_name(in->hdr.format), dmsg);
+        if (d && strstr(dmsg.text, "killed by signal") == NULL && (r == 0 || r == V12_E_STREAM)) {
+            v12_errmsg_set(msg, "the %s stream of the save image cannot be decompressed: %s",
+                           v12_save_format_name(in->hdr.format), dmsg.text);
             r = V12_E_SAVE_IMAGE;
         }
     }
@@ -301,16 +295,15 @@ static int input_close(struct input *in, int r, char *msg, size_t msglen)
 }
 
 /* Where the stream's offsets are, for messages about an image. */
-static void image_context(const struct input *in, char *msg, size_t msglen)
+static void image_context(const struct input *in, struct v12_errmsg *msg)
 {
     if (!in->image) return;
-    size_t n = strlen(msg);
     if (in->hdr.format == V12_SAVE_RAW)
-        snprintf(msg + n, msglen - n, " (in the QEMU stream of a libvirt save image, which starts at file offset %zu)",
-                 in->area_len);
+        v12_errmsg_add(msg, " (in the QEMU stream of a libvirt save image, which starts at file offset %zu)",
+                       in->area_len);
     else
-        snprintf(msg + n, msglen - n, " (offsets in the %s-decompressed QEMU stream of a libvirt save image)",
-                 v12_save_format_name(in->hdr.format));
+        v12_errmsg_add(msg, " (offsets in the %s-decompressed QEMU stream of a libvirt save image)",
+                       v12_save_format_name(in->hdr.format));
 }
 
 static void progress_init(struct progress *pg, const struct input *in, bool quiet)
@@ -361,7 +354,7 @@ static void backup_drop(const char *backup)
  * area first, byte for byte, and its compressor after them): 0, or an error with msg.
  */
 static int convert_stream(struct v12_qs *qs, struct input *in, struct out *o, bool quiet,
-                          const struct v12_convert_opts *opts, char *msg, size_t msglen)
+                          const struct v12_convert_opts *opts, struct v12_errmsg *msg)
 {
     int r = 0;
     struct v12_filter comp = {.pid = -1, .fd = -1, .err_fd = -1};
@@ -369,23 +362,23 @@ static int convert_stream(struct v12_qs *qs, struct input *in, struct out *o, bo
         out_put(o, in->area, in->area_len);
         out_flush(o);
         if (!o->err && in->hdr.format != V12_SAVE_RAW) {
-            r = v12_filter_start(&comp, v12_filter_argv(in->hdr.format, 0), -1, o->dst.fd, msg, msglen);
+            r = v12_filter_start(&comp, v12_filter_argv(in->hdr.format, 0), -1, o->dst.fd, msg);
             if (!r) o->pipe_fd = comp.fd;
         }
     }
     struct progress pg;
     progress_init(&pg, in, quiet);
     v12_qs_init(qs, opts);
-    if (!r) r = run(qs, in->stream_fd, in->pre, in->npre, o, &pg, msg, msglen);
+    if (!r) r = run(qs, in->stream_fd, in->pre, in->npre, o, &pg, msg);
     if (pg.on) progress_show(&pg, true); /* while the input's offset can still be asked */
-    if (r) image_context(in, msg, msglen);
+    if (r) image_context(in, msg);
     if (!r) out_flush(o);
     if (!r) r = o->err;
     if (comp.pid > 0) {
-        char cmsg[600];
-        int cr = r ? (v12_filter_kill(&comp), 0) : v12_filter_finish(&comp, cmsg, sizeof(cmsg));
+        struct v12_errmsg cmsg = {""};
+        int cr = r ? (v12_filter_kill(&comp), 0) : v12_filter_finish(&comp, &cmsg);
         if (cr && !r) {
-            snprintf(msg, msglen, "compressing the converted stream: %s", cmsg);
+            v12_errmsg_set(msg, "compressing the converted stream: %s", cmsg.text);
             r = cr;
         }
     }
@@ -442,17 +435,17 @@ int stream_main(int argc, char **argv)
     int u = v12_conv_args_finish(&args, argc, argv, optind, out_path, &in_path, &opts);
     if (u) return u;
 
-    char msg[900] = "";
+    struct v12_errmsg msg = {""};
     static struct input in;
-    int r = input_open(&in, in_path, msg, sizeof(msg));
+    int r = input_open(&in, in_path, &msg);
     if (r) {
-        input_close(&in, r, msg, sizeof(msg));
-        v12_errorf("%s: %s [%s]", v12_in_name(in_path), msg, v12_err_name(r));
+        input_close(&in, r, &msg);
+        v12_errorf("%s: %s [%s]", v12_in_name(in_path), msg.text, v12_err_name(r));
         return V12_EXIT_INVALID;
     }
     char backup[4200] = "";
     if (args.in_place && backup_make(in_path, backup, sizeof(backup))) {
-        input_close(&in, -1, msg, sizeof(msg));
+        input_close(&in, -1, &msg);
         return V12_EXIT_INVALID;
     }
     /* Output: staged (beside OUT, or privately for a device, FIFO, socket or stdout) and
@@ -465,19 +458,19 @@ int stream_main(int argc, char **argv)
     if (o.err) {
         v12_errorf("%s: cannot write output: %s [%s]", v12_out_name(out_path), v12_strerror(o.err),
                    v12_err_name(o.err));
-        input_close(&in, -1, msg, sizeof(msg));
+        input_close(&in, -1, &msg);
         backup_drop(backup);
         return V12_EXIT_INVALID;
     }
     static struct v12_qs qs;
-    r = convert_stream(&qs, &in, &o, quiet, &opts, msg, sizeof(msg));
-    r = input_close(&in, r, msg, sizeof(msg));
+    r = convert_stream(&qs, &in, &o, quiet, &opts, &msg);
+    r = input_close(&in, r, &msg);
     if (!r) r = v12_out_commit(&o.dst);
     else v12_out_abort(&o.dst);
-    if (r && !msg[0]) snprintf(msg, sizeof(msg), "cannot write output %s: %s", v12_out_name(out_path), v12_strerror(r));
+    if (r && !msg.text[0]) v12_errmsg_set(&msg, "cannot write output %s: %s", v12_out_name(out_path), v12_strerror(r));
     backup_drop(backup); /* after the commit's fsyncs, or the input untouched */
     if (r) {
-        v12_errorf("%s: %s [%s]", v12_in_name(in_path), msg, v12_err_name(r));
+        v12_errorf("%s: %s [%s]", v12_in_name(in_path), msg.text, v12_err_name(r));
         return V12_EXIT_INVALID;
     }
     if (report) print_report(&in, &qs, opts.to);
@@ -650,27 +643,27 @@ int stream_inspect_main(int argc, char **argv)
     }
     if (argc - optind > 1) return v12_usage(inspect_usage, true);
     const char *in_path = optind < argc ? argv[optind] : "-";
-    char msg[900] = "";
+    struct v12_errmsg msg = {""};
     static struct input src;
-    int r = input_open(&src, in_path, msg, sizeof(msg));
+    int r = input_open(&src, in_path, &msg);
     if (!r && src.image) image_show(&src, in.json);
     static struct v12_qs qs;
     v12_qs_init(&qs, &opts);
     qs.observe = on_event;
     qs.observe_ctx = &in;
     if (!r && !in.json) printf("%12s %8s record\n", "offset", "length");
-    if (!r) r = run(&qs, src.stream_fd, src.pre, src.npre, NULL, NULL, msg, sizeof(msg));
-    if (r && src.image) image_context(&src, msg, sizeof(msg));
-    r = input_close(&src, r, msg, sizeof(msg));
+    if (!r) r = run(&qs, src.stream_fd, src.pre, src.npre, NULL, NULL, &msg);
+    if (r && src.image) image_context(&src, &msg);
+    r = input_close(&src, r, &msg);
     fflush(stdout);
     if (r) {
         if (in.json) {
             printf("{\"kind\":\"refused\",\"offset\":%llu,\"error\":", (unsigned long long)qs.pos);
-            v12_json_str(stdout, msg);
+            v12_json_str(stdout, msg.text);
             printf(",\"code\":\"%s\"}\n", v12_err_name(r));
             fflush(stdout);
         }
-        v12_errorf("%s: %s [%s]", v12_in_name(in_path), msg, v12_err_name(r));
+        v12_errorf("%s: %s [%s]", v12_in_name(in_path), msg.text, v12_err_name(r));
         return V12_EXIT_INVALID;
     }
     if (in.json)

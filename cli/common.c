@@ -20,15 +20,15 @@ void v12_json_str(FILE *f, const char *s)
 
 void v12_diag_error(const char *input, const struct v12_diag *d)
 {
-    char msg[512];
-    (void)v12_diag_format(d, msg, sizeof(msg));
-    v12_errorf("%s: %s [%s]", v12_in_name(input), msg, v12_err_name(d->code));
+    struct v12_errmsg msg = {""};
+    (void)v12_diag_format(d, &msg);
+    v12_errorf("%s: %s [%s]", v12_in_name(input), msg.text, v12_err_name(d->code));
 }
 
 void v12_diag_json(FILE *f, const struct v12_diag *d)
 {
-    char msg[512];
-    (void)v12_diag_format(d, msg, sizeof(msg));
+    struct v12_errmsg msg = {""};
+    (void)v12_diag_format(d, &msg);
     fprintf(f, "{\"code\":");
     v12_json_str(f, v12_err_name(d->code));
     fprintf(f, ",\"where\":");
@@ -37,7 +37,7 @@ void v12_diag_json(FILE *f, const struct v12_diag *d)
     if (d->flags & V12_DIAG_RANGE) fprintf(f, ",\"start\":%u,\"end\":%u,\"nonzero\":%u", d->start, d->end, d->count);
     if (d->flags & V12_DIAG_EXPECTED) fprintf(f, ",\"expected\":%llu", (unsigned long long)d->expected);
     fprintf(f, ",\"message\":");
-    v12_json_str(f, msg);
+    v12_json_str(f, msg.text);
     fputc('}', f);
 }
 
@@ -102,9 +102,9 @@ void v12_report_print(FILE *f, const struct v12_report *rep, enum v12_padding po
         fprintf(f, "  %s bytes %u..%u: %u non-zero\n", region_name(rep->drops[i].region), rep->drops[i].start,
                 rep->drops[i].end - 1, rep->drops[i].nonzero);
     for (unsigned i = 0; i < rep->nwarnings; i++) {
-        char msg[512];
-        (void)v12_diag_format(&rep->warnings[i], msg, sizeof(msg));
-        fprintf(f, "warning: %s\n", msg);
+        struct v12_errmsg msg = {""};
+        (void)v12_diag_format(&rep->warnings[i], &msg);
+        fprintf(f, "warning: %s\n", msg.text);
     }
 }
 

@@ -27,7 +27,7 @@ const char *const *v12_filter_argv(unsigned format, int decompress)
     return decompress ? dec[format] : comp[format];
 }
 
-int v12_filter_start(struct v12_filter *f, const char *const argv[], int in_fd, int out_fd, char *msg, size_t msglen)
+int v12_filter_start(struct v12_filter *f, const char *const argv[], int in_fd, int out_fd, struct v12_errmsg *msg)
 {
     /* execvp's argv is char *const[]: copies, made before fork (nothing is allocated after it). */
     char words[8][32], *av[8];
@@ -43,23 +43,20 @@ int v12_filter_start(struct v12_filter *f, const char *const argv[], int in_fd, 
     snprintf(f->what, sizeof(f->what), "%s %s", argv[0], argv[1] ? argv[1] : "");
     if (pipe2(p, O_CLOEXEC) < 0 || pipe2(e, O_CLOEXEC) < 0) {
         int r = -errno;
-        snprintf(msg, msglen, "cannot start %s: %s", f->what, strerror(errno));
-        return r;
+        return v12_fail(msg, r, "cannot start %s: %s", f->what, strerror(errno));
     }
     /* A child that cannot exec says so on this pipe (closed by exec when it succeeds). */
     int x[2];
     if (pipe2(x, O_CLOEXEC) < 0) {
         int r = -errno;
         close(p[0]), close(p[1]), close(e[0]), close(e[1]);
-        snprintf(msg, msglen, "cannot start %s: %s", f->what, strerror(-r));
-        return r;
+        return v12_fail(msg, r, "cannot start %s: %s", f->what, strerror(-r));
     }
     pid_t pid = fork();
     if (pid < 0) {
         int r = -errno;
         close(p[0]), close(p[1]), close(e[0]), close(e[1]), close(x[0]), close(x[1]);
-        snprintf(msg, msglen, "cannot start %s: %s", f->what, strerror(-r));
-        return r;
+        return v12_fail(msg, r, "cannot start %s: %s", f->what, strerror(-r));
     }
     if (pid == 0) {
         signal(SIGPIPE, SIG_DFL);
@@ -93,14 +90,13 @@ int v12_filter_start(struct v12_filter *f, const char *const argv[], int in_fd, 
         f->pid = -1;
         close(f->fd), close(f->err_fd);
         f->fd = f->err_fd = -1;
-        snprintf(msg, msglen, "cannot run %s: %s (install package %s)", argv[0], strerror(err),
-                 strcmp(argv[0], "xz") == 0 ? "xz-utils" : argv[0]);
-        return -err;
+        return v12_fail(msg, -err, "cannot run %s: %s (install package %s)", argv[0], strerror(err),
+                        strcmp(argv[0], "xz") == 0 ? "xz-utils" : argv[0]);
     }
     return 0;
 }
 
-int v12_filter_finish(struct v12_filter *f, char *msg, size_t msglen)
+int v12_filter_finish(struct v12_filter *f, struct v12_errmsg *msg)
 {
     if (f->fd >= 0) close(f->fd);
     f->fd = -1;
@@ -110,16 +106,16 @@ int v12_filter_finish(struct v12_filter *f, char *msg, size_t msglen)
         }
         f->pid = -1;
         if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-            char err[512] = "";
-            ssize_t n = f->err_fd >= 0 ? read(f->err_fd, err, sizeof(err) - 1) : 0;
+            char said[512] = "";
+            ssize_t n = f->err_fd >= 0 ? read(f->err_fd, said, sizeof(said) - 1) : 0;
             if (n > 0) {
-                err[n] = 0;
-                for (char *c = err; *c; c++)
+                said[n] = 0;
+                for (char *c = said; *c; c++)
                     if (*c == '\n') *c = *(c + 1) ? ' ' : 0;
             }
             if (WIFEXITED(st))
-                snprintf(msg, msglen, "%s failed (exit %d)%s%s", f->what, WEXITSTATUS(st), err[0] ? ": " : "", err);
-            else snprintf(msg, msglen, "%s killed by signal %d", f->what, WTERMSIG(st));
+                v12_errmsg_set(msg, "%s failed (exit %d)%s%s", f->what, WEXITSTATUS(st), said[0] ? ": " : "", said);
+            else v12_errmsg_set(msg, "%s killed by signal %d", f->what, WTERMSIG(st));
             r = -EIO;
         }
     }

@@ -23,10 +23,10 @@ struct v12_filter {
  * when in_fd < 0; stdout = out_fd, or a pipe whose read end is f->fd when out_fd < 0 (exactly
  * one of them < 0). 0, or -errno with msg saying what could not be started.
  */
-int v12_filter_start(struct v12_filter *f, const char *const argv[], int in_fd, int out_fd, char *msg,
-                     size_t msglen) V12_MUST_USE;
+int v12_filter_start(struct v12_filter *f, const char *const argv[], int in_fd, int out_fd,
+                     struct v12_errmsg *msg) V12_MUST_USE;
 /* Close our end, wait for it: 0 when it exited 0, else -EIO with msg quoting its stderr. */
-int v12_filter_finish(struct v12_filter *f, char *msg, size_t msglen) V12_MUST_USE;
+int v12_filter_finish(struct v12_filter *f, struct v12_errmsg *msg) V12_MUST_USE;
 /* Kill and reap it (an error elsewhere). */
 void v12_filter_kill(struct v12_filter *f);
 

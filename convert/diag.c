@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Error names and messages, and the one-line rendering of a diagnostic. */
 #define _GNU_SOURCE
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -68,7 +70,41 @@ size_t v12_escape(char *dst, size_t size, const char *src)
     return n;
 }
 
-int v12_diag_format(const struct v12_diag *d, char *buf, size_t size)
+static void vformat(struct v12_errmsg *m, bool append, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+static void vformat(struct v12_errmsg *m, bool append, const char *fmt, va_list ap)
+{
+    if (!m) return;
+    size_t at = append ? strnlen(m->text, sizeof(m->text)) : 0;
+    if (at < sizeof(m->text)) (void)vsnprintf(m->text + at, sizeof(m->text) - at, fmt, ap);
+}
+
+void v12_errmsg_set(struct v12_errmsg *m, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vformat(m, false, fmt, ap);
+    va_end(ap);
+}
+
+void v12_errmsg_add(struct v12_errmsg *m, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vformat(m, true, fmt, ap);
+    va_end(ap);
+}
+
+int v12_fail(struct v12_errmsg *m, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vformat(m, false, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int v12_diag_format(const struct v12_diag *d, struct v12_errmsg *m)
 {
     const char *where = d->where ? d->where : "input";
     unsigned long long v = d->value, e = d->expected;
@@ -76,16 +112,17 @@ int v12_diag_format(const struct v12_diag *d, char *buf, size_t size)
     if (d->flags & V12_DIAG_RANGE) {
         char blob[64] = "";
         if (d->base) snprintf(blob, sizeof(blob), " (input bytes %u..%u)", d->start, d->end - 1);
-        return snprintf(buf, size,
-                        "%s: %s, region bytes %u..%u%s: %u non-zero byte%s, the first at input offset %u is 0x%02llx",
-                        v12_strerror(d->code), where, d->start - d->base, d->end - 1 - d->base, blob, d->count,
-                        d->count == 1 ? "" : "s", d->offset, v);
+        v12_errmsg_add(m, "%s: %s, region bytes %u..%u%s: %u non-zero byte%s, the first at input offset %u is 0x%02llx",
+                       v12_strerror(d->code), where, d->start - d->base, d->end - 1 - d->base, blob, d->count,
+                       d->count == 1 ? "" : "s", d->offset, v);
+        return d->code;
     }
     char expected[64] = "";
     if (d->flags & V12_DIAG_EXPECTED)
         snprintf(expected, sizeof(expected), (d->flags & V12_DIAG_DECIMAL) ? " (expected %llu)" : " (expected %#llx)",
                  e);
-    return snprintf(buf, size,
-                    (d->flags & V12_DIAG_DECIMAL) ? "%s: %s at offset %u is %llu%s" : "%s: %s at offset %u is %#llx%s",
-                    v12_strerror(d->code), where, d->offset, v, expected);
+    v12_errmsg_add(m,
+                   (d->flags & V12_DIAG_DECIMAL) ? "%s: %s at offset %u is %llu%s" : "%s: %s at offset %u is %#llx%s",
+                   v12_strerror(d->code), where, d->offset, v, expected);
+    return d->code;
 }

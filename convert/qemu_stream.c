@@ -78,7 +78,7 @@ static void vfail(struct v12_qs *qs, uint64_t at, const char *fmt, va_list ap)
 {
     char what[440];
     vsnprintf(what, sizeof(what), fmt, ap);
-    snprintf(qs->msg, sizeof(qs->msg), "migration stream offset %llu: %s", (unsigned long long)at, what);
+    v12_errmsg_set(&qs->msg, "migration stream offset %llu: %s", (unsigned long long)at, what);
 }
 
 void v12__qs_fail(struct v12_qs *qs, uint64_t at, const char *fmt, ...)
@@ -439,8 +439,7 @@ static int hold(struct v12_qs *qs, uint8_t *w, size_t avail, unsigned flags, siz
             int r = v12__qs_walk(qs, w, p, json, json_len, false);
             if (!r) r = v12__qs_walk(qs, w, p, json, json_len, true);
             if (r) {
-                size_t m = strlen(qs->msg);
-                snprintf(qs->msg + m, sizeof(qs->msg) - m, "%s", passthrough_hint);
+                v12_errmsg_add(&qs->msg, "%s", passthrough_hint);
                 return r;
             }
             qs->state = ST_DONE;

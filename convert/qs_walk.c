@@ -262,10 +262,10 @@ static int nested_state(struct walk *w, size_t b0, size_t b1)
     struct v12_report rep;
     int r = v12_blob_convert(blob, len, qs->blob_out, sizeof(qs->blob_out), &qs->opts, &rep, &d);
     if (r) {
-        char m[400];
-        v12_diag_format(&d, m, sizeof(m));
+        struct v12_errmsg m = {""};
+        (void)v12_diag_format(&d, &m);
         v12__qs_fail(qs, at, "vCPU %u (cpu section instance %u): nested state refused: %s", w->instance_id,
-                     w->instance_id, m);
+                     w->instance_id, m.text);
         return r;
     }
     if (format == V12_FORMAT_VMX)

@@ -34,13 +34,9 @@ static uint32_t bswap32(uint32_t v)
     return v >> 24 | (v >> 8 & 0xff00u) | (v << 8 & 0xff0000u) | v << 24;
 }
 
-#define FAIL(...)                           \
-    do {                                    \
-        snprintf(msg, msglen, __VA_ARGS__); \
-        return V12_E_SAVE_IMAGE;            \
-    } while (0)
+#define FAIL(...) return v12_fail(msg, V12_E_SAVE_IMAGE, __VA_ARGS__)
 
-int v12_save_header_parse(const uint8_t *p, size_t len, struct v12_save_header *h, char *msg, size_t msglen)
+int v12_save_header_parse(const uint8_t *p, size_t len, struct v12_save_header *h, struct v12_errmsg *msg)
 {
     if (len < V12_SAVE_HEADER_SIZE) FAIL("save image truncated: %zu of its %u header bytes", len, V12_SAVE_HEADER_SIZE);
     if (memcmp(p, magic_part, V12_SAVE_MAGIC_SIZE) == 0)
@@ -116,7 +112,7 @@ static void element(const char *xml, size_t len, const char *tag, const char *at
 }
 
 int v12_save_data_check(const uint8_t *data, size_t len, const struct v12_save_header *h, struct v12_save_summary *s,
-                        char *msg, size_t msglen)
+                        struct v12_errmsg *msg)
 {
     memset(s, 0, sizeof(*s));
     if (len != h->data_len) FAIL("save image XML area truncated: %zu of %u bytes", len, h->data_len);

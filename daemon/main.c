@@ -114,13 +114,13 @@ static int listen_metrics(struct v12_daemon *d)
 {
     if (!d->cfg.has_metrics) return 0;
     const struct v12_endpoint *e = &d->cfg.metrics_listen;
-    char err[300];
+    struct v12_errmsg err;
     rt.metrics_listener.on_accept = on_metrics_accept;
     rt.metrics_listener.arg = d;
-    int r = e->unix_socket ? v12_listen_unix(&rt.metrics_listener, d->uv, e->path, 0666, 16, err, sizeof(err))
-                           : v12_listen_tcp(&rt.metrics_listener, d->uv, e->host, e->port, 16, err, sizeof(err));
+    int r = e->unix_socket ? v12_listen_unix(&rt.metrics_listener, d->uv, e->path, 0666, 16, &err)
+                           : v12_listen_tcp(&rt.metrics_listener, d->uv, e->host, e->port, 16, &err);
     if (r) {
-        log_err("metrics_listen %s: %s", e->text, err);
+        log_err("metrics_listen %s: %s", e->text, err.text);
         return r;
     }
     log_notice("metrics: Prometheus text format at %s/metrics", e->text);
@@ -129,25 +129,25 @@ static int listen_metrics(struct v12_daemon *d)
 
 static int listen_all(struct v12_daemon *d)
 {
-    char err[300];
+    struct v12_errmsg err;
     int control_fd = -1, peers_fd = -1;
     int r = take_activated(d, &control_fd, &peers_fd);
     if (!r) r = listen_metrics(d);
     if (r) return r;
     rt.peer_listener.on_accept = on_peer_accept;
     rt.peer_listener.arg = d;
-    r = peers_fd >= 0 ? v12_listen_adopt(&rt.peer_listener, d->uv, peers_fd, err, sizeof(err))
-                      : v12_listen_tcp(&rt.peer_listener, d->uv, d->cfg.listen.host, d->cfg.listen.port, SOMAXCONN, err,
-                                       sizeof(err));
+    r = peers_fd >= 0
+            ? v12_listen_adopt(&rt.peer_listener, d->uv, peers_fd, &err)
+            : v12_listen_tcp(&rt.peer_listener, d->uv, d->cfg.listen.host, d->cfg.listen.port, SOMAXCONN, &err);
     if (r) {
-        log_err("listen %s:%s: %s", d->cfg.listen.host, d->cfg.listen.port, err);
+        log_err("listen %s:%s: %s", d->cfg.listen.host, d->cfg.listen.port, err.text);
         return r;
     }
     rt.control_listener.on_accept = on_control_accept;
     rt.control_listener.arg = d;
     if (control_fd >= 0) {
-        r = v12_listen_adopt(&rt.control_listener, d->uv, control_fd, err, sizeof(err));
-        if (r) log_err("control socket (socket activation): %s", err);
+        r = v12_listen_adopt(&rt.control_listener, d->uv, control_fd, &err);
+        if (r) log_err("control socket (socket activation): %s", err.text);
         return r;
     }
     char dir[sizeof(d->cfg.control_socket)];
@@ -158,9 +158,8 @@ static int listen_all(struct v12_daemon *d)
         int mr = v12_mkdirs(dir, 0755);
         if (mr) log_warn("control socket directory %s: %s", dir, v12_strerror(mr));
     }
-    r = v12_listen_unix(&rt.control_listener, d->uv, d->cfg.control_socket, d->cfg.control_mode, SOMAXCONN, err,
-                        sizeof(err));
-    if (r) log_err("control socket %s: %s", d->cfg.control_socket, err);
+    r = v12_listen_unix(&rt.control_listener, d->uv, d->cfg.control_socket, d->cfg.control_mode, SOMAXCONN, &err);
+    if (r) log_err("control socket %s: %s", d->cfg.control_socket, err.text);
     return r;
 }
 
@@ -201,12 +200,12 @@ static void finish_stop(struct v12_daemon *d)
 
 static void reload_tls(struct v12_daemon *d)
 {
-    char err[512];
-    SSL_CTX *ctx = v12_tls_ctx_new(&d->cfg, false, NULL, err, sizeof(err));
-    SSL_CTX *cctx = ctx ? v12_tls_ctx_new(&d->cfg, true, NULL, err, sizeof(err)) : NULL;
+    struct v12_errmsg err;
+    SSL_CTX *ctx = v12_tls_ctx_new(&d->cfg, false, NULL, &err);
+    SSL_CTX *cctx = ctx ? v12_tls_ctx_new(&d->cfg, true, NULL, &err) : NULL;
     if (!cctx) {
         SSL_CTX_free(ctx);
-        log_err("SIGHUP: keeping the current certificate: %s", err);
+        log_err("SIGHUP: keeping the current certificate: %s", err.text);
         return;
     }
     /* Established sessions hold a reference to the old contexts and keep running. */
@@ -265,17 +264,17 @@ static int check_config(const char *path, struct v12_config *cfg, bool to_log)
     if (r == 0) {
         for (int client = 0; client < 2; client++) {
             if (client && !cfg->client_cert[0]) break; /* the same files as for accepting */
-            char err[512];
+            struct v12_errmsg err;
             const char *key;
-            SSL_CTX *ctx = v12_tls_ctx_new(cfg, client, &key, err, sizeof(err));
+            SSL_CTX *ctx = v12_tls_ctx_new(cfg, client, &key, &err);
             if (ctx) SSL_CTX_free(ctx);
-            else v12_config_error(&errs, path, v12_config_line(cfg, V12_CFG_TLS, key), "%s", err);
+            else v12_config_error(&errs, path, v12_config_line(cfg, V12_CFG_TLS, key), "%s", err.text);
         }
     }
     if (!errs.n) return 0;
     for (unsigned i = 0; i < errs.n && i < V12_CONFIG_MAX_ERRORS; i++) {
-        if (to_log) log_err("%s", errs.line[i]);
-        else fprintf(stderr, "vmcs12d: %s\n", errs.line[i]);
+        if (to_log) log_err("%s", errs.line[i].text);
+        else fprintf(stderr, "vmcs12d: %s\n", errs.line[i].text);
     }
     if (errs.n > V12_CONFIG_MAX_ERRORS) {
         if (to_log) log_err("%s: %u more errors", path, errs.n - V12_CONFIG_MAX_ERRORS);
@@ -298,11 +297,11 @@ static void process_setup(void)
 /* TLS contexts, limits, every room's state, the loop and the wiring: 0, or 1 with the reason logged. */
 static int daemon_setup(struct v12_daemon *d)
 {
-    char err[512];
-    d->tls_ctx = v12_tls_ctx_new(&d->cfg, false, NULL, err, sizeof(err));
-    d->tls_client_ctx = d->tls_ctx ? v12_tls_ctx_new(&d->cfg, true, NULL, err, sizeof(err)) : NULL;
+    struct v12_errmsg err;
+    d->tls_ctx = v12_tls_ctx_new(&d->cfg, false, NULL, &err);
+    d->tls_client_ctx = d->tls_ctx ? v12_tls_ctx_new(&d->cfg, true, NULL, &err) : NULL;
     if (!d->tls_client_ctx) {
-        log_err("%s", err);
+        log_err("%s", err.text);
         return 1;
     }
     d->limits.max_frame = d->cfg.max_frame;

@@ -210,7 +210,7 @@ void v12_config_error(struct v12_config_errors *e, const char *path, unsigned li
         va_start(ap, fmt);
         vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
-        snprintf(e->line[e->n], sizeof(e->line[e->n]), "%s:%u: %s", path, line, msg);
+        v12_errmsg_set(&e->line[e->n], "%s:%u: %s", path, line, msg);
     }
     e->n++;
 }

@@ -114,7 +114,7 @@ struct v12_config {
 #define V12_CONFIG_MAX_ERRORS 32
 struct v12_config_errors {
     unsigned n;
-    char line[V12_CONFIG_MAX_ERRORS][400];
+    struct v12_errmsg line[V12_CONFIG_MAX_ERRORS];
 };
 void v12_config_error(struct v12_config_errors *e, const char *path, unsigned line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -175,7 +175,7 @@ void v12_unlink_stale_socket(const char *path);
 
 /* Resolve a listening host:port (numeric port): 0 and *ret to freeaddrinfo, or V12_E_INVALID_ARGUMENT and msg. */
 struct addrinfo;
-int v12_resolve_listen(const char *host, const char *port, struct addrinfo **ret, char *msg, size_t msglen);
+int v12_resolve_listen(const char *host, const char *port, struct addrinfo **ret, struct v12_errmsg *msg);
 
 /* Split "host:port" / "[v6]:port"; 0 or V12_E_INVALID_ARGUMENT. */
 int v12_split_hostport(const char *s, char *host, size_t hostlen, char *port, size_t portlen);

@@ -13,14 +13,13 @@
 #include <unistd.h>
 
 /* Resolve host:port for listening: 0 with *ret (freeaddrinfo), or an error with msg. */
-int v12_resolve_listen(const char *host, const char *port, struct addrinfo **ret, char *msg, size_t msglen)
+int v12_resolve_listen(const char *host, const char *port, struct addrinfo **ret, struct v12_errmsg *msg)
 {
     struct addrinfo hints = {
         .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     int r = getaddrinfo(host, port, &hints, ret);
     if (r) {
-        snprintf(msg, msglen, "cannot resolve '%s': %s", host, gai_strerror(r));
-        return V12_E_INVALID_ARGUMENT;
+        return v12_fail(msg, V12_E_INVALID_ARGUMENT, "cannot resolve '%s': %s", host, gai_strerror(r));
     }
     return 0;
 }
@@ -87,14 +86,14 @@ static void check_socket_path(struct v12_config_errors *errs, const struct v12_c
 static void check_local_endpoint(struct v12_config_errors *errs, const struct v12_config *cfg, unsigned line,
                                  const char *key, const char *what, const struct v12_endpoint *e, const char *why)
 {
-    char msg[300];
+    struct v12_errmsg msg;
     struct addrinfo *res;
     if (e->unix_socket) {
         check_socket_path(errs, cfg, line, key, e->path, false);
         return;
     }
-    if (v12_resolve_listen(e->host, e->port, &res, msg, sizeof(msg)) != 0) {
-        v12_config_error(errs, cfg->path, line, "%s: %s", what, msg);
+    if (v12_resolve_listen(e->host, e->port, &res, &msg) != 0) {
+        v12_config_error(errs, cfg->path, line, "%s: %s", what, msg.text);
         return;
     }
     for (struct addrinfo *a = res; a; a = a->ai_next)
@@ -108,11 +107,11 @@ static void check_local_endpoint(struct v12_config_errors *errs, const struct v1
 int v12_config_check_host(const struct v12_config *cfg, struct v12_config_errors *errs)
 {
     unsigned before = errs->n;
-    char msg[300];
+    struct v12_errmsg msg;
     struct addrinfo *res;
     if (cfg->listen.host[0]) {
-        if (v12_resolve_listen(cfg->listen.host, cfg->listen.port, &res, msg, sizeof(msg)) == 0) freeaddrinfo(res);
-        else v12_config_error(errs, cfg->path, v12_config_line(cfg, V12_CFG_DAEMON, "listen"), "listen: %s", msg);
+        if (v12_resolve_listen(cfg->listen.host, cfg->listen.port, &res, &msg) == 0) freeaddrinfo(res);
+        else v12_config_error(errs, cfg->path, v12_config_line(cfg, V12_CFG_DAEMON, "listen"), "listen: %s", msg.text);
     }
     check_dir(errs, cfg, "spool_dir", cfg->spool_dir);
     check_socket_path(errs, cfg, v12_config_line(cfg, V12_CFG_DAEMON, "control_socket"), "control_socket",

@@ -81,8 +81,8 @@ void v12_count_tls_failure(struct v12_stats *s, int code, const char *why);
 /* The one Hello this daemon sends (every room's): 0 or the error of v12_conn_send. */
 int v12_send_hello(struct v12_conn *c, const struct v12_config *cfg) V12_MUST_USE;
 /* A peer's Hello: our protocol version, the node its certificate names (peer), a layout we know. */
-int v12_hello_check(const Vmcs12d__V1__Hello *h, const char *peer, enum v12_layout *ret, char *err,
-                    size_t errlen) V12_MUST_USE;
+int v12_hello_check(const Vmcs12d__V1__Hello *h, const char *peer, enum v12_layout *ret,
+                    struct v12_errmsg *err) V12_MUST_USE;
 
 /* ---- msg.c: what more than one handler sends ---------------------------------------------------------- */
 
@@ -99,7 +99,7 @@ struct v12_ack_args {
 int v12_send_ack(struct v12_conn *c, const struct v12_ack_args *a);
 void v12_reply_ping(struct v12_conn *c, const Vmcs12d__V1__Ping *ping);
 /* A blob's migration id and vm name: 0, or INVALID_ARGUMENT with msg naming which and why. */
-int v12_check_names(const char *mig, const char *vm, char *msg, size_t len) V12_MUST_USE;
+int v12_check_names(const char *mig, const char *vm, struct v12_errmsg *msg) V12_MUST_USE;
 
 /* ---- the daemon ------------------------------------------------------------------------------------------ */
 

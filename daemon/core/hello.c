@@ -34,24 +34,23 @@ int v12_send_hello(struct v12_conn *c, const struct v12_config *cfg)
     return v12_conn_send(c, &env);
 }
 
-int v12_hello_check(const Vmcs12d__V1__Hello *h, const char *peer, enum v12_layout *ret, char *err, size_t errlen)
+int v12_hello_check(const Vmcs12d__V1__Hello *h, const char *peer, enum v12_layout *ret, struct v12_errmsg *err)
 {
     if (h->protocol_version != V12_PROTOCOL_VERSION) {
-        snprintf(err, errlen, "protocol version %u, this daemon speaks %u", h->protocol_version, V12_PROTOCOL_VERSION);
-        return V12_E_PROTOCOL;
+        return v12_fail(err, V12_E_PROTOCOL, "protocol version %u, this daemon speaks %u", h->protocol_version,
+                        V12_PROTOCOL_VERSION);
     }
     /* Identity is the certificate's; a hello that names another node is a confused or lying peer
      * (another configured peer's certificate used to speak as this one). */
     if (!h->node || strcmp(h->node, peer) != 0) {
-        snprintf(err, errlen, "its certificate names peer %s but its hello says node '%.64s'", peer,
-                 h->node ? h->node : "");
-        return V12_E_PEER_UNKNOWN;
+        return v12_fail(err, V12_E_PEER_UNKNOWN, "its certificate names peer %s but its hello says node '%.64s'", peer,
+                        h->node ? h->node : "");
     }
     if (h->layout == VMCS12D__V1__LAYOUT__LAYOUT_ENCODED) {
         *ret = V12_LAYOUT_ENCODED;
         return 0;
     }
     if (h->layout == VMCS12D__V1__LAYOUT__LAYOUT_LEGACY && v12_profile_from_name(h->profile, ret) == 0) return 0;
-    snprintf(err, errlen, "unknown layout %d / profile '%.40s'", h->layout, h->profile ? h->profile : "");
-    return V12_E_PROTOCOL;
+    return v12_fail(err, V12_E_PROTOCOL, "unknown layout %d / profile '%.40s'", h->layout,
+                    h->profile ? h->profile : "");
 }

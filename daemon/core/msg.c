@@ -43,16 +43,13 @@ void v12_reply_ping(struct v12_conn *c, const Vmcs12d__V1__Ping *ping)
     if (v12_conn_send(c, &env) != 0) return; /* the transport ends the connection and says why */
 }
 
-int v12_check_names(const char *mig, const char *vm, char *msg, size_t len)
+int v12_check_names(const char *mig, const char *vm, struct v12_errmsg *msg)
 {
-    if (!v12_name_ok(mig)) {
-        snprintf(msg, len, "migration id '%.64s' is not allowed (1..63 of [A-Za-z0-9._:-], not starting with '.')",
-                 mig);
-        return V12_E_INVALID_ARGUMENT;
-    }
-    if (!v12_name_ok(vm)) {
-        snprintf(msg, len, "vm name '%.64s' is not allowed (1..63 of [A-Za-z0-9._:-], not starting with '.')", vm);
-        return V12_E_INVALID_ARGUMENT;
-    }
+    if (!v12_name_ok(mig))
+        return v12_fail(msg, V12_E_INVALID_ARGUMENT,
+                        "migration id '%.64s' is not allowed (1..63 of [A-Za-z0-9._:-], not starting with '.')", mig);
+    if (!v12_name_ok(vm))
+        return v12_fail(msg, V12_E_INVALID_ARGUMENT,
+                        "vm name '%.64s' is not allowed (1..63 of [A-Za-z0-9._:-], not starting with '.')", vm);
     return 0;
 }

@@ -69,25 +69,18 @@ static void transfer_done(void *arg, struct v12_transfer *t, int code, const cha
 static void on_blob(struct client *cl, const Vmcs12d__V1__Blob *b)
 {
     struct v12_daemon *d = cl->d;
-    char msg[1024] = "";
-    int code = v12_check_names(b->migration_id, b->vm, msg, sizeof(msg));
+    struct v12_errmsg msg = {""};
+    int code = v12_check_names(b->migration_id, b->vm, &msg);
     struct v12_link *k = NULL;
     if (!code) {
         for (unsigned i = 0; i < d->cfg.npeers; i++)
             if (strcmp(d->cfg.peers[i].name, b->peer) == 0) k = &d->relay->links[i];
-        if (!k) {
-            code = V12_E_PEER_UNKNOWN;
-            snprintf(msg, sizeof(msg), "peer '%.64s' is not configured here", b->peer);
-        } else if (atomic_load(&d->stopping)) {
-            code = V12_E_BUSY;
-            snprintf(msg, sizeof(msg), "daemon is shutting down");
-        } else if (b->data.len == 0) { /* protobuf-c leaves data NULL: nothing to copy or check */
-            code = V12_E_BLOB_TRUNCATED;
-            snprintf(msg, sizeof(msg), "blob is empty");
-        } else if (b->data.len > V12_BLOB_MAX) {
-            code = V12_E_INPUT_TOO_LARGE;
-            snprintf(msg, sizeof(msg), "blob is %zu bytes, at most %u", b->data.len, V12_BLOB_MAX);
-        }
+        if (!k) code = v12_fail(&msg, V12_E_PEER_UNKNOWN, "peer '%.64s' is not configured here", b->peer);
+        else if (atomic_load(&d->stopping)) code = v12_fail(&msg, V12_E_BUSY, "daemon is shutting down");
+        else if (b->data.len == 0) /* protobuf-c leaves data NULL: nothing to copy or check */
+            code = v12_fail(&msg, V12_E_BLOB_TRUNCATED, "blob is empty");
+        else if (b->data.len > V12_BLOB_MAX)
+            code = v12_fail(&msg, V12_E_INPUT_TOO_LARGE, "blob is %zu bytes, at most %u", b->data.len, V12_BLOB_MAX);
     }
     struct v12_transfer *t = code ? NULL : calloc(1, sizeof(*t));
     uint8_t *raw = t ? malloc(b->data.len) : NULL;
@@ -98,13 +91,13 @@ static void on_blob(struct client *cl, const Vmcs12d__V1__Blob *b)
     if (code) {
         v12_count_reject(&d->stats, code);
         log_warn("%s: migration %.64s vm %.64s vcpu %u seq %llu: refused: %s", v12_conn_name(cl->conn), b->migration_id,
-                 b->vm, b->vcpu, (unsigned long long)b->seq, msg[0] ? msg : v12_strerror(code));
+                 b->vm, b->vcpu, (unsigned long long)b->seq, msg.text[0] ? msg.text : v12_strerror(code));
         send_ack(cl, &(struct v12_ack_args){.mig = b->migration_id,
                                             .vm = b->vm,
                                             .vcpu = b->vcpu,
                                             .seq = b->seq,
                                             .code = code,
-                                            .message = msg[0] ? msg : NULL});
+                                            .message = msg.text[0] ? msg.text : NULL});
         return;
     }
     memcpy(raw, b->data.data, b->data.len);

@@ -71,7 +71,6 @@ static void send_one(struct v12_transfer *t)
 {
     struct v12_link *k = t->link;
     struct v12_daemon *d = k->d;
-    char msg[1024];
     struct v12_report rep;
     struct v12_convert_opts o;
     struct v12_diag diag;
@@ -86,10 +85,11 @@ static void send_one(struct v12_transfer *t)
     }
     int code = v12_blob_convert(t->raw, t->len, out, t->len, &o, &rep, &diag);
     if (code) {
-        int n = snprintf(msg, sizeof(msg), "not relayed to %s (layout %s): ", k->cfg->name, v12_layout_name(k->layout));
-        v12_diag_format(&diag, msg + n, sizeof(msg) - (size_t)n);
+        struct v12_errmsg msg;
+        v12_errmsg_set(&msg, "not relayed to %s (layout %s): ", k->cfg->name, v12_layout_name(k->layout));
+        (void)v12_diag_format(&diag, &msg);
         free(out);
-        fail_one(t, code, msg);
+        fail_one(t, code, msg.text);
         return;
     }
     snprintf(t->sum_from, sizeof(t->sum_from), "%s", v12_layout_name(rep.from));
@@ -229,11 +229,11 @@ void v12_link_start(struct v12_link *k)
 static void established(void *owner, struct v12_conn *c, X509 *cert)
 {
     struct v12_link *k = owner;
-    char err[320];
-    if (v12_tls_match_peer(cert, &k->d->cfg, k->idx, NULL, err, sizeof(err)) != 0) {
+    struct v12_errmsg err;
+    if (v12_tls_match_peer(cert, &k->d->cfg, k->idx, NULL, &err) != 0) {
         v12_count_reject(&k->d->stats, V12_E_PEER_UNKNOWN);
-        log_warn("%s: refusing TLS peer: %s", v12_conn_name(c), err);
-        v12_conn_close(c, V12_E_PEER_UNKNOWN, err);
+        log_warn("%s: refusing TLS peer: %s", v12_conn_name(c), err.text);
+        v12_conn_close(c, V12_E_PEER_UNKNOWN, err.text);
         return;
     }
     k->state = V12_LINK_HANDSHAKE;
@@ -256,13 +256,13 @@ static void on_frame(void *owner, struct v12_conn *c, const V12Envelope *env)
             protocol_error(k, c, "expected hello");
             return;
         }
-        char err[256];
+        struct v12_errmsg err;
         enum v12_layout l;
-        int r = v12_hello_check(env->hello, k->cfg->name, &l, err, sizeof(err));
+        int r = v12_hello_check(env->hello, k->cfg->name, &l, &err);
         if (r) {
             v12_count_reject(&k->d->stats, r);
-            char why[300];
-            snprintf(why, sizeof(why), "hello: %s", err);
+            char why[sizeof(err.text) + 8];
+            snprintf(why, sizeof(why), "hello: %s", err.text);
             v12_conn_close(c, r, why);
             return;
         }

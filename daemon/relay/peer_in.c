@@ -40,7 +40,7 @@ static void maybe_free(struct peer_in *p)
 
 static void protocol_error(struct peer_in *p, struct v12_conn *c, const char *what)
 {
-    char why[300];
+    char why[V12_ERRMSG_SIZE + 32];
     v12_count_reject(&p->d->stats, V12_E_PROTOCOL);
     snprintf(why, sizeof(why), "protocol violation: %s", what);
     v12_conn_close(c, V12_E_PROTOCOL, why);
@@ -88,12 +88,10 @@ static void stored(struct v12_store *s)
 static void on_blob(struct peer_in *p, struct v12_conn *c, const Vmcs12d__V1__Blob *b)
 {
     struct v12_daemon *d = p->d;
-    char msg[512] = "";
-    int code = v12_check_names(b->migration_id, b->vm, msg, sizeof(msg));
-    if (!code && b->data.len > V12_BLOB_MAX) {
-        code = V12_E_INPUT_TOO_LARGE;
-        snprintf(msg, sizeof(msg), "blob is %zu bytes, at most %u", b->data.len, V12_BLOB_MAX);
-    }
+    struct v12_errmsg msg = {""};
+    int code = v12_check_names(b->migration_id, b->vm, &msg);
+    if (!code && b->data.len > V12_BLOB_MAX)
+        code = v12_fail(&msg, V12_E_INPUT_TOO_LARGE, "blob is %zu bytes, at most %u", b->data.len, V12_BLOB_MAX);
     if (!code) {
         struct v12_check_opts co;
         struct v12_diag diag;
@@ -104,17 +102,20 @@ static void on_blob(struct peer_in *p, struct v12_conn *c, const Vmcs12d__V1__Bl
         co.padding = d->cfg.padding;
         code = v12_blob_check(b->data.data, b->data.len, &co, &diag, 1, &n, NULL);
         if (code) {
-            int k = snprintf(msg, sizeof(msg), "refused by %s: ", d->cfg.node);
-            v12_diag_format(&diag, msg + k, sizeof(msg) - (size_t)k);
+            v12_errmsg_set(&msg, "refused by %s: ", d->cfg.node);
+            (void)v12_diag_format(&diag, &msg);
         }
     }
     if (code) {
         v12_count_reject(&d->stats, code);
         log_warn("%s: migration %.64s vm %.64s vcpu %u seq %llu: refused: %s", p->name, b->migration_id, b->vm, b->vcpu,
-                 (unsigned long long)b->seq, msg);
-        v12_send_ack(
-            c, &(struct v12_ack_args){
-                   .mig = b->migration_id, .vm = b->vm, .vcpu = b->vcpu, .seq = b->seq, .code = code, .message = msg});
+                 (unsigned long long)b->seq, msg.text);
+        v12_send_ack(c, &(struct v12_ack_args){.mig = b->migration_id,
+                                               .vm = b->vm,
+                                               .vcpu = b->vcpu,
+                                               .seq = b->seq,
+                                               .code = code,
+                                               .message = msg.text});
         return;
     }
     struct v12_store *s = calloc(1, sizeof(*s));
@@ -143,16 +144,16 @@ static void on_blob(struct peer_in *p, struct v12_conn *c, const Vmcs12d__V1__Bl
 
 static void on_hello(struct peer_in *p, struct v12_conn *c, const Vmcs12d__V1__Hello *h)
 {
-    char err[256];
-    int r = v12_hello_check(h, p->d->cfg.peers[p->peer].name, &p->remote_layout, err, sizeof(err));
+    struct v12_errmsg err;
+    int r = v12_hello_check(h, p->d->cfg.peers[p->peer].name, &p->remote_layout, &err);
     if (r == V12_E_PEER_UNKNOWN) {
         v12_count_reject(&p->d->stats, r);
-        log_warn("%s: refusing: %s", p->name, err);
-        v12_conn_close(c, r, err);
+        log_warn("%s: refusing: %s", p->name, err.text);
+        v12_conn_close(c, r, err.text);
         return;
     }
     if (r) {
-        protocol_error(p, c, err);
+        protocol_error(p, c, err.text);
         return;
     }
     if (v12_send_hello(c, &p->d->cfg) != 0) {
@@ -199,12 +200,12 @@ static void established(void *owner, struct v12_conn *c, X509 *cert)
 {
     struct peer_in *p = owner;
     identified(p);
-    char err[320];
+    struct v12_errmsg err;
     int idx = -1;
-    if (v12_tls_match_peer(cert, &p->d->cfg, -1, &idx, err, sizeof(err)) != 0) {
+    if (v12_tls_match_peer(cert, &p->d->cfg, -1, &idx, &err) != 0) {
         v12_count_reject(&p->d->stats, V12_E_PEER_UNKNOWN);
-        log_warn("%s: refusing TLS peer: %s", p->name, err);
-        v12_conn_close(c, V12_E_PEER_UNKNOWN, err);
+        log_warn("%s: refusing TLS peer: %s", p->name, err.text);
+        v12_conn_close(c, V12_E_PEER_UNKNOWN, err.text);
         return;
     }
     snprintf(p->name, sizeof(p->name), "peer %s in", p->d->cfg.peers[idx].name);

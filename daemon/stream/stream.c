@@ -460,16 +460,16 @@ static void source_remote_frame(void *owner, struct v12_conn *c, const V12Envelo
     struct v12_channel *ch = owner;
     if (!ch->hello_done) {
         enum v12_layout l;
-        char err[256];
+        struct v12_errmsg err;
         if (env->msg_case != VMCS12D__V1__ENVELOPE__MSG_HELLO) {
             v12_count_reject(&ch->d->stats, V12_E_PROTOCOL);
             channel_end(ch, "protocol violation: expected hello", true);
             return;
         }
-        int r = v12_hello_check(env->hello, peer_name(ch), &l, err, sizeof(err));
+        int r = v12_hello_check(env->hello, peer_name(ch), &l, &err);
         if (r) {
-            char why[300];
-            snprintf(why, sizeof(why), "hello: %s", err);
+            char why[sizeof(err.text) + 8];
+            snprintf(why, sizeof(why), "hello: %s", err.text);
             v12_count_reject(&ch->d->stats, r);
             channel_end(ch, why, true);
             return;
@@ -617,7 +617,7 @@ static void process_window(struct v12_channel *ch, bool eof)
             atomic_store(&ch->pages, ch->qs->stats.ram_pages);
             atomic_store(&ch->regions, ch->qs->stats.regions);
             log_err("stream from peer %s migration %s: %s; ending the migration (the source keeps running the guest)",
-                    peer_name(ch), ch->migration_id, ch->qs->msg);
+                    peer_name(ch), ch->migration_id, ch->qs->msg.text);
             channel_end(ch, "stream refused", true);
             return;
         }
@@ -731,12 +731,12 @@ static void drained_toward(struct v12_conn *other)
 static void remote_established(void *owner, struct v12_conn *c, X509 *cert)
 {
     struct v12_channel *ch = owner;
-    char err[320];
-    if (v12_tls_match_peer(cert, &ch->d->cfg, ch->peer, NULL, err, sizeof(err)) != 0) {
+    struct v12_errmsg err;
+    if (v12_tls_match_peer(cert, &ch->d->cfg, ch->peer, NULL, &err) != 0) {
         v12_count_reject(&ch->d->stats, V12_E_PEER_UNKNOWN);
-        v12_count_tls_failure(&ch->d->stats, V12_E_PEER_UNKNOWN, err);
-        log_warn("%s: refusing TLS peer: %s", v12_conn_name(c), err);
-        channel_end(ch, err, true);
+        v12_count_tls_failure(&ch->d->stats, V12_E_PEER_UNKNOWN, err.text);
+        log_warn("%s: refusing TLS peer: %s", v12_conn_name(c), err.text);
+        channel_end(ch, err.text, true);
         return;
     }
     if (v12_send_hello(c, &ch->d->cfg) != 0) channel_end(ch, "cannot send hello", true);
@@ -1025,11 +1025,11 @@ int v12_stream_listen(struct v12_daemon *d)
             l->l.on_accept = on_stream_accept;
             l->l.arg = l;
             const struct v12_endpoint *e = &l->listen;
-            char err[300];
-            int r = e->unix_socket ? v12_listen_unix(&l->l, d->uv, e->path, 0, 16, err, sizeof(err))
-                                   : v12_listen_tcp(&l->l, d->uv, e->host, e->port, 16, err, sizeof(err));
+            struct v12_errmsg err;
+            int r = e->unix_socket ? v12_listen_unix(&l->l, d->uv, e->path, 0, 16, &err)
+                                   : v12_listen_tcp(&l->l, d->uv, e->host, e->port, 16, &err);
             if (r) {
-                log_err("peer %s: stream_listen %s: %s", pc->name, e->text, err);
+                log_err("peer %s: stream_listen %s: %s", pc->name, e->text, err.text);
                 return r;
             }
             d->streams->nlisteners++;

@@ -261,9 +261,9 @@ static void fail(struct v12_conn *c, int code, const char *why)
 /* The TLS session for a connection. Its failure (no memory for SSL_new) is the caller's to
  * report: from adopt, where the owner has not even stored the connection yet, only from the
  * loop (fail_later); from the loop's own connect completion, at once. */
-static int start_tls(struct v12_conn *c, SSL_CTX *ctx, bool server, const char *sni, char *err, size_t errlen)
+static int start_tls(struct v12_conn *c, SSL_CTX *ctx, bool server, const char *sni, struct v12_errmsg *err)
 {
-    c->ssl = v12_tls_new(ctx, server, sni, c->fd, err, errlen);
+    c->ssl = v12_tls_new(ctx, server, sni, c->fd, err);
     if (!c->ssl) return V12_E_TLS;
     c->state = ST_HANDSHAKE;
     c->tls_wants_write = true; /* a client's first flight; a server just waits for it */
@@ -299,9 +299,9 @@ struct v12_conn *v12_conn_adopt(struct v12_loop *l, int fd, SSL_CTX *ctx, const 
     socklen_t sl = sizeof(ss);
     c->unix_sock = getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 && ss.ss_family == AF_UNIX;
     if (!c->unix_sock) (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
-    char err[256];
+    struct v12_errmsg err;
     if (ctx) {
-        if (start_tls(c, ctx, true, NULL, err, sizeof(err)) != 0) fail_later(c, V12_E_TLS, err);
+        if (start_tls(c, ctx, true, NULL, &err) != 0) fail_later(c, V12_E_TLS, err.text);
     } else {
         c->state = ST_UP; /* established() from the loop: no callback runs inside this call */
         list_ready(c);
@@ -514,9 +514,9 @@ static ssize_t tls_send(struct v12_conn *c, const uint8_t *p, size_t n)
             c->tls_wants_read = true;
             break;
         }
-        char why[256];
-        v12_tls_describe(c->ssl, k, "write", why, sizeof(why));
-        return fail_later(c, e == SSL_ERROR_SYSCALL && errno ? -errno : V12_E_TLS, why);
+        struct v12_errmsg why;
+        int r = v12_tls_describe(c->ssl, k, "write", &why);
+        return fail_later(c, r, why.text);
     }
     return (ssize_t)done;
 }
@@ -668,9 +668,9 @@ static int read_some(struct v12_conn *c, uint8_t *buf, size_t cap, size_t *got)
     if ((e == SSL_ERROR_SYSCALL && errno == 0) ||
         (e == SSL_ERROR_SSL && ERR_GET_REASON(err) == SSL_R_UNEXPECTED_EOF_WHILE_READING))
         return read_ended(c, V12_E_TLS, "connection closed without TLS close_notify (truncated)");
-    char why[256];
-    v12_tls_describe(c->ssl, n, "record", why, sizeof(why));
-    return read_ended(c, e == SSL_ERROR_SYSCALL && errno ? -errno : V12_E_TLS, why);
+    struct v12_errmsg why;
+    int r = v12_tls_describe(c->ssl, n, "record", &why);
+    return read_ended(c, r, why.text);
 }
 
 /* Keep what the owner cannot take yet: one read's worth at most, replayed before the next read. */
@@ -810,9 +810,9 @@ static void do_handshake(struct v12_conn *c)
         c->tls_wants_write = true;
         return;
     }
-    char why[320];
-    v12_tls_describe(c->ssl, r, "handshake", why, sizeof(why));
-    fail(c, V12_E_TLS, why);
+    struct v12_errmsg why;
+    (void)v12_tls_describe(c->ssl, r, "handshake", &why);
+    fail(c, V12_E_TLS, why.text);
 }
 
 static void continue_close(struct v12_conn *c);
@@ -854,10 +854,10 @@ void v12_conn_on_events(struct v12_conn *c, int events)
         if (c->connect_ctx) {
             SSL_CTX *ctx = c->connect_ctx;
             c->connect_ctx = NULL;
-            char why[256];
-            int r = start_tls(c, ctx, false, c->sni, why, sizeof(why));
+            struct v12_errmsg why;
+            int r = start_tls(c, ctx, false, c->sni, &why);
             SSL_CTX_free(ctx);
-            if (r) fail(c, r, why);
+            if (r) fail(c, r, why.text);
             return;
         }
         established(c);

@@ -30,12 +30,12 @@ static void on_readable(uv_poll_t *p, int status, int events)
     }
 }
 
-static int start(struct v12_listener *l, uv_loop_t *uv, int backlog, char *err, size_t errlen)
+static int start(struct v12_listener *l, uv_loop_t *uv, int backlog, struct v12_errmsg *err)
 {
-    if (listen(l->fd, backlog) < 0 || uv_poll_init(uv, &l->poll, l->fd) != 0) {
-        snprintf(err, errlen, "listen: %s", strerror(errno));
+    int r = listen(l->fd, backlog) < 0 ? -errno : uv_poll_init(uv, &l->poll, l->fd);
+    if (r) {
         close(l->fd);
-        return -errno;
+        return v12_fail(err, r, "listen: %s", v12_strerror(r));
     }
     l->poll.data = l;
     l->open = true;
@@ -43,72 +43,64 @@ static int start(struct v12_listener *l, uv_loop_t *uv, int backlog, char *err, 
     return 0;
 }
 
-int v12_listen_tcp(struct v12_listener *l, uv_loop_t *uv, const char *host, const char *port, int backlog, char *err,
-                   size_t errlen)
+int v12_listen_tcp(struct v12_listener *l, uv_loop_t *uv, const char *host, const char *port, int backlog,
+                   struct v12_errmsg *err)
 {
     struct addrinfo *res;
-    char msg[300];
-    int r = v12_resolve_listen(host, port, &res, msg, sizeof(msg));
-    if (r) {
-        snprintf(err, errlen, "%s", msg);
-        return r;
-    }
+    int r = v12_resolve_listen(host, port, &res, err);
+    if (r) return r;
     l->path[0] = 0;
     l->fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (l->fd < 0 || setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &(int){1}, sizeof(int)) < 0 ||
         bind(l->fd, res->ai_addr, res->ai_addrlen) < 0) {
         r = -errno;
-        snprintf(err, errlen, "%s", strerror(errno));
+        v12_errmsg_set(err, "%s", strerror(errno));
         if (l->fd >= 0) close(l->fd);
         freeaddrinfo(res);
         return r;
     }
     freeaddrinfo(res);
-    return start(l, uv, backlog, err, errlen);
+    return start(l, uv, backlog, err);
 }
 
-int v12_listen_unix(struct v12_listener *l, uv_loop_t *uv, const char *path, unsigned mode, int backlog, char *err,
-                    size_t errlen)
+int v12_listen_unix(struct v12_listener *l, uv_loop_t *uv, const char *path, unsigned mode, int backlog,
+                    struct v12_errmsg *err)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     if (strlen(path) >= sizeof(sa.sun_path)) {
-        snprintf(err, errlen, "socket path too long");
-        return -ENAMETOOLONG;
+        return v12_fail(err, -ENAMETOOLONG, "socket path %s is longer than %zu bytes", path, sizeof(sa.sun_path) - 1);
     }
     memcpy(sa.sun_path, path, strlen(path) + 1);
     v12_unlink_stale_socket(path); /* from an earlier run; nothing but a socket is removed */
     l->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (l->fd < 0 || bind(l->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || (mode && chmod(path, mode) < 0)) {
         int r = -errno;
-        snprintf(err, errlen, "%s", strerror(errno));
+        v12_errmsg_set(err, "%s", strerror(errno));
         if (l->fd >= 0) close(l->fd);
         return r;
     }
     snprintf(l->path, sizeof(l->path), "%s", path);
-    return start(l, uv, backlog, err, errlen);
+    return start(l, uv, backlog, err);
 }
 
-int v12_listen_adopt(struct v12_listener *l, uv_loop_t *uv, int fd, char *err, size_t errlen)
+int v12_listen_adopt(struct v12_listener *l, uv_loop_t *uv, int fd, struct v12_errmsg *err)
 {
     int fl = fcntl(fd, F_GETFL);
     int listening = 0;
     socklen_t len = sizeof(listening);
     if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
         getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0) {
-        snprintf(err, errlen, "%s", strerror(errno));
-        return -errno;
+        int r = -errno;
+        return v12_fail(err, r, "%s", strerror(-r));
     }
     if (!listening) {
-        snprintf(err, errlen, "the socket passed is not listening");
-        return -EINVAL;
+        return v12_fail(err, -EINVAL, "the socket passed (fd %d) is not listening", fd);
     }
     (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
     l->fd = fd;
     l->path[0] = 0; /* systemd's: never removed here */
-    if (uv_poll_init(uv, &l->poll, l->fd) != 0) {
-        snprintf(err, errlen, "cannot poll the socket passed");
-        return -EINVAL;
-    }
+    int r = uv_poll_init(uv, &l->poll, l->fd);
+    if (r) return v12_fail(err, r, "cannot poll the socket passed (fd %d): %s", fd, uv_strerror(r));
     l->poll.data = l;
     l->open = true;
     uv_poll_start(&l->poll, UV_READABLE, on_readable);

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <uv.h>
 
+#include "v12/errors.h"
+
 struct v12_listener {
     uv_poll_t poll;
     int fd;
@@ -19,12 +21,12 @@ struct v12_listener {
     void *arg;
 };
 
-int v12_listen_tcp(struct v12_listener *l, uv_loop_t *uv, const char *host, const char *port, int backlog, char *err,
-                   size_t errlen);
-int v12_listen_unix(struct v12_listener *l, uv_loop_t *uv, const char *path, unsigned mode, int backlog, char *err,
-                    size_t errlen);
+int v12_listen_tcp(struct v12_listener *l, uv_loop_t *uv, const char *host, const char *port, int backlog,
+                   struct v12_errmsg *err);
+int v12_listen_unix(struct v12_listener *l, uv_loop_t *uv, const char *path, unsigned mode, int backlog,
+                    struct v12_errmsg *err);
 /* A listening socket handed over (systemd socket activation). */
-int v12_listen_adopt(struct v12_listener *l, uv_loop_t *uv, int fd, char *err, size_t errlen);
+int v12_listen_adopt(struct v12_listener *l, uv_loop_t *uv, int fd, struct v12_errmsg *err);
 void v12_listener_close(struct v12_listener *l);
 
 #endif

@@ -22,7 +22,7 @@ const char *v12_tls_error(char *buf, size_t len)
     return buf;
 }
 
-SSL_CTX *v12_tls_ctx_new(const struct v12_config *cfg, bool client, const char **ret_key, char *err, size_t errlen)
+SSL_CTX *v12_tls_ctx_new(const struct v12_config *cfg, bool client, const char **ret_key, struct v12_errmsg *err)
 {
     /* Outbound connections present client_cert when one is configured (a PKI whose server
      * certificates do not allow client authentication), cert otherwise. */
@@ -35,7 +35,7 @@ SSL_CTX *v12_tls_ctx_new(const struct v12_config *cfg, bool client, const char *
     char e[256];
     SSL_CTX *ctx = SSL_CTX_new(TLS_method());
     if (!ctx) {
-        snprintf(err, errlen, "SSL_CTX_new: %s", v12_tls_error(e, sizeof(e)));
+        v12_errmsg_set(err, "SSL_CTX_new: %s", v12_tls_error(e, sizeof(e)));
         return NULL;
     }
     SSL_CTX_set_min_proto_version(ctx, cfg->min_version == 12 ? TLS1_2_VERSION : TLS1_3_VERSION);
@@ -52,28 +52,28 @@ SSL_CTX *v12_tls_ctx_new(const struct v12_config *cfg, bool client, const char *
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_num_tickets(ctx, 0);
     if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
-        snprintf(err, errlen, "[tls] %s %s: %s", cert_key, cert, v12_tls_error(e, sizeof(e)));
+        v12_errmsg_set(err, "[tls] %s %s: %s", cert_key, cert, v12_tls_error(e, sizeof(e)));
         goto fail;
     }
     *ret_key = key_key;
     if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
-        snprintf(err, errlen, "[tls] %s %s: %s", key_key, key, v12_tls_error(e, sizeof(e)));
+        v12_errmsg_set(err, "[tls] %s %s: %s", key_key, key, v12_tls_error(e, sizeof(e)));
         goto fail;
     }
     if (SSL_CTX_check_private_key(ctx) != 1) {
-        snprintf(err, errlen, "[tls] %s %s does not match %s %s", key_key, key, cert_key, cert);
+        v12_errmsg_set(err, "[tls] %s %s does not match %s %s", key_key, key, cert_key, cert);
         goto fail;
     }
     *ret_key = "ca";
     if (SSL_CTX_load_verify_locations(ctx, cfg->ca, NULL) != 1) {
-        snprintf(err, errlen, "[tls] ca %s: %s", cfg->ca, v12_tls_error(e, sizeof(e)));
+        v12_errmsg_set(err, "[tls] ca %s: %s", cfg->ca, v12_tls_error(e, sizeof(e)));
         goto fail;
     }
     *ret_key = "crl";
     if (cfg->crl[0]) {
         X509_STORE *store = SSL_CTX_get_cert_store(ctx);
         if (X509_STORE_load_file(store, cfg->crl) != 1) {
-            snprintf(err, errlen, "[tls] crl %s: %s", cfg->crl, v12_tls_error(e, sizeof(e)));
+            v12_errmsg_set(err, "[tls] crl %s: %s", cfg->crl, v12_tls_error(e, sizeof(e)));
             goto fail;
         }
         X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
@@ -119,11 +119,10 @@ static void describe_sans(X509 *cert, char *buf, size_t len)
     if (!buf[0]) snprintf(buf, len, "no subjectAltName");
 }
 
-int v12_tls_match_peer(X509 *cert, const struct v12_config *cfg, int only, int *peer, char *err, size_t errlen)
+int v12_tls_match_peer(X509 *cert, const struct v12_config *cfg, int only, int *peer, struct v12_errmsg *err)
 {
     if (!cert) {
-        snprintf(err, errlen, "peer presented no certificate");
-        return V12_E_PEER_UNKNOWN;
+        return v12_fail(err, V12_E_PEER_UNKNOWN, "peer presented no certificate");
     }
     for (unsigned i = 0; i < cfg->npeers; i++) {
         if (only >= 0 && (int)i != only) continue;
@@ -135,18 +134,18 @@ int v12_tls_match_peer(X509 *cert, const struct v12_config *cfg, int only, int *
     char sans[256];
     describe_sans(cert, sans, sizeof(sans));
     if (only >= 0)
-        snprintf(err, errlen, "certificate (%s) does not name peer %s (%s)", sans, cfg->peers[only].name,
-                 cfg->peers[only].address.text);
-    else snprintf(err, errlen, "certificate (%s) names no configured peer", sans);
+        v12_errmsg_set(err, "certificate (%s) does not name peer %s (%s)", sans, cfg->peers[only].name,
+                       cfg->peers[only].address.text);
+    else v12_errmsg_set(err, "certificate (%s) names no configured peer", sans);
     return V12_E_PEER_UNKNOWN;
 }
 
-SSL *v12_tls_new(SSL_CTX *ctx, bool server, const char *sni_host, int fd, char *err, size_t errlen)
+SSL *v12_tls_new(SSL_CTX *ctx, bool server, const char *sni_host, int fd, struct v12_errmsg *err)
 {
     char e[256];
     SSL *ssl = SSL_new(ctx);
     if (!ssl || SSL_set_fd(ssl, fd) != 1) {
-        snprintf(err, errlen, "cannot create a TLS session: %s", v12_tls_error(e, sizeof(e)));
+        v12_errmsg_set(err, "cannot create a TLS session: %s", v12_tls_error(e, sizeof(e)));
         SSL_free(ssl);
         return NULL;
     }
@@ -166,16 +165,18 @@ SSL *v12_tls_new(SSL_CTX *ctx, bool server, const char *sni_host, int fd, char *
     return ssl;
 }
 
-void v12_tls_describe(SSL *ssl, int ret, const char *what, char *err, size_t errlen)
+int v12_tls_describe(SSL *ssl, int ret, const char *what, struct v12_errmsg *err)
 {
+    int sys = errno; /* the failed call's, before anything here can change it */
     char e[256];
-    int code = SSL_get_error(ssl, ret);
+    int code = SSL_get_error(ssl, ret), r = V12_E_TLS;
     long vr = SSL_get_verify_result(ssl);
     if (vr != X509_V_OK)
-        snprintf(err, errlen, "%s: certificate verification failed: %s", what, X509_verify_cert_error_string(vr));
-    else if (code == SSL_ERROR_SSL) snprintf(err, errlen, "%s: %s", what, v12_tls_error(e, sizeof(e)));
-    else if (code == SSL_ERROR_SYSCALL && errno) snprintf(err, errlen, "%s: %s", what, strerror(errno));
-    else if (code == SSL_ERROR_SYSCALL) snprintf(err, errlen, "%s: the other side closed the connection", what);
-    else snprintf(err, errlen, "%s: TLS error %d", what, code);
+        v12_errmsg_set(err, "%s: certificate verification failed: %s", what, X509_verify_cert_error_string(vr));
+    else if (code == SSL_ERROR_SSL) v12_errmsg_set(err, "%s: %s", what, v12_tls_error(e, sizeof(e)));
+    else if (code == SSL_ERROR_SYSCALL && sys) r = v12_fail(err, -sys, "%s: %s", what, strerror(sys));
+    else if (code == SSL_ERROR_SYSCALL) v12_errmsg_set(err, "%s: the other side closed the connection", what);
+    else v12_errmsg_set(err, "%s: TLS error %d", what, code);
     ERR_clear_error();
+    return r;
 }

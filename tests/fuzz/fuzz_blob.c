@@ -22,8 +22,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t n;
     struct v12_blob_info info;
     int r = v12_blob_check(data, size, &co, diags, 16, &n, &info);
-    char msg[512];
-    for (size_t i = 0; i < n && i < 16; i++) (void)v12_diag_format(&diags[i], msg, sizeof(msg));
+    for (size_t i = 0; i < n && i < 16; i++) {
+        struct v12_errmsg msg = {""};
+        (void)v12_diag_format(&diags[i], &msg);
+    }
     if (r == 0 && size <= V12_BLOB_MAX) {
         static uint8_t out[V12_BLOB_MAX];
         struct v12_convert_opts o;
@@ -35,9 +37,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         o.to = V12_LAYOUT_ENCODED;
         int c = v12_blob_convert(data, size, out, sizeof(out), &o, &rep, &d);
         if (c != 0) {
-            char m[512];
-            (void)v12_diag_format(&d, m, sizeof(m));
-            fprintf(stderr, "validator accepted, converter refused: %s\n", m);
+            struct v12_errmsg m = {""};
+            (void)v12_diag_format(&d, &m);
+            fprintf(stderr, "validator accepted, converter refused: %s\n", m.text);
             abort();
         }
         /* And back: the identity (legacy -> encoded -> the same profile; encoded, SVM and blobs

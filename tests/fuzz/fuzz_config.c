@@ -29,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     close(fd);
     if ((r == 0) != (errs.n == 0)) abort();
     for (unsigned i = 0; i < errs.n && i < V12_CONFIG_MAX_ERRORS; i++) {
-        if (strncmp(errs.line[i], path, strlen(path)) != 0 || strchr(errs.line[i], '\n')) abort();
+        if (strncmp(errs.line[i].text, path, strlen(path)) != 0 || strchr(errs.line[i].text, '\n')) abort();
     }
     return 0;
 }

@@ -58,11 +58,11 @@ void handlers_env_setup(void)
     fclose(f);
     static struct v12_config_errors errs;
     int r = v12_config_load(ini, &D.cfg, &errs);
-    if (r) fprintf(stderr, "%s\n", errs.line[0]);
+    if (r) fprintf(stderr, "%s\n", errs.line[0].text);
     CHECK_OK(r);
-    char err[512];
-    D.tls_ctx = v12_tls_ctx_new(&D.cfg, false, NULL, err, sizeof(err));
-    D.tls_client_ctx = v12_tls_ctx_new(&D.cfg, true, NULL, err, sizeof(err));
+    struct v12_errmsg err;
+    D.tls_ctx = v12_tls_ctx_new(&D.cfg, false, NULL, &err);
+    D.tls_client_ctx = v12_tls_ctx_new(&D.cfg, true, NULL, &err);
     CHECK(D.tls_ctx != NULL && D.tls_client_ctx != NULL);
     CHECK_OK(v12_daemon_init(&D));
     CHECK_OK(v12_relay_init(&D));

@@ -244,8 +244,10 @@ static void blob_errors_write_nothing(void)
         CHECK_EQ(r, cases[i].code);
         CHECK_EQ(d.code, cases[i].code);
         for (size_t k = 0; k < sizeof(b); k++) CHECK_EQ(b[k], SENTINEL);
-        char msg[256];
-        CHECK(v12_diag_format(&d, msg, sizeof(msg)) > 0);
+        struct v12_errmsg msg = {""};
+        CHECK_EQ(v12_diag_format(&d, &msg), cases[i].code);
+        CHECK(strstr(msg.text, v12_strerror(cases[i].code)) == msg.text); /* what, then where and which value */
+        CHECK(strstr(msg.text, " at offset ") != NULL || strstr(msg.text, "region bytes") != NULL);
     }
     /* A too small output buffer. */
     size_t len = make_blob(a, V12_LAYOUT_LEGACY, 1, 0);

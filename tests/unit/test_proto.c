@@ -217,10 +217,10 @@ struct pair {
 
 static void pair_open(struct pair *p, SSL_CTX *client, SSL_CTX *server)
 {
-    char err[256];
+    struct v12_errmsg err;
     CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, p->fd));
-    p->a = v12_tls_new(client, false, "hostb", p->fd[0], err, sizeof(err));
-    p->b = v12_tls_new(server, true, NULL, p->fd[1], err, sizeof(err));
+    p->a = v12_tls_new(client, false, "hostb", p->fd[0], &err);
+    p->b = v12_tls_new(server, true, NULL, p->fd[1], &err);
     CHECK(p->a && p->b);
 }
 
@@ -233,7 +233,7 @@ static void pair_close(struct pair *p)
 }
 
 /* Step both handshakes until both are done (0) or one fails (V12_E_TLS, err says why). */
-static int handshake(struct pair *p, char *err, size_t errlen)
+static int handshake(struct pair *p, struct v12_errmsg *err)
 {
     int da = 0, db = 0;
     for (int round = 0; round < 100 && !(da && db); round++) {
@@ -249,7 +249,7 @@ static int handshake(struct pair *p, char *err, size_t errlen)
             }
             int e = SSL_get_error(s[i], r);
             if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) continue;
-            v12_tls_describe(s[i], r, "handshake", err, errlen);
+            v12_tls_describe(s[i], r, "handshake", err);
             return V12_E_TLS;
         }
     }
@@ -258,7 +258,7 @@ static int handshake(struct pair *p, char *err, size_t errlen)
     ERR_clear_error();
     int r = SSL_read(p->a, &c, 1);
     if (r <= 0 && SSL_get_error(p->a, r) == SSL_ERROR_SSL) {
-        v12_tls_describe(p->a, r, "record", err, errlen);
+        v12_tls_describe(p->a, r, "record", err);
         return V12_E_TLS;
     }
     return da && db ? 0 : V12_E_TIMEOUT;
@@ -283,26 +283,26 @@ static void tls_in_memory(void)
     write_pem("old.key", NULL, rk);
 
     struct v12_config ca_cfg, cb_cfg;
-    char err[512];
+    struct v12_errmsg err;
     make_config(&ca_cfg, "hosta", "hostb");
     make_config(&cb_cfg, "hostb", "hosta");
-    SSL_CTX *cta = v12_tls_ctx_new(&ca_cfg, true, NULL, err, sizeof(err));
-    SSL_CTX *ctb = v12_tls_ctx_new(&cb_cfg, false, NULL, err, sizeof(err));
+    SSL_CTX *cta = v12_tls_ctx_new(&ca_cfg, true, NULL, &err);
+    SSL_CTX *ctb = v12_tls_ctx_new(&cb_cfg, false, NULL, &err);
     CHECK(cta && ctb);
 
     /* Mutual TLS 1.3, identities by SAN, data both ways, close_notify. */
     struct pair p;
     pair_open(&p, cta, ctb);
-    CHECK_OK(handshake(&p, err, sizeof(err)));
+    CHECK_OK(handshake(&p, &err));
     CHECK_EQ(SSL_version(p.a), TLS1_3_VERSION);
     /* AES-128-GCM is what two vmcs12d agree on. */
     CHECK(strcmp(SSL_get_cipher_name(p.a), "TLS_AES_128_GCM_SHA256") == 0);
     X509 *pb = SSL_get1_peer_certificate(p.a);
-    CHECK_OK(v12_tls_match_peer(pb, &ca_cfg, 0, NULL, err, sizeof(err)));
+    CHECK_OK(v12_tls_match_peer(pb, &ca_cfg, 0, NULL, &err));
     X509_free(pb);
     X509 *pa = SSL_get1_peer_certificate(p.b);
     int who = -1;
-    CHECK_OK(v12_tls_match_peer(pa, &cb_cfg, -1, &who, err, sizeof(err)));
+    CHECK_OK(v12_tls_match_peer(pa, &cb_cfg, -1, &who, &err));
     CHECK_EQ(who, 0);
     X509_free(pa);
     CHECK_EQ(SSL_write(p.a, "hello", 5), 5);
@@ -317,10 +317,10 @@ static void tls_in_memory(void)
     /* A certificate with only a subject CN (an existing libvirt/QEMU PKI's) names its peer; with a
      * DNS subjectAltName the CN no longer counts. */
     X509 *cn_only = new_cert(rk, "hostb", ca, cak, NULL, 2);
-    CHECK_OK(v12_tls_match_peer(cn_only, &ca_cfg, 0, NULL, err, sizeof(err)));
+    CHECK_OK(v12_tls_match_peer(cn_only, &ca_cfg, 0, NULL, &err));
     X509_free(cn_only);
     X509 *cn_and_san = new_cert(rk, "hostb", ca, cak, "DNS:hostz", 2);
-    CHECK_EQ(v12_tls_match_peer(cn_and_san, &ca_cfg, 0, NULL, err, sizeof(err)), V12_E_PEER_UNKNOWN);
+    CHECK_EQ(v12_tls_match_peer(cn_and_san, &ca_cfg, 0, NULL, &err), V12_E_PEER_UNKNOWN);
     X509_free(cn_and_san);
 
     /* Refusals: an untrusted CA, an expired certificate, a name no peer has. */
@@ -328,19 +328,19 @@ static void tls_in_memory(void)
     for (int i = 0; i < 3; i++) {
         struct v12_config cx;
         make_config(&cx, bad[i], "hostb");
-        SSL_CTX *ctx = v12_tls_ctx_new(&cx, true, NULL, err, sizeof(err));
+        SSL_CTX *ctx = v12_tls_ctx_new(&cx, true, NULL, &err);
         CHECK(ctx != NULL);
         pair_open(&p, ctx, ctb);
-        int r = handshake(&p, err, sizeof(err));
+        int r = handshake(&p, &err);
         if (i < 2) {
             CHECK_EQ(r, V12_E_TLS); /* the server refuses the certificate */
-            CHECK(strstr(err, i == 0 ? "unable to get local issuer" : "expired") != NULL ||
-                  strstr(err, i == 0 ? "unknown ca" : "certificate expired") != NULL);
+            CHECK(strstr(err.text, i == 0 ? "unable to get local issuer" : "expired") != NULL ||
+                  strstr(err.text, i == 0 ? "unknown ca" : "certificate expired") != NULL);
         } else {
             CHECK_OK(r); /* verifies, but names no configured peer */
             X509 *c = SSL_get1_peer_certificate(p.b);
-            CHECK_EQ(v12_tls_match_peer(c, &cb_cfg, -1, NULL, err, sizeof(err)), V12_E_PEER_UNKNOWN);
-            CHECK(strstr(err, "names no configured peer") != NULL);
+            CHECK_EQ(v12_tls_match_peer(c, &cb_cfg, -1, NULL, &err), V12_E_PEER_UNKNOWN);
+            CHECK(strstr(err.text, "names no configured peer") != NULL);
             X509_free(c);
         }
         pair_close(&p);

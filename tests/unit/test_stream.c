@@ -103,12 +103,12 @@ static void check_run(const struct v12_convert_opts *o, const uint8_t *in, size_
         ok_runs++;
         return;
     }
-    if (forged && sp->rest && strstr(qs.msg, "follow the VM description")) {
+    if (forged && sp->rest && strstr(qs.msg.text, "follow the VM description")) {
         refused_forgeries++;
         return;
     }
     fprintf(stderr, "parser error (chunk %zu, seed %llu, %s): %s\n", sp->fixed, (unsigned long long)sp->seed,
-            sp->rest ? "rest at every read" : "file", qs.msg);
+            sp->rest ? "rest at every read" : "file", qs.msg.text);
     abort();
 }
 
@@ -145,10 +145,10 @@ int main(int argc, char **argv)
         struct split at_rest = {1, 0, 0, true, forged_end};
         size_t olen;
         CHECK(run(&o, in, len, out, &olen, &at_rest) == V12_E_STREAM);
-        CHECK(strstr(qs.msg, "follow the VM description") != NULL);
+        CHECK(strstr(qs.msg.text, "follow the VM description") != NULL);
         CHECK_EQ(qs.stats.bytes, forged_end); /* accepted up to its end, nothing after it */
         printf("test_stream %s: the forged description ending at %zu was accepted at rest, then refused: %s\n", argv[3],
-               forged_end, qs.msg);
+               forged_end, qs.msg.text);
         struct split as_file = {1, 0, 0, false, forged_end};
         check_run(&o, in, len, exp, elen, out, &as_file, false);
     }

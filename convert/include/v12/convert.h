@@ -56,8 +56,8 @@ struct v12_diag {
     unsigned flags;
 };
 
-/* One line, no newline, truncated to fit; returns what snprintf returns. */
-int v12_diag_format(const struct v12_diag *d, char *buf, size_t size);
+/* Append the diagnostic as one line (no newline) to m's text; returns d->code. */
+int v12_diag_format(const struct v12_diag *d, struct v12_errmsg *m);
 
 enum v12_padding { V12_PADDING_STRICT = 0, V12_PADDING_IGNORE = 1 };
 int v12_padding_from_name(const char *name, enum v12_padding *ret) V12_MUST_USE;

@@ -88,6 +88,24 @@ enum v12_warning {
 
 #define V12_MUST_USE __attribute__((warn_unused_result))
 
+/*
+ * The one carrier of an error's text: what went wrong, where (an offset, a key and line, a peer,
+ * an address) and which value. A function that has more to say than its code takes a
+ * struct v12_errmsg * (NULL: say nothing) and returns the code; the text is one line, always
+ * NUL-terminated, cut (never overflowed) at V12_ERRMSG_SIZE. The converter's findings travel
+ * structured as struct v12_diag and are rendered into one with v12_diag_format().
+ */
+#define V12_ERRMSG_SIZE 1024
+struct v12_errmsg {
+    char text[V12_ERRMSG_SIZE];
+};
+/* Replace the text. */
+void v12_errmsg_set(struct v12_errmsg *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Append to the text (context after what a callee said). */
+void v12_errmsg_add(struct v12_errmsg *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Replace the text and return code: `return v12_fail(m, V12_E_X, "...", ...);` is one step. */
+int v12_fail(struct v12_errmsg *m, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* A static description of code: project codes, warnings (> 0), then strerror() for -errno. */
 const char *v12_strerror(int code);
 /* The symbolic name ("SIZE_MISMATCH", "ENOENT"), for logs and JSON. */

@@ -27,7 +27,7 @@
  *                   V12_QS_LOOKAHEAD, except while the device phase is held: then at most
  *                   qs->hold_limit (the window must be able to grow that far).
  *   V12_QS_END      the stream is complete and everything was forwarded.
- *   < 0             the stream cannot be checked: qs->msg says what, where and why; nothing
+ *   < 0             the stream cannot be checked: qs->msg.text says what, where and why; nothing
  *                   more may be forwarded (in particular nothing of a held device phase).
  * flags: V12_QS_EOF when no byte will follow the window; V12_QS_REST when no more bytes are
  * available now (the sender may be waiting): only at rest or at EOF may the window's end be
@@ -109,7 +109,7 @@ struct v12_qs {
     size_t tail_start;  /* start of the run of bytes >= 0x20 that ends the window */
     size_t checked_end; /* the window end last tried as the description's end */
     struct v12_qs_stats stats;
-    char msg[512];
+    struct v12_errmsg msg; /* with a negative return: what, where (stream offset) and why */
     uint8_t blob_in[V12_BLOB_MAX];
     uint8_t blob_out[V12_BLOB_MAX];
 };

@@ -68,8 +68,7 @@ bool v12_save_is_image(const uint8_t *p, size_t len);
  * V12_SAVE_DATA_MAX, was_running other than 0/1, an unknown compression, a cookie offset
  * outside the area, unused bytes that are not zero.
  */
-int v12_save_header_parse(const uint8_t *p, size_t len, struct v12_save_header *h, char *msg,
-                          size_t msglen) V12_MUST_USE;
+int v12_save_header_parse(const uint8_t *p, size_t len, struct v12_save_header *h, struct v12_errmsg *msg) V12_MUST_USE;
 
 /*
  * The XML area (h->data_len bytes): the XML NUL-terminated within the area (or before the
@@ -77,7 +76,7 @@ int v12_save_header_parse(const uint8_t *p, size_t len, struct v12_save_header *
  * element with a <name>. Fills *s. 0, or SAVE_IMAGE with msg naming what and where.
  */
 int v12_save_data_check(const uint8_t *data, size_t len, const struct v12_save_header *h, struct v12_save_summary *s,
-                        char *msg, size_t msglen) V12_MUST_USE;
+                        struct v12_errmsg *msg) V12_MUST_USE;
 
 /* "raw", "gzip", "bzip2", "xz", "lzop"; NULL for another value. */
 const char *v12_save_format_name(uint32_t format);
