@@ -4,6 +4,8 @@
  * reproduced (as KVM's CHECK_OFFSET does), encoded slots are disjoint, inside 4096 bytes and
  * within their group's capacity, and the padding maps are exactly the profiles' padding.
  */
+#include <errno.h>
+
 #include "../check.h"
 #include "v12/convert.h"
 
@@ -212,6 +214,37 @@ static void names(void)
     CHECK(strcmp(v12_err_name(-2), "ENOENT") == 0);
 }
 
+/* The error text: v12_escape keeps a quoted name one printable line; v12_errmsg cuts, never
+ * overflows, and v12_fail returns the code it was given. */
+static void error_text(void)
+{
+    char out[64];
+    CHECK_EQ(v12_escape(out, sizeof(out), "vm\x1b[31m\n<0>a\\b\x7f\xff"),
+             strlen("vm\\x1b[31m\\x0a<0>a\\\\b\\x7f\\xff"));
+    CHECK(strcmp(out, "vm\\x1b[31m\\x0a<0>a\\\\b\\x7f\\xff") == 0);
+    CHECK_EQ(v12_escape(out, 6,
+                        "ab\x01"
+                        "cd"),
+             2u); /* "\x01" does not fit after "ab": never cut in half */
+    CHECK(strcmp(out, "ab") == 0);
+    CHECK_EQ(v12_escape(out, 1, "abc"), 0u);
+    CHECK(out[0] == 0);
+
+    struct v12_errmsg m = {""};
+    CHECK_EQ(v12_fail(&m, V12_E_CONFIG, "key %s at line %u", "listen", 7u), V12_E_CONFIG);
+    CHECK(strcmp(m.text, "key listen at line 7") == 0);
+    v12_errmsg_add(&m, ": %s", "why");
+    CHECK(strcmp(m.text, "key listen at line 7: why") == 0);
+    char big[2 * V12_ERRMSG_SIZE];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = 0;
+    v12_errmsg_add(&m, "%s", big);
+    CHECK_EQ(strlen(m.text), (size_t)V12_ERRMSG_SIZE - 1);
+    v12_errmsg_set(&m, "short");
+    CHECK(strcmp(m.text, "short") == 0);
+    CHECK_EQ(v12_fail(NULL, -EIO, "nobody listens"), -EIO);
+}
+
 int main(int argc, char **argv)
 {
     CHECK(argc == 2);
@@ -221,6 +254,7 @@ int main(int argc, char **argv)
     RUN(layouts_disjoint_and_bounded);
     RUN(encoded_formula);
     RUN(names);
+    RUN(error_text);
     printf("test_catalogue: all passed\n");
     return 0;
 }
