@@ -53,6 +53,8 @@ run_tests() {
     suites
     build build
     (cd build && ctest --output-on-failure -j "$JOBS")
+    echo "== the broken-build sweep: each mutant of tests/mutants/mutants.tsv must make its tests fail"
+    python3 tests/mutants/run.py .
     echo "== the same tests under AddressSanitizer + UndefinedBehaviorSanitizer"
     build build-asan -DV12_SANITIZE=ON
     (cd build-asan && ctest --output-on-failure -j "$JOBS")
