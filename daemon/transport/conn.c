@@ -202,7 +202,7 @@ static int fail_later(struct v12_conn *c, int code, const char *why)
     if (c->state == ST_FAILING) return c->fail_code;
     if (c->state >= ST_DETACHING) return V12_E_PEER_DOWN; /* moving, or no longer the owner's */
     c->fail_code = code ? code : -EIO;
-    snprintf(c->fail_why, sizeof(c->fail_why), "%s", why);
+    snprintf(c->fail_why, sizeof(c->fail_why), "%.*s", (int)sizeof(c->fail_why) - 1, why);
     c->state = ST_FAILING;
     list_ready(c);
     return c->fail_code;
