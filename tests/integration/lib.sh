@@ -141,6 +141,31 @@ wait_peer() {
     return 1
 }
 
+# wait_listen PORT|/PATH [SECONDS]: until something listens on that loopback TCP port or unix
+# socket (a sink a test started in the background; a fixed sleep loses the race on a loaded machine).
+wait_listen() {
+    local t=${2:-10}
+    for _ in $(seq $((t * 20))); do
+        case $1 in
+        /*) [ -n "$(ss -Hxl src "$1")" ] && return 0 ;;
+        *) [ -n "$(ss -Hltn "sport = :$1")" ] && return 0 ;;
+        esac
+        sleep 0.05
+    done
+    bad "nothing listens on $1 after $t s"
+    return 1
+}
+
+# wait_log FILE PATTERN [SECONDS]: until a line of FILE matches (grep -E), or fail after SECONDS.
+wait_log() {
+    local t=${3:-10}
+    for _ in $(seq $((t * 20))); do
+        grep -Eq -- "$2" "$1" 2>/dev/null && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
 # expect EXIT PATTERN -- cmd...: exit code and a stderr match.
 expect() {
     local want=$1 pat=$2

@@ -118,15 +118,13 @@ grep -q 'peer hosta' "$W/out" && ok || bad "status text"
 cp "$W/hosta.pem" "$W/hosta.pem.orig"
 mkcert hosta ca DNS:hosta
 kill -HUP "$PID_hosta"
-sleep 0.3
-grep -q 'SIGHUP: certificate, key, CA and CRL reloaded' "$W/hosta.log" && ok || bad "SIGHUP reload not logged"
+wait_log "$W/hosta.log" 'SIGHUP: certificate, key, CA and CRL reloaded' && ok || bad "SIGHUP reload not logged"
 expect 0 '' -- "$C" send --socket "$W/hosta.sock" --peer hostb --vm afterhup --vcpu 0 "$DATA/samples/vmx-l1-legacy.bin"
 grep -c 'connected, node hostb' "$W/hosta.log" | grep -qx 1 && ok || bad "link to hostb was dropped by SIGHUP"
 # A broken certificate on SIGHUP keeps the old one.
 echo garbage >"$W/hosta.pem"
 kill -HUP "$PID_hosta"
-sleep 0.3
-grep -q 'keeping the current certificate' "$W/hosta.log" && ok || bad "bad reload not refused"
+wait_log "$W/hosta.log" 'keeping the current certificate' && ok || bad "bad reload not refused"
 cp "$W/hosta.pem.orig" "$W/hosta.pem"
 
 # --- a peer that is down: a clear error within the timeout -----------------------------------------

@@ -80,7 +80,7 @@ time.sleep(3)
 while c.recv(65536): pass
 ' "$QT" &
 SLOW=$!
-sleep 0.3
+wait_listen "$QT"
 send "$QL" "$W/spl-legacy.bin" &
 SENDER=$!
 sleep 1.5
@@ -121,7 +121,7 @@ with open(sys.argv[2], "wb") as f:
         f.write(b)
 ' "$W/qemu.sock" "$W/got-unix.bin" &
 USINK=$!
-sleep 0.3
+wait_listen "$W/qemu.sock"
 timeout 60 python3 -c '
 import socket, sys
 c = socket.socket(socket.AF_UNIX); c.connect(sys.argv[1])
