@@ -7,6 +7,10 @@ any outgoing connection (a concurrent test's client, say) before the daemon unde
 which then fails with "Address already in use". The kernel never hands out ports below that
 range on its own: a random one there that binds now stays free unless another test picks the
 same one in the moment before it is used. A ledger file keeps one test from picking a port twice.
+Under ctest each test has its own slice of that range (V12_PORT_SLOT, set by v12_test in
+tests/CMakeLists.txt), so that two tests running at once never pick the same port: a shared
+random pick collided about once in a few CI runs ("listen 127.0.0.1:P: Address already in use"
+from a daemon started seconds after P was chosen).
 
 usage: ports.py [--ledger FILE] [N]           N free ports, one per line (default 1)
        ports.py [--ledger FILE] --runs K N    the first ports of K non-overlapping runs of N
@@ -18,6 +22,7 @@ import socket
 import sys
 
 LOWEST = 10000
+SLOTS = 64  # slices of the range, one per registered test (v12_test refuses a 65th)
 
 
 def span():
@@ -28,10 +33,17 @@ def span():
     except (OSError, ValueError):
         lo, hi = 32768, 60999
     if lo - LOWEST >= 2000:
-        return LOWEST, lo - 1
-    if 65535 - hi >= 2000:
-        return hi + 1, 65535
-    return None
+        where = LOWEST, lo - 1
+    elif 65535 - hi >= 2000:
+        where = hi + 1, 65535
+    else:
+        return None
+    slot = os.environ.get("V12_PORT_SLOT", "")
+    if not slot.isdigit():
+        return where
+    width = (where[1] - where[0] + 1) // SLOTS
+    first = where[0] + int(slot) % SLOTS * width
+    return first, first + width - 1
 
 
 def bindable(port):
