@@ -7,8 +7,8 @@
 
 #define V12_DEFAULT_SOCKET "/run/vmcs12d/control.sock"
 
-/* Connect, send req, wait until deadline for one reply. Errors: -errno, TIMEOUT, FRAME_*; the
- * message (connect failure etc.) goes into err. */
+/* Connect, send req, wait until deadline for one reply. Errors: -errno, TIMEOUT, FRAME_*; every
+ * error return says what failed, and where, in err. */
 int v12_client_call(const char *socket_path, const V12Envelope *req, unsigned timeout_ms, V12Envelope **ret_reply,
                     struct v12_errmsg *err) V12_MUST_USE;
 

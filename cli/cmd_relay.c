@@ -152,7 +152,7 @@ int send_main(int argc, char **argv)
     r = v12_client_call(sock, &env, (unsigned)(timeout * 1000), &reply, &err);
     free(data);
     if (r) {
-        v12_errorf("%s [%s]", err.text[0] ? err.text : v12_strerror(r), v12_err_name(r));
+        v12_errorf("%s [%s]", err.text, v12_err_name(r));
         return ret;
     }
     if (reply->msg_case != VMCS12D__V1__ENVELOPE__MSG_ACK) {
@@ -220,7 +220,7 @@ int recv_main(int argc, char **argv)
     struct v12_errmsg err = {""};
     int r = v12_client_call(sock, &env, (unsigned)(wait * 1000 + 5000), &reply, &err);
     if (r) {
-        v12_errorf("%s [%s]", err.text[0] ? err.text : v12_strerror(r), v12_err_name(r));
+        v12_errorf("%s [%s]", err.text, v12_err_name(r));
         return V12_EXIT_INVALID;
     }
     int ret = V12_EXIT_INVALID;
@@ -262,7 +262,7 @@ static V12Envelope *fetch_status(const char *sock, unsigned timeout_ms, const ch
     struct v12_errmsg err = {""};
     int r = v12_client_call(sock, &env, timeout_ms, &reply, &err);
     if (r) {
-        v12_errorf("%s%s [%s]", prefix, err.text[0] ? err.text : v12_strerror(r), v12_err_name(r));
+        v12_errorf("%s%s [%s]", prefix, err.text, v12_err_name(r));
         return NULL;
     }
     if (reply->msg_case != VMCS12D__V1__ENVELOPE__MSG_STATUS_REPLY) {

@@ -43,7 +43,7 @@ int v12_filter_start(struct v12_filter *f, const char *const argv[], int in_fd, 
     snprintf(f->what, sizeof(f->what), "%s %s", argv[0], argv[1] ? argv[1] : "");
     if (pipe2(p, O_CLOEXEC) < 0 || pipe2(e, O_CLOEXEC) < 0) {
         int r = -errno;
-        return v12_fail(msg, r, "cannot start %s: %s", f->what, strerror(errno));
+        return v12_fail(msg, r, "cannot start %s: %s", f->what, strerror(-r));
     }
     /* A child that cannot exec says so on this pipe (closed by exec when it succeeds). */
     int x[2];
