@@ -66,7 +66,7 @@ with open(sys.argv[2], "wb") as f:
         f.write(b)
 ' "$1" "$2" &
     SINK=$!
-    sleep 0.3
+    wait_listen "$1"
 }
 
 send() {

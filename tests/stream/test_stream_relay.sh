@@ -70,27 +70,34 @@ python3 "$HERE/../integration/scrape.py" "127.0.0.1:$PM" 'vmcs12d_stream_migrati
     'vmcs12d_stream_bytes_total{direction="forward"}>=100000000' \
     'vmcs12d_stream_migrations_in_flight>=0' 'vmcs12d_stream_switchover_seconds_count>=3' \
     'vmcs12d_stream_switchover_seconds_bucket{le="+Inf"}>=3' >"$W/metrics.txt" 2>&1 && ok || bad "metrics: $(cat "$W/metrics.txt")"
-# Live progress: a destination QEMU that is slow to read leaves the channel in flight, and
-# vmcs12ctl status shows it with its bytes.
+# Live progress: a destination QEMU that does not read (until the test says so) leaves the
+# channel in flight, and vmcs12ctl status shows it with its bytes. Poll for it rather than
+# sleep a fixed time: under TSan the channel takes seconds to open.
 python3 -c '
-import socket, sys, time
+import os, socket, sys, time
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1); c, _ = s.accept()
-time.sleep(3)
+end = time.monotonic() + 120
+while not os.path.exists(sys.argv[2]) and time.monotonic() < end: time.sleep(0.05)
 while c.recv(65536): pass
-' "$QT" &
+' "$QT" "$W/slow.go" &
 SLOW=$!
 wait_listen "$QT"
 send "$QL" "$W/spl-legacy.bin" &
 SENDER=$!
-sleep 1.5
-"$C" status --socket "$W/hostb.sock" --json >"$W/live.json"
-python3 -c '
+live=1
+for _ in $(seq 1 300); do
+    "$C" status --socket "$W/hostb.sock" --json >"$W/live.json" || break
+    python3 -c '
 import json, sys
 s = json.load(open(sys.argv[1]))["streams"]
 assert any(t["direction"] == "in" and t["kind"] == "main" and t["bytes"] > 0 for t in s), s
-' "$W/live.json" && ok || bad "status does not show the stream in flight: $(cat "$W/live.json")"
+' "$W/live.json" 2>/dev/null && { live=0; break; }
+    sleep 0.1
+done
+[ $live = 0 ] && ok || bad "status does not show the stream in flight: $(cat "$W/live.json")"
 "$C" status --socket "$W/hostb.sock" | grep -q '^stream from peer hosta migration .* (main, ' && ok || bad "status text"
+touch "$W/slow.go"
 wait $SENDER $SLOW
 
 # A target the destination does not allow: a second source (hosta's certificate) whose
