@@ -84,10 +84,47 @@ static int unix_path(const char *s, char *path, size_t size)
     return 0;
 }
 
+static unsigned decimal_digits(unsigned v)
+{
+    unsigned n = 1;
+    while (v >= 10) v /= 10, n++;
+    return n;
+}
+
+/* A unix range: "{LO-HI}" once in ret->path, LO <= HI, at most max_ports paths, the longest of
+ * which still fits a sockaddr_un. A path without braces is one endpoint. */
+static int unix_range(struct v12_endpoint *ret, unsigned max_ports)
+{
+    char *open = strchr(ret->path, '{');
+    if (!open) return strchr(ret->path, '}') ? V12_E_INVALID_ARGUMENT : 0;
+    char *close = strchr(open, '}'), *dash = strchr(open, '-');
+    if (!close || !dash || dash > close || strchr(close + 1, '{') || strchr(close + 1, '}'))
+        return V12_E_INVALID_ARGUMENT;
+    char num[16];
+    unsigned long long lo, hi;
+    size_t nl = (size_t)(dash - open - 1), nh = (size_t)(close - dash - 1);
+    if (nl == 0 || nh == 0 || nl >= sizeof(num) || nh >= sizeof(num)) return V12_E_INVALID_ARGUMENT;
+    memcpy(num, open + 1, nl);
+    num[nl] = 0;
+    if (parse_dec(num, 0, 999999, &lo) != 0) return V12_E_INVALID_ARGUMENT; /* no leading zeros */
+    memcpy(num, dash + 1, nh);
+    num[nh] = 0;
+    if (parse_dec(num, 0, 999999, &hi) != 0) return V12_E_INVALID_ARGUMENT; /* no leading zeros */
+    if (hi < lo || hi - lo >= max_ports) return V12_E_INVALID_ARGUMENT;
+    size_t brace_len = (size_t)(close - open) + 1;
+    if (strlen(ret->path) - brace_len + decimal_digits((unsigned)hi) >= sizeof(ret->path))
+        return V12_E_INVALID_ARGUMENT;
+    ret->brace_at = (unsigned short)(open - ret->path);
+    ret->brace_len = (unsigned short)brace_len;
+    ret->port_lo = (unsigned)lo;
+    ret->port_hi = (unsigned)hi;
+    return 0;
+}
+
 /*
- * The one endpoint parser: "unix:/PATH", "tcp:HOST:PORT", and with max_ports > 1 "tcp:HOST:LO-HI"
- * of at most max_ports ports; with bare_tcp, "HOST:PORT" means tcp. 0, or V12_E_INVALID_ARGUMENT
- * with *ret all zero.
+ * The one endpoint parser: "unix:/PATH", "tcp:HOST:PORT", and with max_ports > 1 the ranges
+ * "tcp:HOST:LO-HI" and "unix:/PATH{LO-HI}SUFFIX" of at most max_ports endpoints; with bare_tcp,
+ * "HOST:PORT" means tcp. 0, or V12_E_INVALID_ARGUMENT with *ret all zero.
  */
 static int endpoint_parse(const char *s, struct v12_endpoint *ret, unsigned max_ports, bool bare_tcp)
 {
@@ -96,6 +133,7 @@ static int endpoint_parse(const char *s, struct v12_endpoint *ret, unsigned max_
     if (strncmp(s, "unix:", 5) == 0) {
         ret->unix_socket = true;
         r = unix_path(s, ret->path, sizeof(ret->path));
+        if (r == 0 && max_ports > 1) r = unix_range(ret, max_ports);
     } else if (strncmp(s, "tcp:", 4) == 0 || bare_tcp) {
         char buf[sizeof(ret->text)];
         const char *hp = strncmp(s, "tcp:", 4) == 0 ? s + 4 : s;
@@ -125,14 +163,47 @@ int v12_endpoint_parse(const char *s, struct v12_endpoint *ret)
     return endpoint_parse(s, ret, 1, false);
 }
 
+int v12_endpoint_parse_range(const char *s, unsigned max, struct v12_endpoint *ret)
+{
+    return endpoint_parse(s, ret, max, false);
+}
+
 void v12_endpoint_at(const struct v12_endpoint *range, unsigned i, struct v12_endpoint *ret)
 {
     *ret = *range;
-    if (range->unix_socket) return;
+    if (range->unix_socket) {
+        if (!range->brace_len) return;
+        ret->port_lo = ret->port_hi = range->port_lo + i;
+        ret->brace_at = ret->brace_len = 0;
+        /* unix_range checked that the longest expansion fits. */
+        snprintf(ret->path, sizeof(ret->path), "%.*s%u%s", (int)range->brace_at, range->path, ret->port_lo,
+                 range->path + range->brace_at + range->brace_len);
+        snprintf(ret->text, sizeof(ret->text), "unix:%s", ret->path);
+        return;
+    }
     ret->port_lo = ret->port_hi = range->port_lo + i;
     snprintf(ret->port, sizeof(ret->port), "%u", ret->port_lo);
     snprintf(ret->text, sizeof(ret->text), strchr(range->host, ':') ? "tcp:[%s]:%u" : "tcp:%s:%u", range->host,
              ret->port_lo);
+}
+
+/* Is path one of the paths of the unix range a: its prefix, a number in range written as
+ * v12_endpoint_at writes it (no leading zeros), its suffix? */
+static bool unix_in_range(const struct v12_endpoint *a, const char *path)
+{
+    const char *suffix = a->path + a->brace_at + a->brace_len;
+    size_t n = strlen(path), ns = strlen(suffix);
+    if (n < (size_t)a->brace_at + ns + 1 || strncmp(path, a->path, a->brace_at) != 0 ||
+        strcmp(path + n - ns, suffix) != 0)
+        return false;
+    char num[16];
+    size_t nd = n - ns - a->brace_at;
+    if (nd >= sizeof(num)) return false;
+    memcpy(num, path + a->brace_at, nd);
+    num[nd] = 0;
+    unsigned long long v;
+    if (parse_dec(num, 0, 999999, &v) != 0) return false;
+    return v >= a->port_lo && v <= a->port_hi;
 }
 
 bool v12_stream_allowed(const struct v12_endpoint *rules, unsigned n, const struct v12_endpoint *t)
@@ -140,7 +211,8 @@ bool v12_stream_allowed(const struct v12_endpoint *rules, unsigned n, const stru
     for (unsigned i = 0; i < n; i++) {
         const struct v12_endpoint *a = &rules[i];
         if (a->unix_socket != t->unix_socket) continue;
-        if (a->unix_socket && strcmp(a->path, t->path) == 0) return true;
+        if (a->unix_socket && !a->brace_len && strcmp(a->path, t->path) == 0) return true;
+        if (a->unix_socket && a->brace_len && unix_in_range(a, t->path)) return true;
         if (!a->unix_socket && strcmp(a->host, t->host) == 0 && t->port_lo >= a->port_lo && t->port_lo <= a->port_hi)
             return true;
     }
@@ -315,7 +387,7 @@ static int set_allow(struct parse_ctx *c, const struct v12_config_key *k, const 
             return V12_E_CONFIG;
         }
         if (endpoint_parse(tok, &cfg->stream_allow[cfg->nallow], (unsigned)k->max, false) != 0) {
-            ERR(c, "%s: '%s' is not tcp:HOST:PORT[-PORT] or unix:/PATH", k->key, tok);
+            ERR(c, "%s: '%s' is not tcp:HOST:PORT[-PORT] or unix:/PATH[{LO-HI}SUFFIX]", k->key, tok);
             return V12_E_CONFIG;
         }
         cfg->nallow++;
@@ -421,8 +493,11 @@ static int set_value(struct parse_ctx *c, const struct v12_config_key *k, const 
     case V12_KIND_ENDPOINT:
         if (endpoint_parse(v, dst, (unsigned)k->max, k->min == 1) == 0) return 0;
         if (k->max > 1)
-            ERR(c, "%s: '%s' is not tcp:HOST:PORT, tcp:HOST:PORT-PORT (at most %llu ports) or unix:/PATH", k->key, v,
-                k->max);
+            ERR(c,
+                "%s: '%s' is not tcp:HOST:PORT, tcp:HOST:PORT-PORT, unix:/PATH or unix:/PATH{LO-HI}SUFFIX (at most "
+                "%llu "
+                "endpoints, each path shorter than 108 bytes)",
+                k->key, v, k->max);
         else ERR(c, "%s: '%s' is not %sHOST:PORT or unix:/PATH", k->key, v, k->min == 1 ? "" : "tcp:");
         return V12_E_CONFIG;
     case V12_KIND_ALLOW: return set_allow(c, k, v);
@@ -643,8 +718,8 @@ static void check_whole(struct v12_config *cfg, struct v12_config_errors *errs)
         if (p->has_stream && v12_endpoint_ports(&p->stream_target) != nl)
             v12_config_error(
                 errs, path, v12_config_line(cfg, (int)i, "stream_target"),
-                "[peer %s] stream_target '%s' has %u port%s, stream_listen '%s' has %u: each listening port "
-                "needs its own target port",
+                "[peer %s] stream_target '%s' has %u endpoint%s, stream_listen '%s' has %u: each listening "
+                "endpoint needs its own target",
                 p->name, p->stream_target.text, v12_endpoint_ports(&p->stream_target),
                 v12_endpoint_ports(&p->stream_target) == 1 ? "" : "s", p->stream_listen.text, nl);
     }

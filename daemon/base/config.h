@@ -14,24 +14,33 @@
 #define V12_MAX_KEYLINES 512
 #define V12_MAX_WORKERS_CFG 16
 
-/* A stream endpoint: "tcp:HOST:PORT" or "unix:PATH"; in the configuration also a port range,
- * "tcp:HOST:LO-HI" (port_lo..port_hi; port holds LO). */
+/*
+ * A stream endpoint: "tcp:HOST:PORT" or "unix:/PATH"; in the configuration also a range, of ports,
+ * "tcp:HOST:LO-HI", or of unix socket paths, "unix:/DIR/NAME{LO-HI}SUFFIX" (the paths with each
+ * number LO..HI in place of the braces). port_lo..port_hi are the range's numbers: ports for tcp
+ * (port holds LO), the numbers in the path for unix (0..0 for a single path). For a unix range,
+ * path holds the pattern and brace_at, brace_len where "{LO-HI}" is in it (brace_len 0: none).
+ */
 struct v12_endpoint {
     bool unix_socket;
     char host[256]; /* tcp */
     char port[8];
     unsigned port_lo, port_hi;
     char path[108]; /* unix */
+    unsigned short brace_at, brace_len;
     char text[300]; /* as configured */
 };
-#define V12_MAX_STREAM_PORTS 256 /* ports in one stream_listen range */
+#define V12_MAX_STREAM_PORTS 256 /* endpoints in one stream_listen range */
 /* One endpoint, "tcp:HOST:PORT" or "unix:/PATH": 0 or V12_E_INVALID_ARGUMENT. */
 int v12_endpoint_parse(const char *s, struct v12_endpoint *ret);
+/* The same, or a range of at most max endpoints (as stream_listen and stream_allow take them). */
+int v12_endpoint_parse_range(const char *s, unsigned max, struct v12_endpoint *ret);
 /* The single endpoint at offset i of a range (i = 0 for a single endpoint). */
 void v12_endpoint_at(const struct v12_endpoint *range, unsigned i, struct v12_endpoint *ret);
+/* How many endpoints a range names (1 for a single endpoint). */
 static inline unsigned v12_endpoint_ports(const struct v12_endpoint *e)
 {
-    return e->unix_socket ? 1 : e->port_hi - e->port_lo + 1;
+    return e->port_hi - e->port_lo + 1;
 }
 
 #define V12_MAX_ALLOW 16

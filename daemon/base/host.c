@@ -89,7 +89,12 @@ static void check_local_endpoint(struct v12_config_errors *errs, const struct v1
     struct v12_errmsg msg;
     struct addrinfo *res;
     if (e->unix_socket) {
-        check_socket_path(errs, cfg, line, key, e->path, false);
+        unsigned before = errs->n;
+        for (unsigned i = 0; i < v12_endpoint_ports(e) && errs->n == before; i++) { /* each path of a range */
+            struct v12_endpoint one;
+            v12_endpoint_at(e, i, &one);
+            check_socket_path(errs, cfg, line, key, one.path, false);
+        }
         return;
     }
     if (v12_resolve_listen(e->host, e->port, &res, &msg) != 0) {

@@ -385,8 +385,8 @@ static void on_stream_accept(struct v12_listener *ll, int fd)
     ch->from = l;
     if (atomic_fetch_add(&l->active, 1) > 0)
         snprintf(ch->migration_id, sizeof(ch->migration_id), "%s", l->migration_id);
-    else if (v12_endpoint_ports(&pc->stream_listen) > 1) /* one migration per port: the port names it */
-        snprintf(ch->migration_id, sizeof(ch->migration_id), "%.32s-%s-%llu", pc->name, l->listen.port,
+    else if (v12_endpoint_ports(&pc->stream_listen) > 1) /* one migration per endpoint: its number names it */
+        snprintf(ch->migration_id, sizeof(ch->migration_id), "%.32s-%u-%llu", pc->name, l->listen.port_lo,
                  (unsigned long long)(uv_hrtime() / 1000000) % 100000000000ull);
     else
         snprintf(ch->migration_id, sizeof(ch->migration_id), "%.40s-%llu", pc->name,

@@ -182,9 +182,24 @@ def cases():
     yield "tls-version-old", {"append": []} | {12: "min_version = 1.1"}, [":12: min_version: '1.1' is neither 1.2 nor 1.3"]
     yield "bool-unknown", {"append": ["stream_passthrough = maybe"]}, [":15: stream_passthrough: 'maybe' is neither yes nor no"]
     yield "range-too-long", {"append": ["stream_listen = tcp:127.0.0.1:2000-2300"]}, [
-        ":15: stream_listen: 'tcp:127.0.0.1:2000-2300' is not tcp:HOST:PORT, tcp:HOST:PORT-PORT (at most 256 ports)"]
+        ":15: stream_listen: 'tcp:127.0.0.1:2000-2300' is not tcp:HOST:PORT, tcp:HOST:PORT-PORT, unix:/PATH or "
+        "unix:/PATH{LO-HI}SUFFIX (at most 256 endpoints"]
+    # Unix ranges: each path of the range is checked; the braces must hold LO-HI, once.
+    yield "valid-unix-range", {8: "stream_allow = unix:%s/q-{0-7}.sock" % W, "append": [
+        "stream_listen = unix:%s/m-{0-7}.sock" % W, "stream_target = unix:%s/q-{10-17}.sock" % W]}, []
+    yield "unix-range-file", {"append": ["stream_listen = unix:%s/rangefile-{0-3}" % W]}, [
+        ":15: stream_listen: %s/rangefile-2 exists and is not a socket" % W]
+    for i, bad in enumerate(("m-{3-1}.sock", "m-{0-256}.sock", "m-{01-3}.sock", "m-{0-3}-{0-3}.sock", "m-{0}.sock", "m-}.sock",
+                "m-{-3}.sock", "m-{0-x}.sock", "%s{0-9}" % ("x" * (107 - len(W) - 2)))):
+        yield "unix-range-bad-%d" % i, {"append": ["stream_listen = unix:%s/%s" % (W, bad)]}, [
+            ":15: stream_listen: 'unix:%s/%s' is not tcp:HOST:PORT" % (W, bad)]
+    yield "unix-range-count", {"append": ["stream_listen = unix:%s/m-{0-3}.sock" % W,
+                                          "stream_target = unix:%s/q-{0-2}.sock" % W]}, [
+        ":16: [peer hostb] stream_target 'unix:%s/q-{0-2}.sock' has 3 endpoints, stream_listen 'unix:%s/m-{0-3}.sock' has 4" % (W, W)]
     yield "allow-bad", {8: "stream_allow = tcp:127.0.0.1:5000, udp:1.2.3.4:5"}, [
-        ":8: stream_allow: 'udp:1.2.3.4:5' is not tcp:HOST:PORT[-PORT] or unix:/PATH"]
+        ":8: stream_allow: 'udp:1.2.3.4:5' is not tcp:HOST:PORT[-PORT] or unix:/PATH[{LO-HI}SUFFIX]"]
+    yield "allow-unix-range-bad", {8: "stream_allow = unix:/run/q-{5-2}.sock"}, [
+        ":8: stream_allow: 'unix:/run/q-{5-2}.sock' is not tcp:HOST:PORT[-PORT] or unix:/PATH[{LO-HI}SUFFIX]"]
     yield "number-too-large", {8: "max_inflight = 4097"}, [":8: max_inflight: '4097' is not a whole decimal number in 1..4096"]
     yield "peer-without-address", {14: "stream_passthrough = no"}, [":13: [peer hostb] has no address"]
 
@@ -246,8 +261,9 @@ def unlistable_spool():
 
 def main():
     pki()
-    with open(F, "w") as f:
-        f.write("precious\n")
+    for path in (F, W + "/rangefile-2"):
+        with open(path, "w") as f:
+            f.write("precious\n")
     for name, edits, want in cases():
         path = variant(name, edits)
         chk = subprocess.run([D, "--check-config", "--config", path], capture_output=True, text=True,
@@ -281,7 +297,7 @@ def main():
             else:
                 bad("%s: check exit %d, daemon %s (want both to accept): %s" % (name, chk.returncode, got, chk.stderr))
     unlistable_spool()
-    if open(F).read() == "precious\n" and os.path.isfile(F) and not os.path.islink(F):
+    if all(open(p).read() == "precious\n" and os.path.isfile(p) and not os.path.islink(p) for p in (F, W + "/rangefile-2")):
         ok()
     else:
         bad("the regular file named in the configuration was changed")

@@ -692,6 +692,39 @@ static void stream_source(void)
     v12_stream_stop_listening(&D);
 }
 
+/* ---- endpoint ranges: ports, and numbered unix socket paths ------------------------------------------ */
+
+static void endpoint_ranges(void)
+{
+    struct v12_endpoint r, one, t;
+    CHECK_OK(v12_endpoint_parse_range("unix:/run/v12/mig-{8-11}.sock", 256, &r));
+    CHECK(r.unix_socket && v12_endpoint_ports(&r) == 4);
+    v12_endpoint_at(&r, 0, &one);
+    CHECK(strcmp(one.path, "/run/v12/mig-8.sock") == 0 && strcmp(one.text, "unix:/run/v12/mig-8.sock") == 0);
+    v12_endpoint_at(&r, 3, &one);
+    CHECK(strcmp(one.path, "/run/v12/mig-11.sock") == 0 && one.port_lo == 11 && v12_endpoint_ports(&one) == 1);
+    /* Expanded paths are in the range; everything around them is not. */
+    CHECK_OK(v12_endpoint_parse("unix:/run/v12/mig-11.sock", &t));
+    CHECK(v12_stream_allowed(&r, 1, &t));
+    const char *outside[] = {
+        "unix:/run/v12/mig-12.sock",     "unix:/run/v12/mig-7.sock",   "unix:/run/v12/mig-011.sock",
+        "unix:/run/v12/mig-.sock",       "unix:/run/v12/mig-8.socket", "unix:/run/v12/mig-8-9.sock",
+        "unix:/run/v12/mig-{8-11}.sock", "unix:/run/v1/mig-8.sock",    "unix:/run/v12/mig-+9.sock"};
+    for (size_t i = 0; i < sizeof(outside) / sizeof(outside[0]); i++) {
+        CHECK_OK(v12_endpoint_parse(outside[i], &t));
+        CHECK(!v12_stream_allowed(&r, 1, &t));
+    }
+    /* A single endpoint takes no range: the braces are part of its path. */
+    CHECK_OK(v12_endpoint_parse("unix:/run/v12/mig-{8-11}.sock", &one));
+    CHECK(v12_endpoint_ports(&one) == 1 && strcmp(one.path, "/run/v12/mig-{8-11}.sock") == 0);
+    /* Ports, as before. */
+    CHECK_OK(v12_endpoint_parse_range("tcp:127.0.0.1:49152-49215", 256, &r));
+    v12_endpoint_at(&r, 63, &one);
+    CHECK(v12_endpoint_ports(&r) == 64 && strcmp(one.text, "tcp:127.0.0.1:49215") == 0);
+    CHECK(v12_endpoint_parse_range("unix:/run/v12/m-{0-256}.sock", 256, &r) == V12_E_INVALID_ARGUMENT);
+    CHECK(v12_endpoint_parse_range("unix:/run/v12/m-{0-255}.sock", 256, &r) == 0 && v12_endpoint_ports(&r) == 256);
+}
+
 int main(int argc, char **argv)
 {
     CHECK(argc == 2);
@@ -704,6 +737,7 @@ int main(int argc, char **argv)
     RUN(stream_destination);
     RUN(stream_hold);
     RUN(stream_source);
+    RUN(endpoint_ranges);
     handlers_env_teardown();
     printf("test_handlers: all passed\n");
     return 0;
