@@ -35,25 +35,46 @@
 
 enum kind { KIND_UNDECIDED, KIND_MAIN, KIND_MULTIFD, KIND_PASSTHROUGH };
 
+/*
+ * A channel's life, one phase at a time (each of its connections has its own state in the
+ * transport):
+ *   source:       HELLO -> READY -> OPENING -> OPEN -> ENDED
+ *   destination:                   CONNECTING -> FLOWING -> ENDED
+ * Any phase may go to ENDED. Bytes move between QEMU and the peer in OPENING, OPEN and FLOWING
+ * (flowing()). Beside the phase, not phases themselves: how the peer's side ended (destination:
+ * it may end while QEMU is still being connected), a hand-over to a worker loop in progress, and
+ * the released device phase still draining to QEMU.
+ */
+enum phase {
+    PH_HELLO,      /* source: TLS and Hello with the peer */
+    PH_READY,      /* source: Hello done; its StreamOpen waits until the channels before it are open */
+    PH_OPENING,    /* source: StreamOpen sent, QEMU's bytes go; the destination has not acknowledged */
+    PH_OPEN,       /* source: acknowledged: connected to QEMU at the destination */
+    PH_CONNECTING, /* destination: connecting to QEMU; the peer's bytes wait in the window */
+    PH_FLOWING,    /* destination: connected to QEMU */
+    PH_ENDED,
+};
+
+enum peer_end { PEER_OPEN, PEER_DONE, PEER_LOST }; /* destination: the peer's side, ended with close_notify or not */
+
 struct v12_channel {
     struct v12_daemon *d;
     struct v12_loop *loop;   /* where both connections live */
     struct v12_conn *local;  /* the QEMU side (plain TCP or unix) */
     struct v12_conn *remote; /* the mutual-TLS connection to the other daemon */
     int peer;
-    bool source;     /* this daemon is on the source host */
-    bool flowing;    /* both ends connected: bytes may move */
-    bool parse;      /* destination: check and convert with the stream parser */
-    atomic_int kind; /* enum kind: status reads it from the main loop */
-    bool ended, failed;
-    bool remote_eof, remote_clean; /* destination: the peer's side has ended (cleanly) */
-    bool moving;                   /* being handed to a worker loop */
-    unsigned holds;                /* callbacks on the stack: not freed under them */
+    bool source;             /* this daemon is on the source host */
+    bool parse;              /* destination: check and convert with the stream parser */
+    atomic_int kind;         /* enum kind: status reads it from the main loop */
+    enum phase phase;        /* on the loop that owns the channel */
+    bool failed;             /* ended, and how */
+    enum peer_end peer_side; /* destination */
+    bool moving;             /* being handed to a worker loop */
+    unsigned holds;          /* callbacks on the stack: not freed under them */
     int moving_conns;
     /* source: channels open at the destination in QEMU's order */
     struct v12_stream_listener *listener; /* until acknowledged (main loop only) */
     struct v12_stream_listener *from;     /* source: the port it came in on, for its whole life */
-    bool hello_done, open_sent, acked;
     struct v12_channel *next_in_order;
     struct v12_endpoint target;
     const struct v12_endpoint *listen; /* source: where QEMU connected (NULL at the destination) */
@@ -98,6 +119,16 @@ static const struct v12_conn_ops source_local_ops, source_remote_ops, dest_local
 #define LINK_RATE_MAX (4ull << 30)     /* bytes/s: above what one TLS connection carries on hosts we know */
 #define STREAM_QUEUE_MAX (64u * 1024u) /* the daemon's own queue towards either side */
 
+static bool ended(const struct v12_channel *ch)
+{
+    return ch->phase == PH_ENDED;
+}
+
+static bool flowing(const struct v12_channel *ch)
+{
+    return ch->phase == PH_OPENING || ch->phase == PH_OPEN || ch->phase == PH_FLOWING;
+}
+
 static const char *kind_name(int k)
 {
     static const char *const names[] = {"?", "main", "multifd", "passthrough"};
@@ -119,6 +150,7 @@ static struct v12_channel *channel_new(struct v12_daemon *d, int peer, bool sour
     ch->loop = &d->main;
     ch->peer = peer;
     ch->source = source;
+    ch->phase = source ? PH_HELLO : PH_CONNECTING;
     ch->start_ms = v12_clock_ms();
     uv_mutex_lock(&d->streams->mu);
     ch->next = d->streams->channels;
@@ -249,9 +281,9 @@ static void switchover_done(struct v12_channel *ch)
 /* End the channel: both connections close (after what is queued has been written). */
 static void channel_end(struct v12_channel *ch, const char *why, bool failed)
 {
-    if (ch->ended) return;
+    if (ended(ch)) return;
     ch->holds++;
-    ch->ended = true;
+    ch->phase = PH_ENDED;
     ch->failed = failed;
     uint64_t ms = v12_clock_ms() - ch->start_ms;
     uint64_t bytes = atomic_load(&ch->bytes);
@@ -302,9 +334,10 @@ static void update_both(struct v12_channel *ch)
     if (ch->remote) v12_conn_update_reading(ch->remote);
 }
 
-static void set_flowing(struct v12_channel *ch)
+/* Bytes may move from here on (OPENING at the source, FLOWING at the destination). */
+static void start_flowing(struct v12_channel *ch, enum phase p)
 {
-    ch->flowing = true;
+    ch->phase = p;
     update_both(ch);
 }
 
@@ -318,9 +351,9 @@ static void attach_on_worker(void *arg)
     hold(ch);
     ch->moving = false;
     if (ch->local && v12_conn_attach(ch->local, l) != 0) channel_end(ch, "cannot move to a worker loop", true);
-    if (ch->remote && !ch->ended && v12_conn_attach(ch->remote, l) != 0)
+    if (ch->remote && !ended(ch) && v12_conn_attach(ch->remote, l) != 0)
         channel_end(ch, "cannot move to a worker loop", true);
-    if (!ch->ended) update_both(ch);
+    if (!ended(ch)) update_both(ch);
     release(ch);
 }
 
@@ -335,7 +368,7 @@ static void detached(struct v12_conn *c, void *arg)
 static void move_to_worker(struct v12_channel *ch)
 {
     struct v12_daemon *d = ch->d;
-    if (ch->ended || !ch->local || !ch->remote) return;
+    if (ended(ch) || !ch->local || !ch->remote) return;
     struct v12_loop *l = v12_worker_pick(&d->workers);
     if (!l || l == ch->loop) return;
     ch->moving = true;
@@ -365,7 +398,7 @@ static void on_stream_accept(struct v12_listener *ll, int fd)
         close(fd);
         free(buf);
         if (ch) {
-            ch->ended = true;
+            ch->phase = PH_ENDED;
             maybe_free(ch);
         }
         return;
@@ -441,16 +474,15 @@ static void send_opens(struct v12_stream_listener *l)
 {
     for (struct v12_channel *ch = l->order, *next; ch; ch = next) {
         next = ch->next_in_order; /* channel_end below may unlink ch */
-        if (ch->acked || ch->ended) continue;
-        if (ch->open_sent || !ch->hello_done) return; /* wait for it */
-        ch->open_sent = true;
+        if (ch->phase == PH_OPEN || ch->phase == PH_ENDED) continue;
+        if (ch->phase != PH_READY) return; /* wait for it */
         if (send_stream_open(ch->remote, ch) != 0) {
             channel_end(ch, "cannot open the stream", true);
             continue;
         }
         log_info("stream to peer %s migration %s channel %u: relaying to %s", peer_name(ch), ch->migration_id,
                  ch->channel, ch->target.text);
-        set_flowing(ch); /* QEMU's bytes may go; the destination holds them until its QEMU is connected */
+        start_flowing(ch, PH_OPENING); /* QEMU's bytes go; the destination holds them until its QEMU is connected */
         return;
     }
 }
@@ -458,7 +490,7 @@ static void send_opens(struct v12_stream_listener *l)
 static void source_remote_frame(void *owner, struct v12_conn *c, const V12Envelope *env)
 {
     struct v12_channel *ch = owner;
-    if (!ch->hello_done) {
+    if (ch->phase == PH_HELLO) {
         enum v12_layout l;
         struct v12_errmsg err;
         if (env->msg_case != VMCS12D__V1__ENVELOPE__MSG_HELLO) {
@@ -475,16 +507,16 @@ static void source_remote_frame(void *owner, struct v12_conn *c, const V12Envelo
             return;
         }
         v12_conn_set_ready(c);
-        ch->hello_done = true;
+        ch->phase = PH_READY;
         send_opens(ch->listener);
         return;
     }
-    if (env->msg_case != VMCS12D__V1__ENVELOPE__MSG_STREAM_OPEN || !ch->open_sent || ch->acked ||
+    if (env->msg_case != VMCS12D__V1__ENVELOPE__MSG_STREAM_OPEN || ch->phase != PH_OPENING ||
         env->stream_open->channel != ch->channel) {
         channel_end(ch, "unexpected stream acknowledgement", true);
         return;
     }
-    ch->acked = true;
+    ch->phase = PH_OPEN;
     log_info("stream to peer %s migration %s channel %u: open at the destination", peer_name(ch), ch->migration_id,
              ch->channel);
     v12_conn_set_raw(c); /* from here on the destination sends the return path, raw */
@@ -514,7 +546,7 @@ void v12_stream_incoming(struct v12_daemon *d, struct v12_conn *c, int peer, enu
     if (!back) {
         free(win);
         if (ch) {
-            ch->ended = true;
+            ch->phase = PH_ENDED;
             maybe_free(ch);
         }
         v12_conn_close(c, -ENOMEM, "out of memory");
@@ -568,7 +600,7 @@ static void switchover_sent(struct v12_channel *ch)
 static void process_window(struct v12_channel *ch, bool eof)
 {
     struct v12_daemon *d = ch->d;
-    if (!ch->flowing || ch->ended || !ch->local) return;
+    if (!flowing(ch) || !ch->local) return;
     if (ch->kind == KIND_UNDECIDED) {
         if (ch->wlen == 0 && eof) return;
         if (ch->wlen < 4 && !eof) return;
@@ -675,7 +707,7 @@ static int hold_more(struct v12_channel *ch, size_t s)
 static void dest_remote_alarm(void *owner, struct v12_conn *c)
 {
     struct v12_channel *ch = owner;
-    if (ch->ended || !ch->qs || !v12_qs_holding(ch->qs)) return;
+    if (ended(ch) || !ch->qs || !v12_qs_holding(ch->qs)) return;
     v12_count_reject(&ch->d->stats, V12_E_STREAM);
     log_err("stream from peer %s migration %s: migration stream offset %llu: no VM description arrived within %u ms "
             "after %zu bytes of device state (QEMU sends none with -machine suppress-vmdesc=on): its device sections "
@@ -690,8 +722,9 @@ static void dest_remote_alarm(void *owner, struct v12_conn *c)
 static void finish_destination(struct v12_channel *ch)
 {
     process_window(ch, true);
-    if (ch->ended) return;
-    channel_end(ch, ch->remote_clean ? "ended" : "peer connection lost (no close_notify)", !ch->remote_clean);
+    if (ended(ch)) return;
+    bool clean = ch->peer_side == PEER_DONE;
+    channel_end(ch, clean ? "ended" : "peer connection lost (no close_notify)", !clean);
 }
 
 /* ---- the four ends' callbacks -------------------------------------------------------------------------- */
@@ -716,7 +749,7 @@ static bool room_in(const struct v12_channel *ch, const struct v12_conn *other)
 {
     const struct v12_daemon *d = ch->d;
     size_t ql = d->cfg.conn_buffer_limit < STREAM_QUEUE_MAX ? d->cfg.conn_buffer_limit : STREAM_QUEUE_MAX;
-    if (ch->ended || ch->moving || !ch->flowing) return false;
+    if (ch->moving || !flowing(ch)) return false;
     if (other && v12_conn_queued(other) >= ql) return false;
     return atomic_load(&d->limits.global_bytes) < d->cfg.global_buffer_limit;
 }
@@ -747,7 +780,7 @@ static void local_closed(void *owner, struct v12_conn *c, int code, const char *
 {
     struct v12_channel *ch = owner;
     ch->local = NULL;
-    if (!ch->ended) channel_end(ch, code ? why : "ended", false);
+    if (!ended(ch)) channel_end(ch, code ? why : "ended", false);
 }
 
 /* -- source: QEMU migrates to us (local); we carry its stream to the destination daemon (remote) -- */
@@ -767,7 +800,7 @@ static void source_local_buf(void *owner, struct v12_conn *c, uint8_t **buf, siz
 static void source_local_read(void *owner, struct v12_conn *c, size_t n)
 {
     struct v12_channel *ch = owner;
-    if (ch->ended || n == 0) return;
+    if (ended(ch) || n == 0) return;
     (void)relay(ch, ch->remote, ch->buf, n, &ch->bytes, "cannot write to the peer");
 }
 
@@ -793,14 +826,15 @@ static void source_remote_buf(void *owner, struct v12_conn *c, uint8_t **buf, si
 static void source_remote_read(void *owner, struct v12_conn *c, size_t n) /* the return path */
 {
     struct v12_channel *ch = owner;
-    if (ch->ended || n == 0) return;
+    if (ended(ch) || n == 0) return;
     (void)relay(ch, ch->local, ch->back, n, &ch->bytes_back, "cannot write to QEMU");
 }
 
 static bool source_remote_may_read(void *owner, const struct v12_conn *c)
 {
     const struct v12_channel *ch = owner;
-    if (!ch->ended && !ch->moving && !ch->acked) return true; /* TLS, Hello, the acknowledgement */
+    if (!ch->moving && (ch->phase == PH_HELLO || ch->phase == PH_READY || ch->phase == PH_OPENING))
+        return true; /* TLS, Hello, the acknowledgement */
     return room_in(ch, ch->local);
 }
 
@@ -816,10 +850,10 @@ static void source_remote_closed(void *owner, struct v12_conn *c, int code, cons
     ch->remote = NULL;
     if (code == V12_E_TLS) {
         v12_count_reject(&ch->d->stats, V12_E_TLS);
-        if (!ch->hello_done) v12_count_tls_failure(&ch->d->stats, code, why);
+        if (ch->phase == PH_HELLO) v12_count_tls_failure(&ch->d->stats, code, why);
         log_warn("%s: TLS: %s", v12_conn_name(c), why);
     }
-    if (!ch->ended) channel_end(ch, code ? why : "ended", false);
+    if (!ended(ch)) channel_end(ch, code ? why : "ended", false);
 }
 
 static const struct v12_conn_ops source_local_ops = {
@@ -857,10 +891,10 @@ static void dest_local_established(void *owner, struct v12_conn *c, X509 *cert)
         log_info("stream from peer %s migration %s channel %u: connected to QEMU at %s%s", peer_name(ch),
                  ch->migration_id, ch->channel, ch->target.text, r ? " (the acknowledgement could not be sent)" : "");
     }
-    set_flowing(ch);
-    if (ch->remote_eof) finish_destination(ch);
+    start_flowing(ch, PH_FLOWING);
+    if (ch->peer_side != PEER_OPEN) finish_destination(ch);
     else process_window(ch, false);
-    if (!ch->ended && ch->remote) move_to_worker(ch);
+    if (!ended(ch) && ch->remote) move_to_worker(ch);
 }
 
 static void dest_local_buf(void *owner, struct v12_conn *c, uint8_t **buf, size_t *len)
@@ -873,7 +907,7 @@ static void dest_local_buf(void *owner, struct v12_conn *c, uint8_t **buf, size_
 static void dest_local_read(void *owner, struct v12_conn *c, size_t n) /* QEMU's return path */
 {
     struct v12_channel *ch = owner;
-    if (ch->ended || n == 0) return;
+    if (ended(ch) || n == 0) return;
     if (ch->switch_end_ns && !ch->answer_ns) ch->answer_ns = uv_hrtime();
     (void)relay(ch, ch->remote, ch->back, n, &ch->bytes_back, "cannot write to the peer");
 }
@@ -907,7 +941,7 @@ static void dest_remote_buf(void *owner, struct v12_conn *c, uint8_t **buf, size
 static void dest_remote_read(void *owner, struct v12_conn *c, size_t n)
 {
     struct v12_channel *ch = owner;
-    if (ch->ended) return;
+    if (ended(ch)) return;
     ch->wlen += n;
     if (n == 0 || ch->wcap - ch->wlen < V12_QS_LOOKAHEAD) process_window(ch, false);
 }
@@ -915,8 +949,9 @@ static void dest_remote_read(void *owner, struct v12_conn *c, size_t n)
 static bool dest_remote_may_read(void *owner, const struct v12_conn *c)
 {
     const struct v12_channel *ch = owner;
-    if (ch->ended || ch->moving || ch->wcap - ch->wlen < V12_QS_LOOKAHEAD) return false;
-    return !ch->flowing || room_in(ch, ch->local); /* before QEMU is connected the window takes what arrives */
+    if (ended(ch) || ch->moving || ch->wcap - ch->wlen < V12_QS_LOOKAHEAD) return false;
+    return ch->phase == PH_CONNECTING ||
+           room_in(ch, ch->local); /* until QEMU is connected the window takes what comes */
 }
 
 static void dest_remote_drained(void *owner, struct v12_conn *c)
@@ -933,14 +968,13 @@ static void dest_remote_closed(void *owner, struct v12_conn *c, int code, const 
         v12_count_reject(&ch->d->stats, V12_E_TLS);
         log_warn("%s: TLS: %s", v12_conn_name(c), why);
     }
-    if (!ch->ended && ch->local) {
+    if (!ended(ch) && ch->local) {
         /* The stream's end: what is in the window still goes to QEMU once checked. */
-        ch->remote_eof = true;
-        ch->remote_clean = code == 0;
-        if (ch->flowing) finish_destination(ch);
+        ch->peer_side = code == 0 ? PEER_DONE : PEER_LOST;
+        if (ch->phase == PH_FLOWING) finish_destination(ch);
         return;
     }
-    if (!ch->ended) channel_end(ch, code ? why : "ended", false);
+    if (!ended(ch)) channel_end(ch, code ? why : "ended", false);
 }
 
 static const struct v12_conn_ops dest_local_ops = {
@@ -1086,7 +1120,7 @@ static void end_channels_on(void *arg)
         struct v12_channel *mine = NULL;
         uv_mutex_lock(&d->streams->mu);
         for (struct v12_channel *ch = d->streams->channels; ch; ch = ch->next)
-            if (ch->loop == l && !ch->ended && !ch->moving) {
+            if (ch->loop == l && !ended(ch) && !ch->moving) {
                 mine = ch;
                 break;
             }

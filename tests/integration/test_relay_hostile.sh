@@ -173,7 +173,7 @@ expect 1 'cannot open' -- "$D" --check-config --config "$W/none.ini"
 sed "s#^padding = strict#stream_allow = tcp:127.0.0.1:9000-80#" "$W/hostb.ini" >"$W/bad4.ini"
 expect 1 "bad4.ini:[0-9]+: stream_allow: 'tcp:127.0.0.1:9000-80' is not tcp:HOST:PORT\[-PORT\] or unix:/PATH" -- "$D" --check-config --config "$W/bad4.ini"
 printf '\nstream_listen = unix:relative.sock\n' | cat "$W/hostb.ini" - >"$W/bad5.ini"
-expect 1 "stream_listen: 'unix:relative.sock' is not tcp:HOST:PORT, tcp:HOST:PORT-PORT \(at most 256 ports\) or unix:/PATH" -- "$D" --check-config --config "$W/bad5.ini"
+expect 1 "stream_listen: 'unix:relative.sock' is not tcp:HOST:PORT, tcp:HOST:PORT-PORT, unix:/PATH or unix:/PATH\\{LO-HI\\}SUFFIX \\(at most 256 endpoints" -- "$D" --check-config --config "$W/bad5.ini"
 printf '\nstream_target = tcp:127.0.0.1:5000\n' | cat "$W/hostb.ini" - >"$W/bad6.ini"
 expect 1 'has stream_target but no stream_listen' -- "$D" --check-config --config "$W/bad6.ini"
 expect 2 'usage' -- "$D" --bogus
