@@ -9,6 +9,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 B=${1:-$ROOT/build-rel}
+WORKERS=${WORKERS-} # the daemon's default worker count unless asked
 source "$ROOT/tests/integration/lib.sh" "$B/daemon/vmcs12d" "$B/cli/vmcs12ctl"
 CLIENTS=${CLIENTS:-1000} BLOBS=${BLOBS:-100000}
 ulimit -n 8192

@@ -8,6 +8,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 B=${1:-$ROOT/build-rel}
+WORKERS=${WORKERS-} # the daemon's default worker count unless asked
 source "$ROOT/tests/integration/lib.sh" "$B/daemon/vmcs12d" "$B/cli/vmcs12ctl"
 R=$B/bench/bench_relay
 BLOB=$ROOT/tests/data/samples/vmx-l2-shadow-legacy.bin

@@ -10,6 +10,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 B=${1:-$ROOT/build-rel}
+WORKERS=${WORKERS-} # the daemon's default worker count unless asked
 source "$ROOT/tests/integration/lib.sh" "$B/daemon/vmcs12d" "$B/cli/vmcs12ctl"
 source "$ROOT/tests/stream/qemu.sh"
 MEM=${MEM_MB:-1024} ROUNDS=${ROUNDS:-3} FORMATS=${FORMATS:-raw}

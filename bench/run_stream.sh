@@ -12,6 +12,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 B=${1:-$ROOT/build-rel}
+WORKERS=${WORKERS-} # the daemon's default worker count unless asked
 source "$ROOT/tests/integration/lib.sh" "$B/daemon/vmcs12d" "$B/cli/vmcs12ctl"
 source "$ROOT/bench/stunnel.sh"
 MEM=${MEM_MB:-512} ROUNDS=${ROUNDS:-3}

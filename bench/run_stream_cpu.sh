@@ -8,6 +8,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 B=${1:-$ROOT/build}
+WORKERS=${WORKERS-} # the daemon's default worker count unless asked
 source "$ROOT/tests/integration/lib.sh" "$B/daemon/vmcs12d" "$B/cli/vmcs12ctl"
 MEM=${MEM_MB:-512} ROUNDS=${ROUNDS:-3}
 for t in stream_tools tls_relay; do [ -x "$B/bench/$t" ] || { echo "build $B first (bench/$t)" >&2; exit 1; }; done

@@ -658,8 +658,12 @@ static void defaults(struct parse_ctx *c)
     cfg->layout = V12_LAYOUT_AUTO; /* layout is required: AUTO until it is read */
     apply_defaults(c, V12_SECTION_DAEMON);
     apply_defaults(c, V12_SECTION_TLS);
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN); /* workers: no default in the table, it depends on the host */
-    cfg->workers = cpus < 1 ? 1 : cpus > V12_MAX_WORKERS_CFG ? V12_MAX_WORKERS_CFG : (unsigned)cpus;
+    /* workers: no default in the table, it depends on the host. Half its CPUs: every channel the
+     * daemon relays has a QEMU thread on the same host producing or loading it, and the relay's
+     * threads beyond that only take turns with them (bench/RESULTS.md: two streams on a 2-core
+     * machine cost 1.27x the CPU per GiB with a worker per CPU, 1.04x with one per two). */
+    long half = sysconf(_SC_NPROCESSORS_ONLN) / 2;
+    cfg->workers = half < 1 ? 1 : half > V12_MAX_WORKERS_CFG ? V12_MAX_WORKERS_CFG : (unsigned)half;
 }
 
 #define V12_CONFIG_FILE_MAX (1u << 20)

@@ -90,6 +90,9 @@ config() {
         echo "handshake_timeout_ms = ${HANDSHAKE_MS:-3000}"
         echo "idle_timeout_ms = ${IDLE_MS:-120000}"
         echo "shutdown_timeout_ms = 3000"
+        # Two worker loops on any machine (the default is half its CPUs): channels on different
+        # threads. WORKERS= (empty) leaves the daemon's default, as the benchmarks do.
+        [ -n "${WORKERS-2}" ] && echo "workers = ${WORKERS-2}"
         [ -n "${EXTRA_DAEMON:-}" ] && echo "$EXTRA_DAEMON"
         echo "[tls]"
         echo "cert = $W/$cert.pem"
