@@ -95,6 +95,11 @@ void v12_errmsg_add(struct v12_errmsg *m, const char *fmt, ...)
     va_end(ap);
 }
 
+void v12_errmsg_vadd(struct v12_errmsg *m, const char *fmt, va_list ap)
+{
+    vformat(m, true, fmt, ap);
+}
+
 int v12_fail(struct v12_errmsg *m, int code, const char *fmt, ...)
 {
     va_list ap;

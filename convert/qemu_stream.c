@@ -76,9 +76,8 @@ bool v12_qs_holding(const struct v12_qs *qs)
 static void vfail(struct v12_qs *qs, uint64_t at, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
 static void vfail(struct v12_qs *qs, uint64_t at, const char *fmt, va_list ap)
 {
-    char what[440];
-    vsnprintf(what, sizeof(what), fmt, ap);
-    v12_errmsg_set(&qs->msg, "migration stream offset %llu: %s", (unsigned long long)at, what);
+    v12_errmsg_set(&qs->msg, "migration stream offset %llu: ", (unsigned long long)at);
+    v12_errmsg_vadd(&qs->msg, fmt, ap);
 }
 
 void v12__qs_fail(struct v12_qs *qs, uint64_t at, const char *fmt, ...)

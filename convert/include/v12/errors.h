@@ -2,6 +2,7 @@
 #ifndef V12_ERRORS_H
 #define V12_ERRORS_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 /*
@@ -103,6 +104,8 @@ struct v12_errmsg {
 void v12_errmsg_set(struct v12_errmsg *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Append to the text (context after what a callee said). */
 void v12_errmsg_add(struct v12_errmsg *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* v12_errmsg_add with a va_list. */
+void v12_errmsg_vadd(struct v12_errmsg *m, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* Replace the text and return code: `return v12_fail(m, V12_E_X, "...", ...);` is one step. */
 int v12_fail(struct v12_errmsg *m, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
