@@ -18,6 +18,7 @@ import json
 import os
 import select
 import socket
+import signal
 import subprocess
 import sys
 import time
@@ -80,6 +81,8 @@ class Qmp:
 
 
 def main():
+    # Killed by the benchmark's cleanup (SIGTERM): still remove the RAM files below (/dev/shm).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("downtime.py: terminated"))
     w, mem, vcpus, limit, cport, lport = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6]
     qemu = sys.argv[7] if len(sys.argv) > 7 else "qemu-system-x86_64"
     ramdir = os.environ.get("RAM_DIR", w)
