@@ -84,15 +84,20 @@ static int unix_path(const char *s, char *path, size_t size)
     return 0;
 }
 
-static unsigned decimal_digits(unsigned v)
+/* The number in the n bytes at s, as parse_dec reads one (decimal, no leading zeros), at most
+ * 999999: the numbers of a unix range. */
+static int parse_dec_span(const char *s, size_t n, unsigned long long *ret)
 {
-    unsigned n = 1;
-    while (v >= 10) v /= 10, n++;
-    return n;
+    char num[8];
+    if (n == 0 || n >= sizeof(num)) return -EINVAL;
+    memcpy(num, s, n);
+    num[n] = 0;
+    return parse_dec(num, 0, 999999, ret);
 }
 
-/* A unix range: "{LO-HI}" once in ret->path, LO <= HI, at most max_ports paths, the longest of
- * which still fits a sockaddr_un. A path without braces is one endpoint. */
+/* A unix range: "{LO-HI}" once in ret->path, LO <= HI, at most max_ports paths. A path without
+ * braces is one endpoint. Each path of the range is shorter than the pattern ("{LO-HI}" is
+ * longer than HI), so it fits where the pattern did. */
 static int unix_range(struct v12_endpoint *ret, unsigned max_ports)
 {
     char *open = strchr(ret->path, '{');
@@ -100,22 +105,12 @@ static int unix_range(struct v12_endpoint *ret, unsigned max_ports)
     char *close = strchr(open, '}'), *dash = strchr(open, '-');
     if (!close || !dash || dash > close || strchr(close + 1, '{') || strchr(close + 1, '}'))
         return V12_E_INVALID_ARGUMENT;
-    char num[16];
     unsigned long long lo, hi;
-    size_t nl = (size_t)(dash - open - 1), nh = (size_t)(close - dash - 1);
-    if (nl == 0 || nh == 0 || nl >= sizeof(num) || nh >= sizeof(num)) return V12_E_INVALID_ARGUMENT;
-    memcpy(num, open + 1, nl);
-    num[nl] = 0;
-    if (parse_dec(num, 0, 999999, &lo) != 0) return V12_E_INVALID_ARGUMENT; /* no leading zeros */
-    memcpy(num, dash + 1, nh);
-    num[nh] = 0;
-    if (parse_dec(num, 0, 999999, &hi) != 0) return V12_E_INVALID_ARGUMENT; /* no leading zeros */
-    if (hi < lo || hi - lo >= max_ports) return V12_E_INVALID_ARGUMENT;
-    size_t brace_len = (size_t)(close - open) + 1;
-    if (strlen(ret->path) - brace_len + decimal_digits((unsigned)hi) >= sizeof(ret->path))
+    if (parse_dec_span(open + 1, (size_t)(dash - open - 1), &lo) != 0 ||
+        parse_dec_span(dash + 1, (size_t)(close - dash - 1), &hi) != 0 || hi < lo || hi - lo >= max_ports)
         return V12_E_INVALID_ARGUMENT;
     ret->brace_at = (unsigned short)(open - ret->path);
-    ret->brace_len = (unsigned short)brace_len;
+    ret->brace_len = (unsigned short)(close - open + 1);
     ret->port_lo = (unsigned)lo;
     ret->port_hi = (unsigned)hi;
     return 0;
@@ -171,17 +166,16 @@ int v12_endpoint_parse_range(const char *s, unsigned max, struct v12_endpoint *r
 void v12_endpoint_at(const struct v12_endpoint *range, unsigned i, struct v12_endpoint *ret)
 {
     *ret = *range;
+    if (range->unix_socket && !range->brace_len) return;
+    ret->port_lo = ret->port_hi = range->port_lo + i;
     if (range->unix_socket) {
-        if (!range->brace_len) return;
-        ret->port_lo = ret->port_hi = range->port_lo + i;
         ret->brace_at = ret->brace_len = 0;
-        /* unix_range checked that the longest expansion fits. */
+        /* Shorter than the pattern (unix_range). */
         snprintf(ret->path, sizeof(ret->path), "%.*s%u%s", (int)range->brace_at, range->path, ret->port_lo,
                  range->path + range->brace_at + range->brace_len);
         snprintf(ret->text, sizeof(ret->text), "unix:%s", ret->path);
         return;
     }
-    ret->port_lo = ret->port_hi = range->port_lo + i;
     snprintf(ret->port, sizeof(ret->port), "%u", ret->port_lo);
     snprintf(ret->text, sizeof(ret->text), strchr(range->host, ':') ? "tcp:[%s]:%u" : "tcp:%s:%u", range->host,
              ret->port_lo);
@@ -196,13 +190,8 @@ static bool unix_in_range(const struct v12_endpoint *a, const char *path)
     if (n < (size_t)a->brace_at + ns + 1 || strncmp(path, a->path, a->brace_at) != 0 ||
         strcmp(path + n - ns, suffix) != 0)
         return false;
-    char num[16];
-    size_t nd = n - ns - a->brace_at;
-    if (nd >= sizeof(num)) return false;
-    memcpy(num, path + a->brace_at, nd);
-    num[nd] = 0;
     unsigned long long v;
-    if (parse_dec(num, 0, 999999, &v) != 0) return false;
+    if (parse_dec_span(path + a->brace_at, n - ns - a->brace_at, &v) != 0) return false;
     return v >= a->port_lo && v <= a->port_hi;
 }
 
@@ -211,8 +200,7 @@ bool v12_stream_allowed(const struct v12_endpoint *rules, unsigned n, const stru
     for (unsigned i = 0; i < n; i++) {
         const struct v12_endpoint *a = &rules[i];
         if (a->unix_socket != t->unix_socket) continue;
-        if (a->unix_socket && !a->brace_len && strcmp(a->path, t->path) == 0) return true;
-        if (a->unix_socket && a->brace_len && unix_in_range(a, t->path)) return true;
+        if (a->unix_socket && (a->brace_len ? unix_in_range(a, t->path) : strcmp(a->path, t->path) == 0)) return true;
         if (!a->unix_socket && strcmp(a->host, t->host) == 0 && t->port_lo >= a->port_lo && t->port_lo <= a->port_hi)
             return true;
     }
@@ -494,9 +482,8 @@ static int set_value(struct parse_ctx *c, const struct v12_config_key *k, const 
         if (endpoint_parse(v, dst, (unsigned)k->max, k->min == 1) == 0) return 0;
         if (k->max > 1)
             ERR(c,
-                "%s: '%s' is not tcp:HOST:PORT, tcp:HOST:PORT-PORT, unix:/PATH or unix:/PATH{LO-HI}SUFFIX (at most "
-                "%llu "
-                "endpoints, each path shorter than 108 bytes)",
+                "%s: '%s' is not tcp:HOST:PORT, tcp:HOST:PORT-PORT, unix:/PATH or unix:/PATH{LO-HI}SUFFIX "
+                "(at most %llu endpoints, each path shorter than 108 bytes)",
                 k->key, v, k->max);
         else ERR(c, "%s: '%s' is not %sHOST:PORT or unix:/PATH", k->key, v, k->min == 1 ? "" : "tcp:");
         return V12_E_CONFIG;

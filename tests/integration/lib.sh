@@ -159,11 +159,12 @@ wait_listen() {
     return 1
 }
 
-# wait_log FILE PATTERN [SECONDS]: until a line of FILE matches (grep -E), or fail after SECONDS.
+# wait_log FILE PATTERN [SECONDS] [COUNT]: until COUNT (default 1) lines of FILE match (grep -E),
+# or fail after SECONDS.
 wait_log() {
-    local t=${3:-10}
+    local t=${3:-10} want=${4:-1}
     for _ in $(seq $((t * 20))); do
-        grep -Eq -- "$2" "$1" 2>/dev/null && return 0
+        [ "$(grep -Ec -- "$2" "$1" 2>/dev/null)" -ge "$want" ] 2>/dev/null && return 0
         sleep 0.05
     done
     return 1

@@ -198,11 +198,8 @@ grep -qE '^<5>peer back \(127\.0\.0\.1:[0-9]+\): reachable again after [0-9]+ s 
 python3 "$HERE/scrape.py" "127.0.0.1:$PMO" 'vmcs12d_peer_down_since_seconds{peer="back"}<=0' >"$W/up.txt" 2>&1 && ok || bad "up metric: $(cat "$W/up.txt")"
 # Down again: a new warning after the limit (the first one does not silence later outages).
 kill -9 "$PID_back"
-for _ in $(seq 1 150); do
-    n=$(grep -cE '^<4>peer back .*unreachable for' "$W/lone.log")
-    [ "$n" -ge 2 ] && break
-    sleep 0.1
-done
+wait_log "$W/lone.log" '^<4>peer back .*unreachable for' 15 2
+n=$(grep -cE '^<4>peer back .*unreachable for' "$W/lone.log")
 [ "$n" = 2 ] && ok || bad "second outage: $n warnings in all, want 2"
 kill "$PID_lone"
 
