@@ -120,6 +120,17 @@ static const struct v12_conn_ops source_local_ops, source_remote_ops, dest_local
 #define LINK_RCVBUF_MIN (128 * 1024)   /* the destination's SO_RCVBUF on the link, at least */
 #define LINK_RATE_MAX (4ull << 30)     /* bytes/s: above what one TLS connection carries on hosts we know */
 #define STREAM_QUEUE_MAX (64u * 1024u) /* the daemon's own queue towards either side */
+/*
+ * The MSS the stream listener announces to the source QEMU: Ethernet's (1500 bytes less the IP and
+ * TCP headers), not loopback's 32-64 KiB. QEMU leaves its send buffer to the kernel, which sizes it
+ * as segments (the congestion window, at least the path's reordering estimate plus one) times the
+ * memory one segment takes, about twice its size rounded up to a power of two. With loopback's
+ * segments QEMU's buffer reaches tcp_wmem's 4 MiB maximum at once, all of it to drain after the
+ * guest has stopped; with this MSS it stayed near 2 MiB (bench/RESULTS.md). Loopback still moves
+ * the bytes in packets of tens of KiB (segmentation offload); the kernel's own cost per byte on
+ * that leg rises by about half, which the relay's CPU figures do not show above their noise.
+ */
+#define QEMU_LEG_MSS 1460
 
 static bool ended(const struct v12_channel *ch)
 {
@@ -1068,6 +1079,7 @@ int v12_stream_listen(struct v12_daemon *d)
                 log_err("peer %s: stream_listen %s: %s", pc->name, e->text, err.text);
                 return r;
             }
+            if (!e->unix_socket) v12_listener_clamp_mss(&l->l, QEMU_LEG_MSS);
             d->streams->nlisteners++;
         }
         log_notice("peer %s: QEMU migrations to %s are relayed from %s (delivered to %s there)", pc->name, pc->name,

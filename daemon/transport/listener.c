@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -61,6 +63,11 @@ int v12_listen_tcp(struct v12_listener *l, uv_loop_t *uv, const char *host, cons
     }
     freeaddrinfo(res);
     return start(l, uv, backlog, err);
+}
+
+void v12_listener_clamp_mss(struct v12_listener *l, int mss)
+{
+    if (l->open && !l->path[0]) (void)setsockopt(l->fd, IPPROTO_TCP, TCP_MAXSEG, &mss, sizeof(mss));
 }
 
 int v12_listen_unix(struct v12_listener *l, uv_loop_t *uv, const char *path, unsigned mode, int backlog,

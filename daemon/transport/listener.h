@@ -27,6 +27,11 @@ int v12_listen_unix(struct v12_listener *l, uv_loop_t *uv, const char *path, uns
                     struct v12_errmsg *err);
 /* A listening socket handed over (systemd socket activation). */
 int v12_listen_adopt(struct v12_listener *l, uv_loop_t *uv, int fd, struct v12_errmsg *err);
+/*
+ * TCP: the MSS announced to whoever connects from now on (TCP_MAXSEG), which caps the segments
+ * they send. Best effort: a kernel that refuses it keeps the route's MSS (and a unix socket refuses it).
+ */
+void v12_listener_clamp_mss(struct v12_listener *l, int mss);
 void v12_listener_close(struct v12_listener *l);
 
 #endif

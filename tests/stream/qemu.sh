@@ -69,16 +69,19 @@ with open(sys.argv[2], "wb") as f:
     wait_listen "$1"
 }
 
+# send PORT FILE: FILE's bytes as one connection, then wait for the far end to close; the MSS the
+# connection used (what the listener announced) is left in $W/send.mss.
 send() {
     timeout 60 python3 -c '
 import socket, sys
 c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+open(sys.argv[3], "w").write("%d\n" % c.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG))
 c.sendall(open(sys.argv[2], "rb").read()); c.shutdown(socket.SHUT_WR)
 c.settimeout(20)
 try:
     while c.recv(65536): pass
 except OSError: pass
-' "$1" "$2"
+' "$1" "$2" "$W/send.mss"
 }
 
 through() {

@@ -6,7 +6,8 @@
 # and its RAM file is byte-identical to the source's. Then with multifd and with the return
 # path. Then nested-state conversion in the daemon: a stream recorded from QEMU with nested
 # state spliced in goes through the pair and arrives converted; an invalid one ends the
-# migration on both sides with the vCPU named; a target not in stream_allow is refused.
+# migration on both sides with the vCPU named; a target not in stream_allow is refused. The
+# stream listener announces Ethernet's MSS to whoever connects.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/../integration/lib.sh" "$1" "$2"
@@ -55,6 +56,10 @@ sink "$QT" "$W/got.bin"
 send "$QL" "$W/spl-legacy.bin"
 wait $SINK
 cmp -s "$W/got.bin" "$W/spl-encoded.bin" && ok || bad "spliced stream not converted to the encoded layout in flight"
+# The stream listener announces Ethernet's MSS, not loopback's 64 KiB, which would let QEMU's send
+# buffer grow to 4 MiB that drain after the guest has stopped (daemon/stream/stream.c, QEMU_LEG_MSS).
+m=$(cat "$W/send.mss")
+[ "$m" -gt 0 ] && [ "$m" -le 1460 ] && ok || bad "QEMU's side of the stream listener used an MSS of $m, want at most 1460"
 grep -q "3 nested-state regions converted" "$W/hostb.log" && ok || bad "conversion count not logged"
 # An invalid nested state: the migration ends on both sides, the vCPU is named, nothing more flows.
 $G bad "$W/bad" >/dev/null

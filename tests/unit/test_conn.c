@@ -5,12 +5,13 @@
  * the owner says stop, a bad frame, raw bytes through a full socket (queue, drained),
  * backpressure, close and EOF, a write to a closed peer reported from the loop and not under the
  * writer, a TLS session that cannot be created (OpenSSL out of memory) reported from the loop and
- * not inside v12_conn_adopt.
+ * not inside v12_conn_adopt. And a TCP listener's MSS clamp, which the stream listener sets.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -21,6 +22,7 @@
 
 #include "../check.h"
 #include "conn.h"
+#include "listener.h"
 #include "tcpinfo.h"
 
 /* OpenSSL's allocations, failing on demand: the only way SSL_new fails in real life. */
@@ -559,6 +561,44 @@ static void rcvbuf_sized_to_the_path(void)
     close(fd[1]);
 }
 
+/* The MSS a client's connection uses towards addr (its own segments), after the handshake. */
+static int connect_mss(const struct sockaddr_in *addr)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CHECK(fd >= 0);
+    CHECK_OK(connect(fd, (const struct sockaddr *)addr, sizeof(*addr)));
+    int mss = 0;
+    socklen_t len = sizeof(mss);
+    CHECK_OK(getsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &mss, &len));
+    close(fd);
+    return mss;
+}
+
+static void never_accepted(struct v12_listener *l, int fd)
+{
+    (void)l;
+    CHECK(!"the loop does not run while the listener is open");
+    close(fd);
+}
+
+/* The stream listener's clamp (daemon/stream/stream.c, QEMU_LEG_MSS) reaches whoever connects
+ * afterwards: their segments are no larger than it, where loopback's are 64 KiB. */
+static void listener_clamps_mss(void)
+{
+    static struct v12_listener l; /* closed through the loop, after this returns */
+    l.on_accept = never_accepted;
+    struct v12_errmsg err;
+    CHECK_OK(v12_listen_tcp(&l, test_uv, "127.0.0.1", "0", 8, &err));
+    struct sockaddr_in a;
+    socklen_t len = sizeof(a);
+    CHECK_OK(getsockname(l.fd, (struct sockaddr *)&a, &len));
+    CHECK(connect_mss(&a) > 1460); /* loopback's MTU is 64 KiB */
+    v12_listener_clamp_mss(&l, 1460);
+    int after = connect_mss(&a);
+    CHECK(after > 0 && after <= 1460);
+    v12_listener_close(&l);
+}
+
 int main(void)
 {
     /* Before OpenSSL allocates anything. */
@@ -577,6 +617,7 @@ int main(void)
     RUN(owner_held_across_callbacks);
     RUN(hello_deadline);
     RUN(rcvbuf_sized_to_the_path);
+    RUN(listener_clamps_mss);
     /* Let every closed connection finish and be freed (close timeouts are 2 s at most). */
     for (int i = 0; i < 400 && loop.nconns; i++) {
         uv_run(&uv, UV_RUN_NOWAIT);
