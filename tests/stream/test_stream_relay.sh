@@ -6,7 +6,8 @@
 # and its RAM file is byte-identical to the source's. Then with multifd and with the return
 # path. Then nested-state conversion in the daemon: a stream recorded from QEMU with nested
 # state spliced in goes through the pair and arrives converted; an invalid one ends the
-# migration on both sides with the vCPU named; a target not in stream_allow is refused. The
+# migration on both sides with the vCPU named; a target not in stream_allow is refused (a TCP
+# port, and a unix socket just past an allowed range). The
 # stream listener announces Ethernet's MSS to whoever connects.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -20,7 +21,7 @@ mkcert hosta ca DNS:hosta
 mkcert hostb ca DNS:hostb
 PA=$(free_port) PB=$(free_port) QL=$(free_port) QT=$(free_port) PM=$(free_port)
 EXTRA_PEER="stream_listen = tcp:127.0.0.1:$QL\nstream_target = tcp:127.0.0.1:$QT" config hosta legacy linux-6.18 "$PA" hosta ca hostb "$PB"
-EXTRA_DAEMON="stream_allow = tcp:127.0.0.1:$QT, unix:$W/qemu.sock
+EXTRA_DAEMON="stream_allow = tcp:127.0.0.1:$QT, unix:$W/qemu.sock, unix:$W/q-{1-3}.sock
 metrics_listen = 127.0.0.1:$PM" config hostb encoded "" "$PB" hostb ca hosta "$PA"
 start hosta && start hostb
 wait_peer hosta hostb connected || bad "peers"
@@ -105,20 +106,34 @@ done
 touch "$W/slow.go"
 wait $SENDER $SLOW
 
+# open_stream ADDR: the start of a migration stream to a stream listener (a port on 127.0.0.1, or
+# a unix socket's path), then read until the daemon closes the connection.
+open_stream() {
+    timeout 30 python3 -c '
+import socket, sys
+a = sys.argv[1]
+c = socket.socket(socket.AF_UNIX if a.startswith("/") else socket.AF_INET)
+c.connect(a if a.startswith("/") else ("127.0.0.1", int(a)))
+c.sendall(b"QEVM\x00\x00\x00\x03"); c.settimeout(10)
+try:
+    while c.recv(100): pass
+except OSError: pass
+' "$1"
+}
+
 # A target the destination does not allow: a second source (hosta's certificate) whose
 # stream_target is not in hostb's stream_allow.
 QX=$(free_port) PX=$(free_port)
 NODE_NAME=hosta EXTRA_PEER="stream_listen = tcp:127.0.0.1:$QX\nstream_target = tcp:127.0.0.1:$PA" config hostx legacy linux-6.18 "$PX" hosta ca hostb "$PB"
 start hostx && wait_peer hostx hostb connected
-timeout 30 python3 -c '
-import socket, sys
-c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-c.sendall(b"QEVM\x00\x00\x00\x03"); c.settimeout(10)
-try:
-    while c.recv(100): pass
-except OSError: pass
-' "$QX"
+open_stream "$QX"
 grep -q "refused: not permitted by stream_allow" "$W/hostb.log" && ok || bad "stream_allow not enforced"
+# A unix target just past the end of an allowed range (unix:.../q-{1-3}.sock): refused as well.
+NODE_NAME=hosta EXTRA_PEER="stream_listen = unix:$W/mx.sock\nstream_target = unix:$W/q-4.sock" config hostr legacy linux-6.18 "$(free_port)" hosta ca hostb "$PB"
+start hostr && wait_peer hostr hostb connected
+open_stream "$W/mx.sock"
+grep -q "stream to 'unix:$W/q-4.sock' refused: not permitted by stream_allow" "$W/hostb.log" && ok || bad "a unix target outside an allowed range not refused"
+[ ! -e "$W/q-4.sock" ] && ok || bad "something was created at the refused target"
 # Unix-socket endpoints on both sides (libvirt's unix:// migration URIs).
 QU=$(free_port)
 NODE_NAME=hosta EXTRA_PEER="stream_listen = unix:$W/mig.sock\nstream_target = unix:$W/qemu.sock" config hostu legacy linux-6.18 "$QU" hosta ca hostb "$PB"
