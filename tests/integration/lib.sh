@@ -53,6 +53,9 @@ finish() {
 # An unused TCP port on 127.0.0.1, below the kernel's ephemeral range (ports.py says why), never
 # one this test was given before.
 free_port() { python3 "$V12_LIB/ports.py" --ledger "$W/.ports"; }
+# free_port_run N: the first of N consecutive unused ports (a port range for one daemon), none of
+# which free_port hands out later.
+free_port_run() { python3 "$V12_LIB/ports.py" --ledger "$W/.ports" --runs 1 "$1"; }
 
 # mkca NAME
 mkca() {

@@ -21,7 +21,8 @@ source "$HERE/hosts.sh"
 mkca ca
 mkcert hosta ca DNS:hosta
 mkcert hostb ca DNS:hostb
-PA=$(free_port) PB=$(free_port) PAX=$(free_port) PBX=$(free_port) MIG=$(free_port)
+# MIG..MIG+3: the source daemon's stream ports, and the destination QEMU's.
+PA=$(free_port) PB=$(free_port) PAX=$(free_port) PBX=$(free_port) MIG=$(free_port_run 4)
 # The peer links cross the network namespaces through unix sockets:
 #   hosta -> 127.0.0.1:PBX (host) -> b-in.sock -> 127.0.0.1:PB (B), hostb -> 127.0.0.1:PAX (B) -> a-in.sock -> PA.
 socat UNIX-LISTEN:"$W/a-in.sock",fork TCP:127.0.0.1:"$PA" & PIDS+=($!)
@@ -57,7 +58,8 @@ start_in() { # start_in A|B NODE: like lib.sh's start, inside the host's namespa
 }
 lv_configs tcp
 start_in A hosta && start_in B hostb
-wait_peer hosta hostb connected 15 && wait_peer hostb hosta connected 15 && ok || bad "the daemons' peer links"
+wait_peer hosta hostb connected 15 && wait_peer hostb hosta connected 15 && ok ||
+    bad "the daemons' peer links: $(tail -n 3 "$W/hosta.log" "$W/hostb.log")"
 
 # --- a guest, migrated by the README's recipe ----------------------------------------------------------
 DEST="qemu+unix:///system?socket=$W/B/run/libvirt-sock"
